@@ -27,7 +27,11 @@ pub enum RemoteError {
     /// Worth retrying with backoff: 5xx, connection resets, timeouts, node hiccups.
     #[error("transient error: {0}")]
     Transient(String),
-    /// Retrying will not help: bad key, account not allowed, malformed request.
+    /// The credentials were refused (bad, expired or revoked key; account not allowed to use
+    /// the API). Retrying will not help; the user must fix the credentials.
+    #[error("the provider refused the credentials: {0}")]
+    Auth(String),
+    /// Retrying will not help: malformed request, refused content.
     #[error("permanent error: {0}")]
     Permanent(String),
     /// The operation is not offered by this provider.
