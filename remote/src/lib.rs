@@ -9,6 +9,7 @@
 mod counted;
 mod error;
 pub mod local;
+pub mod pacer;
 mod path;
 
 use std::path::PathBuf;
@@ -140,8 +141,12 @@ pub trait Remote: Send + Sync + 'static {
 
     /// Moves or renames an object (file or folder). If `replace` names an object already at
     /// the destination, it is removed as part of the move.
-    async fn rename(&self, from: &ObjectRef, to: &Dest, replace: Option<&ObjectRef>)
-        -> Result<Entry>;
+    async fn rename(
+        &self,
+        from: &ObjectRef,
+        to: &Dest,
+        replace: Option<&ObjectRef>,
+    ) -> Result<Entry>;
 
     /// Removes a file.
     async fn remove_file(&self, file: &ObjectRef) -> Result<()>;
