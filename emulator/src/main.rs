@@ -1,2 +1,89 @@
-//! fichier-emulator: placeholder until the emulator lands (issue 4).
-fn main() {}
+//! fichier-emulator: flags, logging and startup. Binds the listener, prints
+//! `fichier-emulator listening on http://ADDR` (so tests learn the port) and serves until
+//! Ctrl-C / SIGTERM.
+
+mod admin;
+mod api;
+mod app;
+mod auth;
+mod clock;
+mod config;
+mod download;
+mod errors;
+mod gate;
+mod html;
+mod ids;
+mod limits;
+mod names;
+mod persist;
+mod state;
+mod stats;
+mod upload;
+
+use clap::Parser;
+use std::{io::Write, net::SocketAddr, process::ExitCode};
+use tokio::net::TcpListener;
+
+use crate::{app::AppState, config::Config};
+
+fn main() -> ExitCode {
+    let cfg = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(&message),
+    }
+}
+
+async fn run(cfg: Config) -> Result<(), String> {
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let state_dir = cfg.state.display().to_string();
+    let app = AppState::new(cfg, bound).map_err(|e| format!("cannot open state {state_dir}: {e}"))?;
+    tracing::info!("account loaded: {} files", app.account().file_count());
+    announce(bound);
+    let service = app::router(app).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))
+}
+
+fn announce(bound: SocketAddr) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "fichier-emulator listening on http://{bound}");
+    let _ = out.flush();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("fichier-emulator: {message}");
+    ExitCode::FAILURE
+}

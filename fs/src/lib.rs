@@ -1,1 +1,11 @@
-//! placeholder
+//! The filesystem: [`Vfs`] holds the POSIX operations as plain async methods over the cache and
+//! is tested without the kernel; [`fuse`] is a thin adapter from fuser's callbacks to it.
+//! The Windows adapter over the same Vfs will be a crate of its own (winfsp is GPL-3.0).
+
+mod error;
+pub mod fuse;
+mod vfs;
+
+pub use error::{Result, VfsError};
+pub use vfs::{Attr, DirEntry, OpenMode, SyncState, Vfs, VfsConfig};
+pub use vfs::{RenameFlags, SetAttr};

@@ -1,0 +1,187 @@
+//! The write journal: one durable record per node whose content or existence has not reached
+//! the remote yet. Records live in the MetaStore's database so a change to a node and its
+//! record commit together. Owns the record format and its table; must not call the remote.
+
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::meta::{read_node, write_node, MetaStore, NODES};
+use crate::node::{now_nanos, Ino, Nanos, Node, RemoteState};
+
+pub(crate) const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
+
+/// A change waiting for the Uploader.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRecord {
+    /// The node version this record was written for.
+    pub version: u64,
+    /// When the change was last touched; the upload waits for the write-back delay after it.
+    pub since: Nanos,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// Checksum of the fields above, so a torn or altered record is detected.
+    pub check: u32,
+}
+
+impl PendingRecord {
+    fn new(version: u64) -> Self {
+        let mut r = Self {
+            version,
+            since: now_nanos(),
+            attempts: 0,
+            last_error: None,
+            check: 0,
+        };
+        r.check = r.checksum();
+        r
+    }
+
+    fn checksum(&self) -> u32 {
+        // FNV-1a over the record's fields: cheap, and enough to catch torn or edited bytes.
+        let mut h: u32 = 0x811c_9dc5;
+        let mut feed = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= *b as u32;
+                h = h.wrapping_mul(0x0100_0193);
+            }
+        };
+        feed(&self.version.to_le_bytes());
+        feed(&self.since.to_le_bytes());
+        feed(&self.attempts.to_le_bytes());
+        feed(self.last_error.as_deref().unwrap_or("").as_bytes());
+        h
+    }
+
+    fn seal(mut self) -> Self {
+        self.check = self.checksum();
+        self
+    }
+
+    pub fn is_intact(&self) -> bool {
+        self.check == self.checksum()
+    }
+}
+
+fn put(tx: &WriteTransaction, ino: Ino, rec: &PendingRecord) -> Result<()> {
+    let mut t = tx.open_table(PENDING)?;
+    t.insert(ino, postcard::to_allocvec(rec)?.as_slice())?;
+    Ok(())
+}
+
+pub(crate) fn forget_in(tx: &WriteTransaction, ino: Ino) -> Result<()> {
+    tx.open_table(PENDING)?.remove(ino)?;
+    Ok(())
+}
+
+/// What reading the journal found.
+#[derive(Debug, Default)]
+pub struct JournalScan {
+    pub pending: Vec<(Ino, PendingRecord)>,
+    /// Records that failed to decode or verify: (inode, raw bytes, reason).
+    pub damaged: Vec<(Ino, Vec<u8>, String)>,
+}
+
+impl MetaStore {
+    /// Changes a node and records that it must reach the remote, in one transaction.
+    pub fn change(&self, ino: Ino, f: impl FnOnce(&mut Node)) -> Result<Node> {
+        let tx = self.write()?;
+        let node = {
+            let mut nodes = tx.open_table(NODES)?;
+            let mut node = read_node(&nodes, ino)?;
+            f(&mut node);
+            node.version += 1;
+            write_node(&mut nodes, ino, &node)?;
+            node
+        };
+        put(&tx, ino, &PendingRecord::new(node.version))?;
+        tx.commit()?;
+        Ok(node)
+    }
+
+    /// Records that `ino` (already changed) must reach the remote.
+    pub fn mark_pending(&self, ino: Ino) -> Result<()> {
+        self.change(ino, |_| {}).map(|_| ())
+    }
+
+    /// Every journal record, sorted into readable and damaged ones.
+    pub fn journal(&self) -> Result<JournalScan> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(PENDING)?;
+        let mut scan = JournalScan::default();
+        for item in t.iter()? {
+            let (k, v) = item?;
+            let (ino, raw) = (k.value(), v.value());
+            match postcard::from_bytes::<PendingRecord>(raw) {
+                Ok(rec) if rec.is_intact() => scan.pending.push((ino, rec)),
+                Ok(_) => scan.damaged.push((ino, raw.to_vec(), "checksum mismatch".into())),
+                Err(e) => scan.damaged.push((ino, raw.to_vec(), e.to_string())),
+            }
+        }
+        Ok(scan)
+    }
+
+    /// Number of pending records.
+    pub fn pending_count(&self) -> Result<u64> {
+        let tx = self.db.begin_read()?;
+        Ok(tx.open_table(PENDING)?.len()?)
+    }
+
+    /// Drops a damaged record (its bytes were saved to quarantine by the caller).
+    pub fn drop_record(&self, ino: Ino) -> Result<()> {
+        let tx = self.write()?;
+        forget_in(&tx, ino)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The remote confirmed version `version` of `ino` as `remote`: store it, and retire the
+    /// journal record unless the node changed again meanwhile. Returns the node.
+    pub fn settle(&self, ino: Ino, version: u64, remote: RemoteState) -> Result<Node> {
+        let tx = self.write()?;
+        let node = {
+            let mut nodes = tx.open_table(NODES)?;
+            let mut node = read_node(&nodes, ino)?;
+            node.remote = Some(remote);
+            write_node(&mut nodes, ino, &node)?;
+            if node.version == version {
+                forget_in(&tx, ino)?;
+            }
+            node
+        };
+        tx.commit()?;
+        self.sync()?;
+        Ok(node)
+    }
+
+    /// Notes a failed attempt on `ino`'s record.
+    pub fn record_failure(&self, ino: Ino, error: &str) -> Result<()> {
+        let tx = self.write()?;
+        {
+            let mut t = tx.open_table(PENDING)?;
+            let Some(raw) = t.get(ino)?.map(|v| v.value().to_vec()) else {
+                return Ok(());
+            };
+            let rec: PendingRecord = postcard::from_bytes(&raw)?;
+            let rec = PendingRecord {
+                attempts: rec.attempts + 1,
+                last_error: Some(error.to_string()),
+                ..rec
+            }
+            .seal();
+            t.insert(ino, postcard::to_allocvec(&rec)?.as_slice())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes raw bytes as `ino`'s record. Only for tests that damage the journal on purpose.
+    #[doc(hidden)]
+    pub fn overwrite_record_raw(&self, ino: Ino, raw: &[u8]) -> Result<()> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(redb::Durability::Immediate)?;
+        tx.open_table(PENDING)?.insert(ino, raw)?;
+        tx.commit()?;
+        Ok(())
+    }
+}

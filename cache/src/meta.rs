@@ -1,0 +1,433 @@
+//! `MetaStore`: the redb database that holds the tree — inodes, names, attributes, remote ids
+//! and listing freshness — and, in the same transactions, the write journal's records (see
+//! `journal.rs`). Every tree operation is one transaction, so a crash leaves the tree as it was
+//! before or after it, never between. Must not call the remote or touch file data.
+
+use std::path::Path;
+
+use ourclone_remote::{Entry, EntryKind, LINK_SUFFIX};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table,
+    TableDefinition, WriteTransaction,
+};
+
+use crate::error::{CacheError, Result};
+use crate::node::{now_nanos, to_nanos, Ino, Kind, Node, RemoteState, ROOT_INO};
+
+pub(crate) const NODES: TableDefinition<u64, &[u8]> = TableDefinition::new("nodes");
+pub(crate) const CHILDREN: TableDefinition<(u64, &str), u64> = TableDefinition::new("children");
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+const NEXT_INO: &str = "next_ino";
+
+/// Attributes given to objects first seen in a remote listing.
+#[derive(Clone, Copy, Debug)]
+pub struct Defaults {
+    pub uid: u32,
+    pub gid: u32,
+    pub file_mode: u32,
+    pub dir_mode: u32,
+}
+
+/// The metadata store of one mount.
+pub struct MetaStore {
+    pub(crate) db: Database,
+}
+
+pub(crate) fn encode(node: &Node) -> Result<Vec<u8>> {
+    Ok(postcard::to_allocvec(node)?)
+}
+
+pub(crate) fn decode(bytes: &[u8]) -> Result<Node> {
+    Ok(postcard::from_bytes(bytes)?)
+}
+
+pub(crate) fn read_node(t: &Table<u64, &[u8]>, ino: Ino) -> Result<Node> {
+    match t.get(ino)? {
+        Some(v) => decode(v.value()),
+        None => Err(CacheError::NotFound),
+    }
+}
+
+pub(crate) fn write_node(t: &mut Table<u64, &[u8]>, ino: Ino, node: &Node) -> Result<()> {
+    t.insert(ino, encode(node)?.as_slice())?;
+    Ok(())
+}
+
+fn child_of(t: &Table<(u64, &str), u64>, parent: Ino, name: &str) -> Result<Option<Ino>> {
+    Ok(t.get((parent, name))?.map(|v| v.value()))
+}
+
+fn alloc_ino(tx: &WriteTransaction) -> Result<Ino> {
+    let mut c = tx.open_table(COUNTERS)?;
+    let next = c.get(NEXT_INO)?.map(|v| v.value()).unwrap_or(ROOT_INO + 1);
+    c.insert(NEXT_INO, next + 1)?;
+    Ok(next)
+}
+
+/// How a listed remote entry appears in the tree.
+fn listed_kind_and_name(e: &Entry) -> (Kind, &str) {
+    match (e.kind, e.name.strip_suffix(LINK_SUFFIX)) {
+        (EntryKind::Dir, _) => (Kind::Dir, &e.name),
+        (EntryKind::File, Some(stem)) if !stem.is_empty() => (Kind::Symlink, stem),
+        (EntryKind::File, _) => (Kind::File, &e.name),
+    }
+}
+
+fn remote_state(e: &Entry) -> RemoteState {
+    RemoteState {
+        id: e.id.clone(),
+        size: e.size,
+        mtime: e.mtime.map(to_nanos),
+        hash: e.hash.clone(),
+    }
+}
+
+impl MetaStore {
+    /// Opens (or creates) the store at `path`, with a root folder owned by `defaults`.
+    pub fn open(path: &Path, defaults: Defaults) -> Result<Self> {
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => CacheError::Store(format!(
+                "{} is in use by another ourclone-fs process",
+                path.display()
+            )),
+            e => e.into(),
+        })?;
+        let store = Self { db };
+        store.ensure_root(defaults)?;
+        Ok(store)
+    }
+
+    fn ensure_root(&self, d: Defaults) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut nodes = tx.open_table(NODES)?;
+            tx.open_table(CHILDREN)?;
+            tx.open_table(crate::journal::PENDING)?;
+            if nodes.get(ROOT_INO)?.is_none() {
+                let mut root = Node::new_local(ROOT_INO, "", Kind::Dir, d.dir_mode, d.uid, d.gid);
+                root.listed_at = None;
+                root.remote = Some(RemoteState {
+                    id: None,
+                    size: 0,
+                    mtime: None,
+                    hash: None,
+                });
+                write_node(&mut nodes, ROOT_INO, &root)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Starts a write transaction that is not flushed to disk on its own; a later
+    /// [`MetaStore::sync`] (or any durable commit) makes it durable.
+    pub(crate) fn write(&self) -> Result<WriteTransaction> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(Durability::None)?;
+        Ok(tx)
+    }
+
+    /// Makes every earlier commit durable on disk.
+    pub fn sync(&self) -> Result<()> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(Durability::Immediate)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn get(&self, ino: Ino) -> Result<Node> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(NODES)?;
+        match t.get(ino)? {
+            Some(v) => decode(v.value()),
+            None => Err(CacheError::NotFound),
+        }
+    }
+
+    /// The child `name` of `parent`, if the tree has it.
+    pub fn lookup(&self, parent: Ino, name: &str) -> Result<Option<(Ino, Node)>> {
+        let tx = self.db.begin_read()?;
+        let children = tx.open_table(CHILDREN)?;
+        let Some(ino) = children.get((parent, name))?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        let nodes = tx.open_table(NODES)?;
+        let node = match nodes.get(ino)? {
+            Some(v) => decode(v.value())?,
+            None => return Err(CacheError::Corrupt(format!("child {name} points at no node"))),
+        };
+        Ok(Some((ino, node)))
+    }
+
+    /// All children of `parent`, in name order.
+    pub fn children(&self, parent: Ino) -> Result<Vec<(Ino, Node)>> {
+        let tx = self.db.begin_read()?;
+        let children = tx.open_table(CHILDREN)?;
+        let nodes = tx.open_table(NODES)?;
+        let mut out = Vec::new();
+        for item in children.range((parent, "")..(parent + 1, ""))? {
+            let (_, ino) = item?;
+            let ino = ino.value();
+            if let Some(v) = nodes.get(ino)? {
+                out.push((ino, decode(v.value())?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The path of `ino` from the mount root, as names ("" for the root).
+    pub fn path_of(&self, mut ino: Ino) -> Result<Vec<String>> {
+        let tx = self.db.begin_read()?;
+        let nodes = tx.open_table(NODES)?;
+        let mut names = Vec::new();
+        while ino != ROOT_INO {
+            let node = match nodes.get(ino)? {
+                Some(v) => decode(v.value())?,
+                None => return Err(CacheError::NotFound),
+            };
+            if node.orphan {
+                return Err(CacheError::NotFound);
+            }
+            names.push(node.name);
+            ino = node.parent;
+        }
+        names.reverse();
+        Ok(names)
+    }
+
+    /// Adds `node` under its parent; fails if the name is taken.
+    pub fn create(&self, node: Node) -> Result<Ino> {
+        let tx = self.write()?;
+        let ino = {
+            let mut children = tx.open_table(CHILDREN)?;
+            if child_of(&children, node.parent, &node.name)?.is_some() {
+                return Err(CacheError::AlreadyExists);
+            }
+            let mut nodes = tx.open_table(NODES)?;
+            let parent = read_node(&nodes, node.parent)?;
+            if !parent.is_dir() {
+                return Err(CacheError::NotADirectory);
+            }
+            let ino = alloc_ino(&tx)?;
+            children.insert((node.parent, node.name.as_str()), ino)?;
+            write_node(&mut nodes, ino, &node)?;
+            ino
+        };
+        tx.commit()?;
+        Ok(ino)
+    }
+
+    /// Changes one node in place and returns its new state.
+    pub fn update(&self, ino: Ino, f: impl FnOnce(&mut Node)) -> Result<Node> {
+        let tx = self.write()?;
+        let node = {
+            let mut nodes = tx.open_table(NODES)?;
+            let mut node = read_node(&nodes, ino)?;
+            f(&mut node);
+            write_node(&mut nodes, ino, &node)?;
+            node
+        };
+        tx.commit()?;
+        Ok(node)
+    }
+
+    /// Takes `name` out of `parent`. The node itself stays (marked orphan) when `keep` says
+    /// handles are still open, and is dropped otherwise; its journal record goes with it.
+    pub fn unlink(&self, parent: Ino, name: &str, keep: impl FnOnce(Ino) -> bool) -> Result<(Ino, Node)> {
+        let tx = self.write()?;
+        let out = {
+            let mut children = tx.open_table(CHILDREN)?;
+            let ino = child_of(&children, parent, name)?.ok_or(CacheError::NotFound)?;
+            let mut nodes = tx.open_table(NODES)?;
+            let mut node = read_node(&nodes, ino)?;
+            if node.is_dir() && children.range((ino, "")..(ino + 1, ""))?.next().is_some() {
+                return Err(CacheError::NotEmpty);
+            }
+            children.remove((parent, name))?;
+            crate::journal::forget_in(&tx, ino)?;
+            if keep(ino) {
+                node.orphan = true;
+                write_node(&mut nodes, ino, &node)?;
+            } else {
+                nodes.remove(ino)?;
+            }
+            (ino, node)
+        };
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Drops an orphan node once its last handle closed.
+    pub fn drop_orphan(&self, ino: Ino) -> Result<()> {
+        let tx = self.write()?;
+        {
+            let mut nodes = tx.open_table(NODES)?;
+            if let Some(v) = nodes.get(ino)? {
+                if !decode(v.value())?.orphan {
+                    return Ok(());
+                }
+            }
+            nodes.remove(ino)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Moves `name` of `parent` to `new_name` of `new_parent`, replacing what is there
+    /// (which must be of a compatible kind, and empty if a folder). `edit` adjusts the moved
+    /// node (for instance to take over the replaced node's remote object). Returns the moved
+    /// inode and the replaced one, if any.
+    pub fn rename(
+        &self,
+        parent: Ino,
+        name: &str,
+        new_parent: Ino,
+        new_name: &str,
+        edit: impl FnOnce(&mut Node, Option<&Node>),
+    ) -> Result<(Ino, Option<(Ino, Node)>)> {
+        let tx = self.write()?;
+        let out = {
+            let mut children = tx.open_table(CHILDREN)?;
+            let mut nodes = tx.open_table(NODES)?;
+            let ino = child_of(&children, parent, name)?.ok_or(CacheError::NotFound)?;
+            let mut node = read_node(&nodes, ino)?;
+            if !read_node(&nodes, new_parent)?.is_dir() {
+                return Err(CacheError::NotADirectory);
+            }
+            if node.is_dir() && self.is_ancestor(&nodes, ino, new_parent)? {
+                return Err(CacheError::Store("cannot move a folder into itself".into()));
+            }
+            let replaced = match child_of(&children, new_parent, new_name)? {
+                Some(old) if old == ino => return Ok((ino, None)),
+                Some(old) => {
+                    let old_node = read_node(&nodes, old)?;
+                    check_replace(&node, &old_node, &children, old)?;
+                    Some((old, old_node))
+                }
+                None => None,
+            };
+            edit(&mut node, replaced.as_ref().map(|(_, n)| n));
+            if let Some((old, _)) = &replaced {
+                nodes.remove(*old)?;
+                crate::journal::forget_in(&tx, *old)?;
+            }
+            children.remove((parent, name))?;
+            children.insert((new_parent, new_name), ino)?;
+            node.parent = new_parent;
+            node.name = new_name.to_string();
+            node.ctime = now_nanos();
+            write_node(&mut nodes, ino, &node)?;
+            (ino, replaced)
+        };
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn is_ancestor(&self, nodes: &Table<u64, &[u8]>, anc: Ino, mut ino: Ino) -> Result<bool> {
+        loop {
+            if ino == anc {
+                return Ok(true);
+            }
+            if ino == ROOT_INO {
+                return Ok(false);
+            }
+            ino = read_node(nodes, ino)?.parent;
+        }
+    }
+
+    /// Merges a fresh remote listing of folder `dir` into the tree: new remote objects appear,
+    /// changed ones are updated, and objects gone from the remote disappear unless they hold
+    /// changes not yet uploaded.
+    pub fn merge_listing(&self, dir: Ino, entries: &[Entry], d: Defaults) -> Result<()> {
+        let tx = self.write()?;
+        {
+            let mut children = tx.open_table(CHILDREN)?;
+            let mut nodes = tx.open_table(NODES)?;
+            let pending = tx.open_table(crate::journal::PENDING)?;
+            let mut seen = std::collections::HashSet::new();
+            for e in entries {
+                let (kind, name) = listed_kind_and_name(e);
+                seen.insert(name.to_string());
+                match child_of(&children, dir, name)? {
+                    Some(ino) => {
+                        let mut node = read_node(&nodes, ino)?;
+                        if pending.get(ino)?.is_some() || node.kind != kind {
+                            continue;
+                        }
+                        let fresh = remote_state(e);
+                        if node.remote.as_ref() != Some(&fresh) {
+                            if kind == Kind::File && node.remote.as_ref().map(|r| (&r.id, r.size, &r.hash)) != Some((&fresh.id, fresh.size, &fresh.hash)) {
+                                node.size = fresh.size;
+                                node.local_full = false;
+                                node.mtime = fresh.mtime.unwrap_or(node.mtime);
+                            }
+                            node.remote = Some(fresh);
+                            write_node(&mut nodes, ino, &node)?;
+                        }
+                    }
+                    None => {
+                        let ino = alloc_ino(&tx)?;
+                        let node = node_from_listing(dir, name, kind, e, d);
+                        children.insert((dir, name), ino)?;
+                        write_node(&mut nodes, ino, &node)?;
+                    }
+                }
+            }
+            let gone: Vec<(String, Ino)> = children
+                .range((dir, "")..(dir + 1, ""))?
+                .map(|r| r.map(|(k, v)| (k.value().1.to_string(), v.value())))
+                .collect::<std::result::Result<_, _>>()?;
+            for (name, ino) in gone.into_iter().filter(|(n, _)| !seen.contains(n)) {
+                let node = read_node(&nodes, ino)?;
+                let local_only = node.remote.is_none() || pending.get(ino)?.is_some();
+                if local_only || children.range((ino, "")..(ino + 1, ""))?.next().is_some() {
+                    continue;
+                }
+                children.remove((dir, name.as_str()))?;
+                nodes.remove(ino)?;
+            }
+            let mut dnode = read_node(&nodes, dir)?;
+            dnode.listed_at = Some(now_nanos());
+            write_node(&mut nodes, dir, &dnode)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Number of nodes in the tree (for status).
+    pub fn node_count(&self) -> Result<u64> {
+        let tx = self.db.begin_read()?;
+        Ok(tx.open_table(NODES)?.len()?)
+    }
+}
+
+fn check_replace(
+    src: &Node,
+    dst: &Node,
+    children: &Table<(u64, &str), u64>,
+    dst_ino: Ino,
+) -> Result<()> {
+    match (src.is_dir(), dst.is_dir()) {
+        (true, false) => Err(CacheError::NotADirectory),
+        (false, true) => Err(CacheError::IsADirectory),
+        (true, true) if children.range((dst_ino, "")..(dst_ino + 1, ""))?.next().is_some() => {
+            Err(CacheError::NotEmpty)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn node_from_listing(dir: Ino, name: &str, kind: Kind, e: &Entry, d: Defaults) -> Node {
+    let mtime = e.mtime.map(to_nanos).unwrap_or_else(now_nanos);
+    let mode = if kind == Kind::Dir { d.dir_mode } else if kind == Kind::Symlink { 0o777 } else { d.file_mode };
+    let mut node = Node::new_local(dir, name, kind, mode, d.uid, d.gid);
+    node.size = e.size;
+    node.mtime = mtime;
+    node.ctime = mtime;
+    node.atime = mtime;
+    node.remote = Some(remote_state(e));
+    node.listed_at = None;
+    node.local_full = false;
+    node.version = 0;
+    node
+}

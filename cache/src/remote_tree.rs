@@ -1,0 +1,118 @@
+//! `RemoteTree`: where the tree's nodes live on the remote. Turns inodes into remote paths and
+//! id hints, creates folders on demand and merges listings. Shared by the filesystem (for
+//! namespace changes of objects already on the remote) and the Uploader. Must not touch file
+//! data.
+
+use std::sync::Arc;
+
+use ourclone_remote::{Dest, ObjectRef, Remote, RemoteError, RemotePath, LINK_SUFFIX};
+
+use crate::error::{CacheError, Result};
+use crate::locks::InodeLocks;
+use crate::meta::{Defaults, MetaStore};
+use crate::node::{to_nanos, Ino, Kind, Node, RemoteState, ROOT_INO};
+
+pub struct RemoteTree {
+    pub meta: Arc<MetaStore>,
+    pub remote: Arc<dyn Remote>,
+    /// The folder of the remote that the mount shows as its root.
+    pub root: RemotePath,
+    pub locks: InodeLocks,
+    pub defaults: Defaults,
+}
+
+/// The name an object of `kind` called `name` has on the remote.
+pub fn remote_name(name: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Symlink => format!("{name}{LINK_SUFFIX}"),
+        _ => name.to_string(),
+    }
+}
+
+pub fn state_of(e: &ourclone_remote::Entry) -> RemoteState {
+    RemoteState {
+        id: e.id.clone(),
+        size: e.size,
+        mtime: e.mtime.map(to_nanos),
+        hash: e.hash.clone(),
+    }
+}
+
+impl RemoteTree {
+    /// The remote path of the folder `ino` (or of a child named by `child`).
+    pub fn dir_path(&self, ino: Ino) -> Result<RemotePath> {
+        let mut p = self.root.clone();
+        for name in self.meta.path_of(ino)? {
+            p = p.join(&name);
+        }
+        Ok(p)
+    }
+
+    /// The remote path of `node`.
+    pub fn path_of(&self, node: &Node) -> Result<RemotePath> {
+        Ok(self.dir_path(node.parent)?.join(&remote_name(&node.name, node.kind)))
+    }
+
+    /// `node`'s object on the remote (it must be there).
+    pub fn object(&self, ino: Ino, node: &Node) -> Result<ObjectRef> {
+        let path = if ino == ROOT_INO {
+            self.root.clone()
+        } else {
+            self.path_of(node)?
+        };
+        Ok(ObjectRef::new(path, node.remote.as_ref().and_then(|r| r.id.clone())))
+    }
+
+    /// Where a child `name` of kind `kind` of folder `parent` goes on the remote.
+    pub fn dest(&self, parent: Ino, name: &str, kind: Kind) -> Result<Dest> {
+        let pnode = self.meta.get(parent)?;
+        Ok(Dest {
+            path: self.dir_path(parent)?.join(&remote_name(name, kind)),
+            parent_id: pnode.remote.and_then(|r| r.id),
+        })
+    }
+
+    /// Makes sure folder `ino` and all its ancestors exist on the remote.
+    pub async fn ensure_dir(&self, ino: Ino) -> Result<()> {
+        let mut missing = Vec::new();
+        let mut cur = ino;
+        loop {
+            let node = self.meta.get(cur)?;
+            if node.remote.is_some() {
+                break;
+            }
+            missing.push(cur);
+            cur = node.parent;
+        }
+        for dir in missing.into_iter().rev() {
+            let _g = self.locks.lock(dir).await;
+            let node = self.meta.get(dir)?;
+            if node.remote.is_some() {
+                continue;
+            }
+            let dest = self.dest(node.parent, &node.name, Kind::Dir)?;
+            let entry = match self.remote.mkdir(&dest).await {
+                Ok(e) => e,
+                Err(RemoteError::AlreadyExists(_)) => self.remote.stat(&dest.path).await?,
+                Err(e) => return Err(e.into()),
+            };
+            self.meta.settle(dir, node.version, state_of(&entry))?;
+        }
+        Ok(())
+    }
+
+    /// Lists folder `dir` on the remote and merges the answer into the tree.
+    pub async fn refresh(&self, dir: Ino) -> Result<()> {
+        let node = self.meta.get(dir)?;
+        if !node.is_dir() {
+            return Err(CacheError::NotADirectory);
+        }
+        if node.remote.is_none() {
+            // Made here and not uploaded yet: nothing on the remote to list.
+            self.meta.update(dir, |n| n.listed_at = Some(crate::node::now_nanos()))?;
+            return Ok(());
+        }
+        let entries = self.remote.list(&self.object(dir, &node)?).await?;
+        self.meta.merge_listing(dir, &entries, self.defaults)
+    }
+}

@@ -1,0 +1,291 @@
+//! The Uploader drains the write journal: it waits for the write-back delay after a file's
+//! last change, then creates folders, uploads file content and link objects (many small files
+//! of one folder in one batch where the provider allows), and retires each record only once
+//! the remote confirmed the exact version recorded. Failures keep the data and retry with
+//! backoff. Must not change the tree's shape; that is the filesystem's job.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ourclone_remote::{RemoteError, Upload};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::data::DataStore;
+use crate::error::{CacheError, Result};
+use crate::journal::PendingRecord;
+use crate::node::{from_nanos, now_nanos, Ino, Kind, Node};
+use crate::remote_tree::{state_of, RemoteTree};
+
+#[derive(Clone, Debug)]
+pub struct UploaderConfig {
+    /// How long after a file's last change its upload starts.
+    pub delay: Duration,
+    /// Upload requests in flight at once.
+    pub parallel: usize,
+}
+
+/// What the Uploader has done, for `status`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct UploadStats {
+    pub in_flight: u64,
+    pub uploaded_files: u64,
+    pub uploaded_bytes: u64,
+    pub failures: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Default)]
+struct Counters {
+    in_flight: AtomicU64,
+    files: AtomicU64,
+    bytes: AtomicU64,
+    failures: AtomicU64,
+}
+
+pub struct Uploader {
+    tree: Arc<RemoteTree>,
+    data: Arc<DataStore>,
+    cfg: UploaderConfig,
+    wake: Notify,
+    counters: Counters,
+    last_error: Mutex<Option<String>>,
+    retry_at: Mutex<HashMap<Ino, Instant>>,
+}
+
+/// One upload prepared from a journal record.
+struct Job {
+    ino: Ino,
+    version: u64,
+    upload: Upload,
+    scratch: bool,
+}
+
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1 << attempts.min(7))).min(Duration::from_secs(60))
+}
+
+impl Uploader {
+    pub fn new(tree: Arc<RemoteTree>, data: Arc<DataStore>, cfg: UploaderConfig) -> Self {
+        Self {
+            tree,
+            data,
+            cfg,
+            wake: Notify::new(),
+            counters: Counters::default(),
+            last_error: Mutex::new(None),
+            retry_at: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Asks the Uploader to look at the journal now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn stats(&self) -> UploadStats {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        UploadStats {
+            in_flight: g(&self.counters.in_flight),
+            uploaded_files: g(&self.counters.files),
+            uploaded_bytes: g(&self.counters.bytes),
+            failures: g(&self.counters.failures),
+            last_error: self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
+    }
+
+    /// Runs until the task is dropped: a pass whenever woken, and at least every second.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.pass(false).await {
+                tracing::warn!("upload pass failed: {e}");
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.wake.notified()).await;
+        }
+    }
+
+    /// Uploads everything pending, ignoring the write-back delay, until the journal is empty.
+    /// `progress` hears (records left) after every pass.
+    pub async fn drain(self: &Arc<Self>, progress: impl Fn(u64)) -> Result<()> {
+        loop {
+            self.retry_at.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            self.pass(true).await?;
+            let left = self.tree.meta.pending_count()?;
+            progress(left);
+            if left == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn ready(&self, ino: Ino, rec: &PendingRecord, force: bool) -> bool {
+        if self.tree.locks.has_writers(ino) {
+            return false;
+        }
+        let due = from_nanos(rec.since) + self.cfg.delay;
+        if !force && due > std::time::SystemTime::now() {
+            return false;
+        }
+        let retry = self.retry_at.lock().unwrap_or_else(|e| e.into_inner());
+        retry.get(&ino).is_none_or(|t| *t <= Instant::now())
+    }
+
+    /// One pass over the journal: folders first, then files grouped by folder.
+    pub async fn pass(self: &Arc<Self>, force: bool) -> Result<()> {
+        let scan = self.tree.meta.journal()?;
+        let mut groups: BTreeMap<Ino, Vec<(Ino, u64)>> = BTreeMap::new();
+        for (ino, rec) in scan.pending.iter().filter(|(i, r)| self.ready(*i, r, force)) {
+            let node = match self.tree.meta.get(*ino) {
+                Ok(n) => n,
+                Err(CacheError::NotFound) => {
+                    self.tree.meta.drop_record(*ino)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if node.is_dir() {
+                if let Err(e) = self.tree.ensure_dir(*ino).await {
+                    self.failed(*ino, rec.attempts, &e);
+                }
+                continue;
+            }
+            groups.entry(node.parent).or_default().push((*ino, rec.version));
+        }
+        let batch = self.tree.remote.features().max_batch.max(1);
+        let sem = Arc::new(Semaphore::new(self.cfg.parallel.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (_, items) in groups {
+            for chunk in items.chunks(batch) {
+                let permit = sem.clone().acquire_owned().await;
+                let chunk = chunk.to_vec();
+                let me = Arc::clone(self);
+                tasks.spawn(async move {
+                    let _permit = permit;
+                    me.upload_group(chunk).await
+                });
+            }
+        }
+        while let Some(r) = tasks.join_next().await {
+            if let Ok(Err(e)) = r {
+                tracing::warn!("upload group failed: {e}");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Uploader {
+    fn failed(&self, ino: Ino, attempts: u32, e: &CacheError) {
+        let msg = e.to_string();
+        match e {
+            CacheError::Remote(r) if !r.is_retryable() => {
+                tracing::warn!(ino, "upload failed, data kept, will retry later: {msg}")
+            }
+            _ => tracing::debug!(ino, attempts, "upload failed, retrying: {msg}"),
+        }
+        self.counters.failures.fetch_add(1, Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg.clone());
+        let wait = match e {
+            CacheError::Remote(RemoteError::Auth(_)) => Duration::from_secs(300),
+            _ => backoff(attempts),
+        };
+        self.retry_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(ino, Instant::now() + wait);
+        if let Err(e) = self.tree.meta.record_failure(ino, &msg) {
+            tracing::warn!(ino, "could not record upload failure: {e}");
+        }
+    }
+
+    /// Prepares the upload of one node, or `None` if it no longer needs one.
+    fn prepare(&self, ino: Ino, version: u64, node: &Node) -> Result<Option<Job>> {
+        let dest = self.tree.dest(node.parent, &node.name, node.kind)?;
+        let replace = match &node.remote {
+            Some(_) => Some(self.tree.object(ino, node)?),
+            None => None,
+        };
+        let (source, size, scratch) = match node.kind {
+            Kind::Dir => return Ok(None),
+            Kind::Symlink => {
+                let target = node.target.clone().unwrap_or_default();
+                let path = self.data.scratch(ino);
+                std::fs::write(&path, target.as_bytes())?;
+                (path, target.len() as u64, true)
+            }
+            Kind::File if node.local_full => (self.data.path(ino), node.size, false),
+            Kind::File => {
+                return Err(CacheError::Corrupt(format!(
+                    "{}: pending upload but no local data",
+                    node.name
+                )))
+            }
+        };
+        let upload = Upload {
+            dest,
+            source,
+            size,
+            mtime: Some(from_nanos(node.mtime)),
+            replace,
+        };
+        Ok(Some(Job {
+            ino,
+            version,
+            upload,
+            scratch,
+        }))
+    }
+
+    /// Uploads the pending files of one folder, in one batch where the provider allows.
+    async fn upload_group(self: Arc<Self>, items: Vec<(Ino, u64)>) -> Result<()> {
+        let inos: Vec<Ino> = items.iter().map(|(i, _)| *i).collect();
+        let _guards = self.tree.locks.lock_many(&inos).await;
+        let mut jobs = Vec::new();
+        for (ino, _) in &items {
+            let Ok(node) = self.tree.meta.get(*ino) else { continue };
+            if let Err(e) = self.tree.ensure_dir(node.parent).await {
+                self.failed(*ino, 0, &e);
+                continue;
+            }
+            // Re-read: the record may have been retired or bumped while we waited.
+            let still = self.tree.meta.journal()?.pending.into_iter().find(|(i, _)| i == ino);
+            let Some((_, rec)) = still else { continue };
+            match self.prepare(*ino, rec.version, &node) {
+                Ok(Some(job)) => jobs.push((job, rec.attempts)),
+                Ok(None) => {}
+                Err(e) => self.failed(*ino, rec.attempts, &e),
+            }
+        }
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let uploads: Vec<Upload> = jobs.iter().map(|(j, _)| j.upload.clone()).collect();
+        self.counters.in_flight.fetch_add(uploads.len() as u64, Ordering::Relaxed);
+        let results = if uploads.len() == 1 {
+            vec![self.tree.remote.upload(&uploads[0]).await]
+        } else {
+            self.tree.remote.upload_batch(&uploads).await
+        };
+        self.counters.in_flight.fetch_sub(uploads.len() as u64, Ordering::Relaxed);
+        for ((job, attempts), result) in jobs.into_iter().zip(results) {
+            if job.scratch {
+                let _ = std::fs::remove_file(&job.upload.source);
+            }
+            match result {
+                Ok(entry) => {
+                    self.tree.meta.settle(job.ino, job.version, state_of(&entry))?;
+                    self.retry_at.lock().unwrap_or_else(|e| e.into_inner()).remove(&job.ino);
+                    self.counters.files.fetch_add(1, Ordering::Relaxed);
+                    self.counters.bytes.fetch_add(job.upload.size, Ordering::Relaxed);
+                    tracing::debug!(ino = job.ino, path = %job.upload.dest.path, "uploaded");
+                }
+                Err(e) => self.failed(job.ino, attempts, &CacheError::Remote(e)),
+            }
+        }
+        let _ = now_nanos;
+        Ok(())
+    }
+}

@@ -1,0 +1,379 @@
+//! File handles and file I/O: open, read, write, flush, fsync, release, and attribute changes
+//! (truncate, chmod, chown, utimens). Content being written lives in the DataStore; `flush` and
+//! `fsync` make it durable and journal it before they return. Must not upload; the Uploader does.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use ourclone_cache::{now_nanos, to_nanos, CacheError, Ino, Kind, Nanos, Node};
+
+use super::{lock, Attr, Vfs};
+use crate::error::{Result, VfsError};
+
+/// How a handle was opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    Read,
+    Write,
+}
+
+pub(crate) struct Handle {
+    pub ino: Ino,
+    pub mode: OpenMode,
+}
+
+/// Size and mtime of an open file as writes change them, ahead of the MetaStore.
+pub(crate) struct Live {
+    pub size: u64,
+    pub mtime: Nanos,
+    /// Written since the last flush.
+    pub dirty: bool,
+}
+
+/// A file with at least one open handle.
+pub(crate) struct OpenFile {
+    /// The local data file, when the content is local (being written, or fetched whole).
+    pub data: Mutex<Option<Arc<File>>>,
+    pub live: Mutex<Live>,
+    pub handles: Mutex<u32>,
+}
+
+/// Changes `setattr` may carry.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SetAttr {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub atime: Option<std::time::SystemTime>,
+    pub mtime: Option<std::time::SystemTime>,
+}
+
+const FETCH_CHUNK: u64 = 8 << 20;
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(VfsError::Errno(libc::EIO, "local I/O task failed")),
+    }
+}
+
+impl Vfs {
+    /// The open-file record of `ino`, created on first open.
+    fn open_file(&self, ino: Ino, node: &Node) -> Arc<OpenFile> {
+        let mut open = lock(&self.open);
+        let of = open.entry(ino).or_insert_with(|| {
+            Arc::new(OpenFile {
+                data: Mutex::new(None),
+                live: Mutex::new(Live {
+                    size: node.size,
+                    mtime: node.mtime,
+                    dirty: false,
+                }),
+                handles: Mutex::new(0),
+            })
+        });
+        *lock(&of.handles) += 1;
+        Arc::clone(of)
+    }
+
+    fn new_handle(&self, ino: Ino, mode: OpenMode) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        lock(&self.handles).insert(fh, Handle { ino, mode });
+        if mode == OpenMode::Write {
+            self.tree.locks.writer_opened(ino);
+        }
+        fh
+    }
+
+    fn handle(&self, fh: u64) -> Result<(Ino, OpenMode, Arc<OpenFile>)> {
+        let (ino, mode) = lock(&self.handles)
+            .get(&fh)
+            .map(|h| (h.ino, h.mode))
+            .ok_or(VfsError::Errno(libc::EBADF, "bad file handle"))?;
+        let of = lock(&self.open)
+            .get(&ino)
+            .cloned()
+            .ok_or(VfsError::Errno(libc::EBADF, "file not open"))?;
+        Ok((ino, mode, of))
+    }
+
+    /// Makes the whole content of `ino` local (fetching it from the remote unless `truncate`)
+    /// and returns the data file.
+    async fn ensure_local(&self, ino: Ino, of: &OpenFile, truncate: bool) -> Result<Arc<File>> {
+        if let Some(f) = lock(&of.data).clone() {
+            return Ok(f);
+        }
+        let _g = self.tree.locks.lock(ino).await;
+        if let Some(f) = lock(&of.data).clone() {
+            return Ok(f);
+        }
+        let node = self.meta().get(ino)?;
+        if !node.local_full && !truncate {
+            self.fetch_whole(ino, &node).await?;
+            self.meta().update(ino, |n| n.local_full = true)?;
+        }
+        let data = Arc::clone(&self.data);
+        let file = Arc::new(blocking(move || data.open_rw(ino)).await?);
+        *lock(&of.data) = Some(Arc::clone(&file));
+        Ok(file)
+    }
+
+    async fn fetch_whole(&self, ino: Ino, node: &Node) -> Result<()> {
+        let obj = self.tree.object(ino, node)?;
+        let tmp = self.data.scratch(ino);
+        let out = File::create(&tmp)?;
+        let mut off = 0;
+        while off < node.size {
+            let chunk = self.remote().read(&obj, off, FETCH_CHUNK.min(node.size - off)).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            out.write_all_at(&chunk, off)?;
+            off += chunk.len() as u64;
+        }
+        out.sync_all()?;
+        self.data.install(ino, &tmp)?;
+        Ok(())
+    }
+
+    pub async fn open(&self, ino: Ino, mode: OpenMode, truncate: bool) -> Result<u64> {
+        let node = self.meta().get(ino)?;
+        match node.kind {
+            Kind::Dir => return Err(CacheError::IsADirectory.into()),
+            Kind::Symlink => return Err(VfsError::Errno(libc::ELOOP, "is a symlink")),
+            Kind::File => {}
+        }
+        let of = self.open_file(ino, &node);
+        let fh = self.new_handle(ino, mode);
+        let prepared = async {
+            if mode == OpenMode::Write || node.local_full {
+                let file = self.ensure_local(ino, &of, truncate).await?;
+                if truncate && mode == OpenMode::Write {
+                    self.truncate(ino, &of, &file, 0)?;
+                }
+            }
+            Ok::<_, VfsError>(())
+        };
+        if let Err(e) = prepared.await {
+            self.release(fh).await?;
+            return Err(e);
+        }
+        Ok(fh)
+    }
+
+    pub async fn create(&self, parent: Ino, name: &str, mode: u32, uid: u32, gid: u32) -> Result<(Attr, u64)> {
+        self.ensure_listed(parent).await?;
+        let node = Node::new_local(parent, name, Kind::File, mode, uid, gid);
+        let ino = self.meta().create(node.clone())?;
+        let of = self.open_file(ino, &node);
+        lock(&of.live).dirty = true;
+        let fh = self.new_handle(ino, OpenMode::Write);
+        let data = Arc::clone(&self.data);
+        let file = blocking(move || {
+            let f = data.open_rw(ino)?;
+            f.set_len(0)?;
+            Ok(f)
+        })
+        .await?;
+        *lock(&of.data) = Some(Arc::new(file));
+        Ok((self.attr_of(ino, &node), fh))
+    }
+
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes> {
+        let (ino, _, of) = self.handle(fh)?;
+        let file = lock(&of.data).clone();
+        if let Some(file) = file {
+            let end = lock(&of.live).size;
+            let len = (size as u64).min(end.saturating_sub(offset)) as usize;
+            return blocking(move || {
+                let mut buf = vec![0u8; len];
+                let mut done = 0;
+                while done < len {
+                    match file.read_at(&mut buf[done..], offset + done as u64)? {
+                        0 => break,
+                        n => done += n,
+                    }
+                }
+                buf.truncate(done);
+                Ok(Bytes::from(buf))
+            })
+            .await;
+        }
+        let node = self.meta().get(ino)?;
+        if offset >= node.size {
+            return Ok(Bytes::new());
+        }
+        let len = (size as u64).min(node.size - offset);
+        let obj = self.tree.object(ino, &node)?;
+        Ok(self.remote().read(&obj, offset, len).await?)
+    }
+
+    pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32> {
+        let (ino, mode, of) = self.handle(fh)?;
+        if mode != OpenMode::Write {
+            return Err(VfsError::Errno(libc::EBADF, "not open for writing"));
+        }
+        let file = self.ensure_local(ino, &of, false).await?;
+        file.write_all_at(data, offset)?;
+        let mut live = lock(&of.live);
+        live.size = live.size.max(offset + data.len() as u64);
+        live.mtime = now_nanos();
+        live.dirty = true;
+        Ok(data.len() as u32)
+    }
+
+    fn truncate(&self, ino: Ino, of: &OpenFile, file: &File, size: u64) -> Result<()> {
+        file.set_len(size)?;
+        let mut live = lock(&of.live);
+        live.size = size;
+        live.mtime = now_nanos();
+        live.dirty = true;
+        let _ = ino;
+        Ok(())
+    }
+
+    /// Makes what was written through `ino`'s handles durable and journals it for upload.
+    async fn persist(&self, ino: Ino, of: &OpenFile) -> Result<()> {
+        let (size, mtime, dirty) = {
+            let l = lock(&of.live);
+            (l.size, l.mtime, l.dirty)
+        };
+        if !dirty {
+            return Ok(());
+        }
+        if let Some(file) = lock(&of.data).clone() {
+            blocking(move || file.sync_data()).await?;
+        }
+        self.meta().change(ino, |n| {
+            n.size = size;
+            n.mtime = mtime;
+            n.ctime = now_nanos();
+            n.local_full = true;
+        })?;
+        lock(&of.live).dirty = false;
+        let tree = Arc::clone(&self.tree);
+        tokio::task::spawn_blocking(move || tree.meta.sync())
+            .await
+            .map_err(|_| VfsError::Errno(libc::EIO, "sync task failed"))??;
+        Ok(())
+    }
+
+    /// Called on every close(2) of a descriptor: the written data is durable when it returns.
+    pub async fn flush(&self, fh: u64) -> Result<()> {
+        let (ino, mode, of) = self.handle(fh)?;
+        if mode == OpenMode::Write {
+            self.persist(ino, &of).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn fsync(&self, fh: u64) -> Result<()> {
+        let (ino, _, of) = self.handle(fh)?;
+        self.persist(ino, &of).await
+    }
+
+    /// Makes namespace changes durable (fsync on a folder).
+    pub async fn fsyncdir(&self) -> Result<()> {
+        let tree = Arc::clone(&self.tree);
+        tokio::task::spawn_blocking(move || tree.meta.sync())
+            .await
+            .map_err(|_| VfsError::Errno(libc::EIO, "sync task failed"))??;
+        Ok(())
+    }
+
+    pub async fn release(&self, fh: u64) -> Result<()> {
+        let Some(h) = lock(&self.handles).remove(&fh) else {
+            return Ok(());
+        };
+        let of = lock(&self.open).get(&h.ino).cloned();
+        let Some(of) = of else { return Ok(()) };
+        let persisted = if h.mode == OpenMode::Write {
+            self.persist(h.ino, &of).await
+        } else {
+            Ok(())
+        };
+        let last = {
+            let mut n = lock(&of.handles);
+            *n -= 1;
+            *n == 0
+        };
+        if last {
+            lock(&self.open).remove(&h.ino);
+            self.forget_if_gone(h.ino)?;
+        }
+        if h.mode == OpenMode::Write {
+            self.tree.locks.writer_closed(h.ino);
+            self.uploader.wake();
+        }
+        persisted
+    }
+
+    /// Drops the node and data of `ino` if it was unlinked or replaced while open.
+    pub(crate) fn forget_if_gone(&self, ino: Ino) -> Result<()> {
+        match self.meta().get(ino) {
+            Ok(n) if n.orphan => {
+                self.meta().drop_orphan(ino)?;
+                self.data.remove(ino)?;
+            }
+            Err(CacheError::NotFound) => self.data.remove(ino)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    pub(crate) fn is_open(&self, ino: Ino) -> bool {
+        lock(&self.open).contains_key(&ino)
+    }
+
+    pub async fn setattr(&self, ino: Ino, set: SetAttr, fh: Option<u64>) -> Result<Attr> {
+        if let Some(size) = set.size {
+            self.set_size(ino, size, fh).await?;
+        }
+        let node = self.meta().update(ino, |n| {
+            if let Some(m) = set.mode {
+                n.mode = m & 0o7777;
+            }
+            n.uid = set.uid.unwrap_or(n.uid);
+            n.gid = set.gid.unwrap_or(n.gid);
+            if let Some(t) = set.atime {
+                n.atime = to_nanos(t);
+            }
+            if let Some(t) = set.mtime {
+                n.mtime = to_nanos(t);
+            }
+            n.ctime = now_nanos();
+        })?;
+        if let (Some(t), Some(of)) = (set.mtime, lock(&self.open).get(&ino)) {
+            lock(&of.live).mtime = to_nanos(t);
+        }
+        Ok(self.attr_of(ino, &node))
+    }
+
+    async fn set_size(&self, ino: Ino, size: u64, fh: Option<u64>) -> Result<()> {
+        let node = self.meta().get(ino)?;
+        if node.is_dir() {
+            return Err(CacheError::IsADirectory.into());
+        }
+        // A handle keeps the open-file record alive for the duration; without one, open briefly.
+        let temp = match fh {
+            Some(fh) if self.handle(fh).is_ok() => None,
+            _ => Some(self.open(ino, OpenMode::Write, false).await?),
+        };
+        let fh_used = fh.filter(|_| temp.is_none()).or(temp).unwrap_or_default();
+        let result = async {
+            let (_, _, of) = self.handle(fh_used)?;
+            let file = self.ensure_local(ino, &of, size == 0).await?;
+            self.truncate(ino, &of, &file, size)?;
+            self.persist(ino, &of).await
+        }
+        .await;
+        if let Some(t) = temp {
+            self.release(t).await?;
+        }
+        result
+    }
+}

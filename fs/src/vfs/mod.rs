@@ -1,0 +1,277 @@
+//! `Vfs`: the filesystem as plain async methods — lookup, attributes, listings, file I/O and
+//! namespace changes — over the MetaStore, the DataStore and the remote. Tested without the
+//! kernel; `fuse.rs` is only an adapter. Must not block on the network while holding a lock
+//! that other operations on unrelated files need.
+
+mod file;
+mod namespace;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use ourclone_cache::{
+    from_nanos, now_nanos, CacheError, DataStore, Ino, Kind, MetaStore, Node, RemoteTree,
+    UploadStats, Uploader,
+};
+use ourclone_remote::{Remote, RemotePath, Usage};
+
+use crate::error::{Result, VfsError};
+pub use file::{OpenMode, SetAttr};
+pub use namespace::RenameFlags;
+use file::{Handle, OpenFile};
+
+/// How a mount behaves.
+#[derive(Clone, Debug)]
+pub struct VfsConfig {
+    /// Owner and permissions given to objects first seen on the remote.
+    pub defaults: ourclone_cache::Defaults,
+    /// How long a folder listing stays fresh before it is refreshed in the background.
+    pub dir_cache_time: Duration,
+}
+
+/// Attributes of one node, as the kernel sees them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attr {
+    pub ino: Ino,
+    pub kind: Kind,
+    pub size: u64,
+    pub mtime: SystemTime,
+    pub ctime: SystemTime,
+    pub atime: SystemTime,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u32,
+}
+
+/// One entry of a folder listing.
+#[derive(Clone, Debug)]
+pub struct DirEntry {
+    pub name: String,
+    pub attr: Attr,
+}
+
+/// Upload state of one node, as the `user.ourclone.state` xattr reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncState {
+    Pending,
+    Uploading,
+    Synced,
+    Error,
+}
+
+impl SyncState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncState::Pending => "pending",
+            SyncState::Uploading => "uploading",
+            SyncState::Synced => "synced",
+            SyncState::Error => "error",
+        }
+    }
+}
+
+pub struct Vfs {
+    pub(crate) tree: Arc<RemoteTree>,
+    pub(crate) data: Arc<DataStore>,
+    pub(crate) uploader: Arc<Uploader>,
+    cfg: VfsConfig,
+    pub(crate) handles: Mutex<HashMap<u64, Handle>>,
+    pub(crate) open: Mutex<HashMap<Ino, Arc<OpenFile>>>,
+    pub(crate) next_fh: AtomicU64,
+    refreshing: Arc<Mutex<HashSet<Ino>>>,
+    usage: Mutex<Option<(std::time::Instant, Usage)>>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Vfs {
+    pub fn new(
+        tree: Arc<RemoteTree>,
+        data: Arc<DataStore>,
+        uploader: Arc<Uploader>,
+        cfg: VfsConfig,
+    ) -> Self {
+        Self {
+            tree,
+            data,
+            uploader,
+            cfg,
+            handles: Mutex::new(HashMap::new()),
+            open: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            refreshing: Arc::new(Mutex::new(HashSet::new())),
+            usage: Mutex::new(None),
+        }
+    }
+
+    pub fn meta(&self) -> &MetaStore {
+        &self.tree.meta
+    }
+
+    pub fn remote(&self) -> &Arc<dyn Remote> {
+        &self.tree.remote
+    }
+
+    pub fn remote_root(&self) -> &RemotePath {
+        &self.tree.root
+    }
+
+    pub fn upload_stats(&self) -> UploadStats {
+        self.uploader.stats()
+    }
+
+    pub(crate) fn attr_of(&self, ino: Ino, node: &Node) -> Attr {
+        let mut size = node.size;
+        let mut mtime = node.mtime;
+        if let Some(open) = lock(&self.open).get(&ino) {
+            let live = lock(&open.live);
+            size = live.size;
+            mtime = live.mtime;
+        }
+        Attr {
+            ino,
+            kind: node.kind,
+            size,
+            mtime: from_nanos(mtime),
+            ctime: from_nanos(node.ctime.max(mtime)),
+            atime: from_nanos(node.atime),
+            mode: node.mode,
+            uid: node.uid,
+            gid: node.gid,
+            nlink: if node.is_dir() { 2 } else { 1 },
+        }
+    }
+
+    /// Makes sure folder `dir` has been listed from the remote at least once; refreshes a
+    /// stale listing in the background.
+    pub(crate) async fn ensure_listed(&self, dir: Ino) -> Result<Node> {
+        let node = self.meta().get(dir)?;
+        if !node.is_dir() {
+            return Err(CacheError::NotADirectory.into());
+        }
+        match node.listed_at {
+            None => {
+                let _g = self.tree.locks.lock(dir).await;
+                if self.meta().get(dir)?.listed_at.is_none() {
+                    self.tree.refresh(dir).await?;
+                }
+                Ok(self.meta().get(dir)?)
+            }
+            Some(at) => {
+                let age = Duration::from_nanos(now_nanos().saturating_sub(at).max(0) as u64);
+                if age > self.cfg.dir_cache_time {
+                    self.refresh_in_background(dir);
+                }
+                Ok(node)
+            }
+        }
+    }
+
+    fn refresh_in_background(&self, dir: Ino) {
+        if !lock(&self.refreshing).insert(dir) {
+            return;
+        }
+        let tree = Arc::clone(&self.tree);
+        let refreshing = Arc::clone(&self.refreshing);
+        tokio::spawn(async move {
+            if let Err(e) = tree.refresh(dir).await {
+                tracing::debug!(dir, "background listing refresh failed: {e}");
+            }
+            lock(&refreshing).remove(&dir);
+        });
+    }
+
+    /// Lists `dir` on the remote now, whatever the cached listing's age (`ourclone-fs refresh`).
+    pub async fn refresh(&self, dir: Ino) -> Result<()> {
+        let _g = self.tree.locks.lock(dir).await;
+        Ok(self.tree.refresh(dir).await?)
+    }
+
+    pub async fn lookup(&self, parent: Ino, name: &str) -> Result<Attr> {
+        self.ensure_listed(parent).await?;
+        match self.meta().lookup(parent, name)? {
+            Some((ino, node)) => Ok(self.attr_of(ino, &node)),
+            None => Err(CacheError::NotFound.into()),
+        }
+    }
+
+    pub async fn getattr(&self, ino: Ino) -> Result<Attr> {
+        let node = self.meta().get(ino)?;
+        Ok(self.attr_of(ino, &node))
+    }
+
+    pub async fn readdir(&self, dir: Ino) -> Result<Vec<DirEntry>> {
+        self.ensure_listed(dir).await?;
+        let children = self.meta().children(dir)?;
+        Ok(children
+            .into_iter()
+            .map(|(ino, node)| DirEntry {
+                attr: self.attr_of(ino, &node),
+                name: node.name,
+            })
+            .collect())
+    }
+
+    pub async fn readlink(&self, ino: Ino) -> Result<String> {
+        let node = self.meta().get(ino)?;
+        if node.kind != Kind::Symlink {
+            return Err(VfsError::invalid("not a symlink"));
+        }
+        if let Some(t) = node.target {
+            return Ok(t);
+        }
+        let obj = self.tree.object(ino, &node)?;
+        let bytes = self.remote().read(&obj, 0, node.size.max(4096)).await?;
+        let target = String::from_utf8_lossy(&bytes).into_owned();
+        self.meta().update(ino, |n| {
+            n.target = Some(target.clone());
+            n.size = target.len() as u64;
+        })?;
+        Ok(target)
+    }
+
+    /// Space on the remote, asked at most once a minute.
+    pub async fn statfs(&self) -> Result<Usage> {
+        if let Some((at, u)) = *lock(&self.usage) {
+            if at.elapsed() < Duration::from_secs(60) {
+                return Ok(u);
+            }
+        }
+        let u = match self.remote().about().await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!("about failed: {e}");
+                Usage::default()
+            }
+        };
+        *lock(&self.usage) = Some((std::time::Instant::now(), u));
+        Ok(u)
+    }
+
+    /// Where `ino` stands with the remote.
+    pub fn sync_state(&self, ino: Ino) -> Result<SyncState> {
+        self.meta().get(ino)?;
+        let scan = self.meta().journal()?;
+        Ok(match scan.pending.iter().find(|(i, _)| *i == ino) {
+            None => SyncState::Synced,
+            Some((_, rec)) if rec.last_error.is_some() => SyncState::Error,
+            Some(_) if self.tree.locks.has_writers(ino) => SyncState::Pending,
+            Some(_) => SyncState::Pending,
+        })
+    }
+
+    /// Uploads everything pending now; `progress` hears how many records are left.
+    pub async fn drain(&self, progress: impl Fn(u64)) -> Result<()> {
+        Ok(self.uploader.drain(progress).await?)
+    }
+
+    /// Makes every acknowledged change durable (used before exit).
+    pub fn sync_all(&self) -> Result<()> {
+        Ok(self.meta().sync()?)
+    }
+}

@@ -1,0 +1,156 @@
+//! Namespace changes: mkdir, symlink, unlink, rmdir, rename. An object not yet on the remote
+//! changes only in the MetaStore (a journal edit: rsync's temp-file-then-rename costs one
+//! upload under the final name); an object already there is changed on the remote first, then
+//! in the MetaStore, durably. Must not move file data.
+
+use ourclone_cache::{state_of, CacheError, Ino, Kind, Node};
+
+use super::{Attr, Vfs};
+use crate::error::{Result, VfsError};
+
+/// Flags of rename(2) that we honour.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RenameFlags {
+    pub no_replace: bool,
+    pub exchange: bool,
+}
+
+impl Vfs {
+    pub async fn mkdir(&self, parent: Ino, name: &str, mode: u32, uid: u32, gid: u32) -> Result<Attr> {
+        self.ensure_listed(parent).await?;
+        let node = Node::new_local(parent, name, Kind::Dir, mode, uid, gid);
+        let ino = self.meta().create(node)?;
+        let node = self.meta().change(ino, |_| {})?;
+        Ok(self.attr_of(ino, &node))
+    }
+
+    pub async fn symlink(&self, parent: Ino, name: &str, target: &str, uid: u32, gid: u32) -> Result<Attr> {
+        self.ensure_listed(parent).await?;
+        let mut node = Node::new_local(parent, name, Kind::Symlink, 0o777, uid, gid);
+        node.size = target.len() as u64;
+        node.target = Some(target.to_string());
+        let ino = self.meta().create(node)?;
+        let node = self.meta().change(ino, |_| {})?;
+        self.uploader.wake();
+        Ok(self.attr_of(ino, &node))
+    }
+
+    pub async fn unlink(&self, parent: Ino, name: &str) -> Result<()> {
+        self.remove(parent, name, false).await
+    }
+
+    pub async fn rmdir(&self, parent: Ino, name: &str) -> Result<()> {
+        self.remove(parent, name, true).await
+    }
+
+    async fn remove(&self, parent: Ino, name: &str, dir: bool) -> Result<()> {
+        self.ensure_listed(parent).await?;
+        let (ino, node) = self.meta().lookup(parent, name)?.ok_or(CacheError::NotFound)?;
+        match (dir, node.is_dir()) {
+            (true, false) => return Err(CacheError::NotADirectory.into()),
+            (false, true) => return Err(CacheError::IsADirectory.into()),
+            (true, true) => {
+                // Children we have never listed would otherwise be deleted unseen.
+                self.ensure_listed(ino).await?;
+                if !self.meta().children(ino)?.is_empty() {
+                    return Err(CacheError::NotEmpty.into());
+                }
+            }
+            _ => {}
+        }
+        let _g = self.tree.locks.lock(ino).await;
+        let node = self.meta().get(ino)?;
+        if node.remote.is_some() {
+            let obj = self.tree.object(ino, &node)?;
+            let gone = if dir {
+                self.remote().remove_dir(&obj).await
+            } else {
+                self.remote().remove_file(&obj).await
+            };
+            match gone {
+                Ok(()) | Err(ourclone_remote::RemoteError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let open = self.is_open(ino);
+        self.meta().unlink(parent, name, |_| open)?;
+        if node.remote.is_some() {
+            self.meta().sync()?;
+        }
+        if !open {
+            self.data.remove(ino)?;
+        }
+        Ok(())
+    }
+
+    pub async fn rename(
+        &self,
+        parent: Ino,
+        name: &str,
+        new_parent: Ino,
+        new_name: &str,
+        flags: RenameFlags,
+    ) -> Result<()> {
+        if flags.exchange {
+            return Err(VfsError::Errno(libc::EINVAL, "RENAME_EXCHANGE is not supported"));
+        }
+        self.ensure_listed(parent).await?;
+        self.ensure_listed(new_parent).await?;
+        let (ino, _) = self.meta().lookup(parent, name)?.ok_or(CacheError::NotFound)?;
+        let target = self.meta().lookup(new_parent, new_name)?;
+        if target.is_some() && flags.no_replace {
+            return Err(CacheError::AlreadyExists.into());
+        }
+        if let Some((t, tnode)) = &target {
+            if tnode.is_dir() {
+                self.ensure_listed(*t).await?;
+            }
+        }
+        let mut inos = vec![ino];
+        inos.extend(target.as_ref().map(|(t, _)| *t));
+        let _g = self.tree.locks.lock_many(&inos).await;
+        let node = self.meta().get(ino)?;
+        let target = self.meta().lookup(new_parent, new_name)?;
+        let moved_remote = match (&node.remote, ino == ourclone_cache::ROOT_INO) {
+            (_, true) => return Err(VfsError::Errno(libc::EBUSY, "cannot rename the root")),
+            (Some(_), false) => Some(self.rename_on_remote(ino, &node, new_parent, new_name, target.as_ref()).await?),
+            (None, false) => None,
+        };
+        let (_, replaced) = self.meta().rename(parent, name, new_parent, new_name, |n, old| {
+            match &moved_remote {
+                Some(state) => n.remote = Some(state.clone()),
+                // Not on the remote yet: take over the replaced object, so the upload replaces it.
+                None => n.remote = old.and_then(|o| o.remote.clone()),
+            }
+        })?;
+        if moved_remote.is_some() {
+            self.meta().sync()?;
+        }
+        if let Some((old, _)) = replaced {
+            if !self.is_open(old) {
+                self.data.remove(old)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves an object that is on the remote; returns its new remote state.
+    async fn rename_on_remote(
+        &self,
+        ino: Ino,
+        node: &Node,
+        new_parent: Ino,
+        new_name: &str,
+        target: Option<&(Ino, Node)>,
+    ) -> Result<ourclone_cache::RemoteState> {
+        self.tree.ensure_dir(new_parent).await?;
+        let from = self.tree.object(ino, node)?;
+        let to = self.tree.dest(new_parent, new_name, node.kind)?;
+        let replace = match target {
+            Some((t, tnode)) if tnode.remote.is_some() => Some(self.tree.object(*t, tnode)?),
+            _ => None,
+        };
+        let entry = self.remote().rename(&from, &to, replace.as_ref()).await?;
+        Ok(state_of(&entry))
+    }
+}

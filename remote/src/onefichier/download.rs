@@ -1,0 +1,159 @@
+//! Ranged reads: one download token per file, reused while it is young (4 of its 5 minutes by
+//! default) so sequential reads cost one API call, and refetched when the node answers an
+//! HTML page or an error instead of bytes (an expired token). Owns tokens and ranged GETs; must
+//! not resolve paths or know about empty-file placeholders.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::RANGE;
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::api::DownloadToken;
+use super::client::{classify, is_html, transport_error, ApiClient};
+use crate::{RemoteError, Result};
+
+/// Download tokens by file URL.
+pub struct Downloads {
+    reuse_for: Duration,
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+/// What one ranged GET gave.
+enum Fetched {
+    Data(Bytes),
+    /// The token no longer works.
+    Expired,
+}
+
+impl Downloads {
+    pub fn new(reuse_for: Duration) -> Self {
+        Self { reuse_for, tokens: Mutex::new(HashMap::new()) }
+    }
+
+    fn cached(&self, url: &str) -> Option<String> {
+        let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let (token, at) = tokens.get(url)?;
+        (at.elapsed() < self.reuse_for).then(|| token.clone())
+    }
+
+    fn remember(&self, url: &str, token: &str) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        tokens.retain(|_, (_, at)| at.elapsed() < self.reuse_for);
+        tokens.insert(url.to_string(), (token.to_string(), Instant::now()));
+    }
+
+    pub fn forget(&self, url: &str) {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).remove(url);
+    }
+
+    /// Reads `len` bytes at `offset` of the file at `url` (fewer at its end).
+    pub async fn read(&self, client: &ApiClient, url: &str, offset: u64, len: u64) -> Result<Bytes> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        for fresh in [false, true] {
+            let token = match self.cached(url).filter(|_| !fresh) {
+                Some(token) => token,
+                None => self.new_token(client, url).await?,
+            };
+            let fetched = client
+                .pacer
+                .retry("download", || ranged_get(client, &token, offset, len, fresh))
+                .await?;
+            match fetched {
+                Fetched::Data(bytes) => return Ok(bytes),
+                Fetched::Expired => {
+                    tracing::debug!("download token no longer valid; fetching a new one");
+                    self.forget(url);
+                }
+            }
+        }
+        Err(RemoteError::Transient("download: a fresh token was refused too".into()))
+    }
+
+    async fn new_token(&self, client: &ApiClient, url: &str) -> Result<String> {
+        let body = json!({ "url": url, "single": 0 });
+        let token: DownloadToken = client.post("download/get_token.cgi", &body).await?;
+        self.remember(url, &token.url);
+        Ok(token.url)
+    }
+}
+
+/// One ranged GET. With `trust_html`, an HTML answer is taken as the file's content (the
+/// token is fresh, so the file itself is HTML).
+async fn ranged_get(
+    client: &ApiClient,
+    token_url: &str,
+    offset: u64,
+    len: u64,
+    trust_html: bool,
+) -> Result<Fetched> {
+    let last = offset.saturating_add(len - 1);
+    let response = client
+        .http
+        .get(token_url)
+        .header(reqwest::header::AUTHORIZATION, client.bearer())
+        .header(RANGE, format!("bytes={offset}-{last}"))
+        .send()
+        .await
+        .map_err(|e| transport_error("download", &e))?;
+    let status = response.status();
+    let html = is_html(response.headers());
+    match status {
+        StatusCode::RANGE_NOT_SATISFIABLE => return Ok(Fetched::Data(Bytes::new())),
+        StatusCode::PARTIAL_CONTENT => {}
+        StatusCode::OK if html && !trust_html => return Ok(Fetched::Expired),
+        StatusCode::OK => {}
+        StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::GONE if !trust_html => {
+            return Ok(Fetched::Expired)
+        }
+        _ => {
+            let text = response.text().await.unwrap_or_default();
+            let message = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+                .unwrap_or_else(|| format!("download: HTTP {}", status.as_u16()));
+            return Err(classify(status.as_u16(), &message, None));
+        }
+    }
+    let body = response.bytes().await.map_err(|e| transport_error("download", &e))?;
+    Ok(Fetched::Data(if status == StatusCode::OK {
+        slice_whole(body, offset, len)
+    } else {
+        body.slice(..body.len().min(len as usize))
+    }))
+}
+
+/// The wanted range of a whole-file answer (a node that ignored `Range`).
+fn slice_whole(body: Bytes, offset: u64, len: u64) -> Bytes {
+    let start = (offset as usize).min(body.len());
+    let end = start.saturating_add(len as usize).min(body.len());
+    body.slice(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_answers_are_sliced() {
+        let body = Bytes::from_static(b"0123456789");
+        assert_eq!(slice_whole(body.clone(), 2, 3), Bytes::from_static(b"234"));
+        assert_eq!(slice_whole(body.clone(), 8, 5), Bytes::from_static(b"89"));
+        assert!(slice_whole(body, 20, 5).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_are_reused_then_expire() {
+        let downloads = Downloads::new(Duration::from_secs(240));
+        downloads.remember("u", "t");
+        assert_eq!(downloads.cached("u").as_deref(), Some("t"));
+        tokio::time::advance(Duration::from_secs(241)).await;
+        assert_eq!(downloads.cached("u"), None);
+    }
+}
