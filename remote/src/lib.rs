@@ -9,6 +9,7 @@
 mod counted;
 mod error;
 pub mod local;
+pub mod onefichier;
 pub mod pacer;
 mod path;
 

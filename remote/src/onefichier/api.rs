@@ -89,8 +89,6 @@ pub struct CopiedFiles {
 
 #[derive(Debug, Deserialize)]
 pub struct CopiedUrl {
-    #[serde(default)]
-    pub from_url: Option<String>,
     pub to_url: String,
 }
 
@@ -205,7 +203,10 @@ mod tests {
         let t = parse_date("2021-06-22 14:57:25").unwrap();
         let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
         assert_eq!(secs, 1_624_373_845);
-        assert_eq!(parse_date("1970-01-01 00:00:00"), Some(SystemTime::UNIX_EPOCH));
+        assert_eq!(
+            parse_date("1970-01-01 00:00:00"),
+            Some(SystemTime::UNIX_EPOCH)
+        );
         assert!(parse_date("yesterday").is_none());
         assert!(parse_date("2021-13-01 00:00:00").is_none());
     }
@@ -213,12 +214,14 @@ mod tests {
     #[test]
     fn numbers_may_be_strings() {
         let info: UserInfo =
-            serde_json::from_str(r#"{"cold_storage":"1024","available_cold_storage":5000}"#).unwrap();
+            serde_json::from_str(r#"{"cold_storage":"1024","available_cold_storage":5000}"#)
+                .unwrap();
         assert_eq!(info.cold_storage, Some(1024));
         assert_eq!(info.available_cold_storage, Some(5000));
-        let link: UploadedLink =
-            serde_json::from_str(r#"{"download":"https://1fichier.com/?x","filename":"a","size":"14"}"#)
-                .unwrap();
+        let link: UploadedLink = serde_json::from_str(
+            r#"{"download":"https://1fichier.com/?x","filename":"a","size":"14"}"#,
+        )
+        .unwrap();
         assert_eq!(link.size, 14);
     }
 
@@ -243,6 +246,9 @@ mod tests {
         .unwrap();
         let entry = item.into_entry();
         assert_eq!((entry.name.as_str(), entry.size), ("e.txt", 0));
-        assert_eq!(entry.id.as_deref(), Some("https://1fichier.com/?e#ourclone-empty"));
+        assert_eq!(
+            entry.id.as_deref(),
+            Some("https://1fichier.com/?e#ourclone-empty")
+        );
     }
 }

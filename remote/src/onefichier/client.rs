@@ -107,7 +107,9 @@ impl ApiClient {
 
     /// POSTs `body` to `endpoint` (e.g. `folder/ls.cgi`) with a token and the retry policy.
     pub async fn post<T: DeserializeOwned>(&self, endpoint: &str, body: &Value) -> Result<T> {
-        self.pacer.call(endpoint, || self.post_once(endpoint, body)).await
+        self.pacer
+            .call(endpoint, || self.post_once(endpoint, body))
+            .await
     }
 
     /// One POST, after the caller took a token.
@@ -130,7 +132,10 @@ impl ApiClient {
 pub async fn read_json<T: DeserializeOwned>(what: &str, response: reqwest::Response) -> Result<T> {
     let status = response.status();
     let retry_after = retry_after(response.headers());
-    let body = response.text().await.map_err(|e| transport_error(what, &e))?;
+    let body = response
+        .text()
+        .await
+        .map_err(|e| transport_error(what, &e))?;
     parse_answer(what, status, retry_after, &body)
 }
 
@@ -183,7 +188,10 @@ pub fn classify(http: u16, message: &str, retry_after: Option<Duration>) -> Remo
         ));
     }
     if lower.contains("flood") || matches!(code, Some(374 | 412 | 38)) || http == 429 {
-        return RemoteError::Throttled { message, retry_after };
+        return RemoteError::Throttled {
+            message,
+            retry_after,
+        };
     }
     if code == Some(469) || matches!(http, 404 | 410) || lower.contains("not found") {
         return RemoteError::NotFound(message);
@@ -201,13 +209,20 @@ pub fn classify(http: u16, message: &str, retry_after: Option<Duration>) -> Remo
 }
 
 /// An answer that is not JSON: an HTML error or "Please wait" page, a proxy's page.
-pub fn non_json_error(what: &str, status: StatusCode, retry_after: Option<Duration>) -> RemoteError {
+pub fn non_json_error(
+    what: &str,
+    status: StatusCode,
+    retry_after: Option<Duration>,
+) -> RemoteError {
     let http = status.as_u16();
     let message = format!("{what}: HTTP {http} with a non-JSON answer");
     match http {
         401 => RemoteError::Auth(format!("the API key was refused ({message})")),
         404 | 410 => RemoteError::NotFound(message),
-        429 => RemoteError::Throttled { message, retry_after },
+        429 => RemoteError::Throttled {
+            message,
+            retry_after,
+        },
         _ => RemoteError::Transient(message),
     }
 }
@@ -256,30 +271,56 @@ mod tests {
             (403, "Not authenticated #12"),
         ] {
             let err = ko(http, msg);
-            assert!(matches!(&err, RemoteError::Auth(m) if m.contains("key was refused")), "{err}");
+            assert!(
+                matches!(&err, RemoteError::Auth(m) if m.contains("key was refused")),
+                "{err}"
+            );
         }
     }
 
     #[test]
     fn non_customers_are_told_to_upgrade() {
         let err = ko(403, "Must be a customer (Premium, Access) #200");
-        assert!(matches!(&err, RemoteError::Auth(m) if m.contains("Premium or Access")), "{err}");
+        assert!(
+            matches!(&err, RemoteError::Auth(m) if m.contains("Premium or Access")),
+            "{err}"
+        );
     }
 
     #[test]
     fn floods_are_throttling() {
-        for msg in ["Flood detected: IP Locked #374", "Flood detected #412", "Flood detected #38"] {
-            assert!(matches!(ko(403, msg), RemoteError::Throttled { .. }), "{msg}");
+        for msg in [
+            "Flood detected: IP Locked #374",
+            "Flood detected #412",
+            "Flood detected #38",
+        ] {
+            assert!(
+                matches!(ko(403, msg), RemoteError::Throttled { .. }),
+                "{msg}"
+            );
         }
-        let err = parse_answer::<Value>("x", StatusCode::TOO_MANY_REQUESTS, Some(Duration::from_secs(3)), "{}")
-            .unwrap_err();
-        assert!(matches!(err, RemoteError::Throttled { retry_after: Some(d), .. } if d.as_secs() == 3));
+        let err = parse_answer::<Value>(
+            "x",
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(Duration::from_secs(3)),
+            "{}",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, RemoteError::Throttled { retry_after: Some(d), .. } if d.as_secs() == 3)
+        );
     }
 
     #[test]
     fn missing_things_are_not_found() {
-        assert!(matches!(ko(404, "Resource not found #469"), RemoteError::NotFound(_)));
-        assert!(matches!(ko(200, "Resource not found #469"), RemoteError::NotFound(_)));
+        assert!(matches!(
+            ko(404, "Resource not found #469"),
+            RemoteError::NotFound(_)
+        ));
+        assert!(matches!(
+            ko(200, "Resource not found #469"),
+            RemoteError::NotFound(_)
+        ));
     }
 
     #[test]
@@ -296,7 +337,10 @@ mod tests {
     fn other_kos_are_permanent_with_the_message() {
         let err = ko(200, "Invalid folder name #88");
         assert!(matches!(&err, RemoteError::Permanent(m) if m.contains("Invalid folder name")));
-        assert!(matches!(ko(200, "Folder not empty"), RemoteError::NotEmpty(_)));
+        assert!(matches!(
+            ko(200, "Folder not empty"),
+            RemoteError::NotEmpty(_)
+        ));
     }
 
     #[test]
@@ -316,6 +360,9 @@ mod tests {
         let key = ApiKey::new("super-secret-key");
         assert!(!format!("{key:?}").contains("secret"));
         assert!(!key.fingerprint().contains("secret"));
-        assert_eq!(key.fingerprint(), ApiKey::new("super-secret-key").fingerprint());
+        assert_eq!(
+            key.fingerprint(),
+            ApiKey::new("super-secret-key").fingerprint()
+        );
     }
 }

@@ -32,7 +32,10 @@ enum Fetched {
 
 impl Downloads {
     pub fn new(reuse_for: Duration) -> Self {
-        Self { reuse_for, tokens: Mutex::new(HashMap::new()) }
+        Self {
+            reuse_for,
+            tokens: Mutex::new(HashMap::new()),
+        }
     }
 
     fn cached(&self, url: &str) -> Option<String> {
@@ -48,11 +51,20 @@ impl Downloads {
     }
 
     pub fn forget(&self, url: &str) {
-        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).remove(url);
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(url);
     }
 
     /// Reads `len` bytes at `offset` of the file at `url` (fewer at its end).
-    pub async fn read(&self, client: &ApiClient, url: &str, offset: u64, len: u64) -> Result<Bytes> {
+    pub async fn read(
+        &self,
+        client: &ApiClient,
+        url: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes> {
         if len == 0 {
             return Ok(Bytes::new());
         }
@@ -63,7 +75,9 @@ impl Downloads {
             };
             let fetched = client
                 .pacer
-                .retry("download", || ranged_get(client, &token, offset, len, fresh))
+                .retry("download", || {
+                    ranged_get(client, &token, offset, len, fresh)
+                })
                 .await?;
             match fetched {
                 Fetched::Data(bytes) => return Ok(bytes),
@@ -73,7 +87,9 @@ impl Downloads {
                 }
             }
         }
-        Err(RemoteError::Transient("download: a fresh token was refused too".into()))
+        Err(RemoteError::Transient(
+            "download: a fresh token was refused too".into(),
+        ))
     }
 
     async fn new_token(&self, client: &ApiClient, url: &str) -> Result<String> {
@@ -116,12 +132,19 @@ async fn ranged_get(
             let text = response.text().await.unwrap_or_default();
             let message = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
-                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+                .and_then(|v| {
+                    v.get("message")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_string)
+                })
                 .unwrap_or_else(|| format!("download: HTTP {}", status.as_u16()));
             return Err(classify(status.as_u16(), &message, None));
         }
     }
-    let body = response.bytes().await.map_err(|e| transport_error("download", &e))?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error("download", &e))?;
     Ok(Fetched::Data(if status == StatusCode::OK {
         slice_whole(body, offset, len)
     } else {

@@ -59,6 +59,25 @@ impl FolderCache {
             .retain(|p, _| p != path && !p.as_str().starts_with(&prefix));
     }
 
+    /// Re-roots the ids of `from` and everything under it at `to` (a folder moved).
+    pub fn move_tree(&self, from: &RemotePath, to: &RemotePath) {
+        let prefix = format!("{}/", from.as_str());
+        let mut state = self.state();
+        let moved: Vec<(RemotePath, u64)> = state
+            .ids
+            .iter()
+            .filter(|(p, _)| *p == from || p.as_str().starts_with(&prefix))
+            .map(|(p, id)| (p.clone(), *id))
+            .collect();
+        for (old, id) in moved {
+            state.ids.remove(&old);
+            let rest = &old.as_str()[from.as_str().len()..];
+            if let Some(new) = RemotePath::parse(&format!("{}{rest}", to.as_str())) {
+                state.ids.insert(new, id);
+            }
+        }
+    }
+
     pub fn list_lock(&self, folder_id: u64) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.list_locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.entry(folder_id).or_default().clone()
@@ -79,7 +98,10 @@ impl FolderCache {
                 state.ids.insert(path.join(&e.name), id);
             }
         }
-        let listing = Listing { fetched_at: Instant::now(), entries };
+        let listing = Listing {
+            fetched_at: Instant::now(),
+            entries,
+        };
         state.listings.insert(folder_id, listing);
     }
 

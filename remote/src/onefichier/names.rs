@@ -45,7 +45,9 @@ fn replacement(c: char) -> Option<char> {
 /// The character a stored look-alike stands for.
 fn original(stored: char) -> Option<char> {
     match stored {
-        '＼' | '＜' | '＞' | '＂' | '＄' | '｀' | '＇' | '／' => char::from_u32(stored as u32 - 0xFEE0),
+        '＼' | '＜' | '＞' | '＂' | '＄' | '｀' | '＇' | '／' => {
+            char::from_u32(stored as u32 - 0xFEE0)
+        }
         '\u{2400}'..='\u{241f}' => char::from_u32(stored as u32 - 0x2400),
         '\u{2421}' => Some('\x7f'),
         '\u{2420}' => Some(' '),
@@ -181,7 +183,9 @@ pub fn is_file_id(id: &str) -> bool {
 /// The short unique part of an id: a file URL's `?<id>` (or last segment), or a folder number.
 fn short_id(id: &str) -> &str {
     let (url, _) = split_file_id(id);
-    url.rsplit(['?', '/', '=']).find(|s| !s.is_empty()).unwrap_or(url)
+    url.rsplit(['?', '/', '='])
+        .find(|s| !s.is_empty())
+        .unwrap_or(url)
 }
 
 /// `name` with a duplicate marker before its extension: `a.txt` → `a (dup-<id>).txt`.
@@ -239,7 +243,9 @@ mod tests {
 
     #[test]
     fn round_trip_is_exact_for_tricky_names() {
-        let alphabet = [' ', 'a', '.', '<', '＜', '‛', '␠', '\u{1}', '␁', '/', '／', '\''];
+        let alphabet = [
+            ' ', 'a', '.', '<', '＜', '‛', '␠', '\u{1}', '␁', '/', '／', '\'',
+        ];
         let mut names = Vec::new();
         for &a in &alphabet {
             names.push(a.to_string());
@@ -252,8 +258,14 @@ mod tests {
         }
         for name in names {
             let stored = encode(&name);
-            assert!(!stored.starts_with(' ') && !stored.ends_with(' '), "{name:?} -> {stored:?}");
-            assert!(!stored.chars().any(|c| replacement(c).is_some()), "{name:?} -> {stored:?}");
+            assert!(
+                !stored.starts_with(' ') && !stored.ends_with(' '),
+                "{name:?} -> {stored:?}"
+            );
+            assert!(
+                !stored.chars().any(|c| replacement(c).is_some()),
+                "{name:?} -> {stored:?}"
+            );
             assert_eq!(decode(&stored), name, "stored as {stored:?}");
         }
     }
@@ -265,10 +277,16 @@ mod tests {
         assert_eq!(decode_file_name(&stored), ("notes.txt".to_string(), true));
         // A user who names a file with a literal ␀ gets it escaped, not taken as a marker.
         let forged = encode_file_name("notes.txt␀empty", false);
-        assert_eq!(decode_file_name(&forged), ("notes.txt␀empty".to_string(), false));
+        assert_eq!(
+            decode_file_name(&forged),
+            ("notes.txt␀empty".to_string(), false)
+        );
         // Trailing space and quote before the marker survive.
         for name in ["a ", "a‛", " "] {
-            assert_eq!(decode_file_name(&encode_file_name(name, true)), (name.to_string(), true));
+            assert_eq!(
+                decode_file_name(&encode_file_name(name, true)),
+                (name.to_string(), true)
+            );
         }
     }
 

@@ -117,7 +117,11 @@ pub async fn upload_group(
         if retry.is_empty() {
             break;
         }
-        tracing::debug!(files = retry.len(), attempt, "re-sending files whose upload did not check out");
+        tracing::debug!(
+            files = retry.len(),
+            attempt,
+            "re-sending files whose upload did not check out"
+        );
         pending = retry;
     }
     results
@@ -132,9 +136,10 @@ fn same_kind(err: &RemoteError, message: &str) -> RemoteError {
         RemoteError::Auth(_) => RemoteError::Auth(message.to_string()),
         RemoteError::NotFound(_) => RemoteError::NotFound(message.to_string()),
         RemoteError::NoSpace(_) => RemoteError::NoSpace(message.to_string()),
-        RemoteError::Throttled { retry_after, .. } => {
-            RemoteError::Throttled { message: message.to_string(), retry_after: *retry_after }
-        }
+        RemoteError::Throttled { retry_after, .. } => RemoteError::Throttled {
+            message: message.to_string(),
+            retry_after: *retry_after,
+        },
         RemoteError::Transient(_) => RemoteError::Transient(message.to_string()),
         _ => RemoteError::Permanent(message.to_string()),
     }
@@ -188,6 +193,18 @@ fn check_one(
         .unwrap_or_else(|e| e.into_inner())
         .clone()
         .ok_or_else(|| RemoteError::Transient(format!("{}: file was not read whole", file.name)))?;
+    let sent = if file.is_placeholder() {
+        names::EMPTY_PLACEHOLDER_CONTENT.len() as u64
+    } else {
+        file.size
+    };
+    if link.size != 0 && link.size != sent {
+        bad_urls.push(link.download.clone());
+        return Err(RemoteError::Transient(format!(
+            "{}: the server stored {} bytes of {sent}",
+            file.name, link.size
+        )));
+    }
     if let Some(theirs) = link.whirlpool.as_deref().filter(|w| !w.is_empty()) {
         if !theirs.eq_ignore_ascii_case(&ours) {
             bad_urls.push(link.download.clone());
@@ -214,11 +231,16 @@ fn match_links(files: &[OutgoingFile], links: Vec<UploadedLink>) -> Vec<Option<U
     let mut out = Vec::with_capacity(files.len());
     for (i, file) in files.iter().enumerate() {
         let stored = file.stored_name();
-        let at_position = links.get(i).and_then(Option::as_ref).is_some_and(|l| same_name(l, &stored));
+        let at_position = links
+            .get(i)
+            .and_then(Option::as_ref)
+            .is_some_and(|l| same_name(l, &stored));
         let index = if at_position {
             Some(i)
         } else {
-            links.iter().position(|l| l.as_ref().is_some_and(|l| same_name(l, &stored)))
+            links
+                .iter()
+                .position(|l| l.as_ref().is_some_and(|l| same_name(l, &stored)))
         };
         out.push(index.and_then(|j| links[j].take()));
     }
@@ -227,9 +249,16 @@ fn match_links(files: &[OutgoingFile], links: Vec<UploadedLink>) -> Vec<Option<U
 
 async fn get_upload_server(client: &ApiClient) -> Result<UploadServer> {
     client.pacer.acquire().await;
-    let server: UploadServer = client.post_once("upload/get_upload_server.cgi", &json!({})).await?;
-    if server.url.is_empty() || server.id.is_empty() || !server.id.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(RemoteError::Transient("get_upload_server: unusable node or id".into()));
+    let server: UploadServer = client
+        .post_once("upload/get_upload_server.cgi", &json!({}))
+        .await?;
+    if server.url.is_empty()
+        || server.id.is_empty()
+        || !server.id.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(RemoteError::Transient(
+            "get_upload_server: unusable node or id".into(),
+        ));
     }
     Ok(server)
 }
@@ -250,7 +279,10 @@ async fn post_form(client: &ApiClient, server: &UploadServer, form: Form) -> Res
         return Ok(());
     }
     read_json::<serde_json::Value>("upload.cgi", response).await?;
-    Err(RemoteError::Transient(format!("upload.cgi: HTTP {}", status.as_u16())))
+    Err(RemoteError::Transient(format!(
+        "upload.cgi: HTTP {}",
+        status.as_u16()
+    )))
 }
 
 async fn fetch_report(client: &ApiClient, server: &UploadServer) -> Result<UploadReport> {
@@ -273,7 +305,8 @@ async fn fetch_report(client: &ApiClient, server: &UploadServer) -> Result<Uploa
 /// Best-effort removal of files we uploaded wrongly.
 async fn remove_urls(client: &ApiClient, urls: &[String]) {
     let files: Vec<_> = urls.iter().map(|u| json!({ "url": u })).collect();
-    let removed: Result<serde_json::Value> = client.post("file/rm.cgi", &json!({ "files": files })).await;
+    let removed: Result<serde_json::Value> =
+        client.post("file/rm.cgi", &json!({ "files": files })).await;
     if let Err(err) = removed {
         tracing::warn!(files = urls.len(), error = %err, "could not remove a bad upload");
     }
@@ -297,7 +330,9 @@ async fn build_form(folder_id: u64, files: &[OutgoingFile]) -> Result<(Form, Vec
 async fn file_part(file: &OutgoingFile) -> Result<(Part, DigestSlot)> {
     let name = file.stored_name();
     if file.is_placeholder() {
-        let digest = Arc::new(Mutex::new(Some(whirlpool_hex(names::EMPTY_PLACEHOLDER_CONTENT))));
+        let digest = Arc::new(Mutex::new(Some(whirlpool_hex(
+            names::EMPTY_PLACEHOLDER_CONTENT,
+        ))));
         let part = Part::bytes(names::EMPTY_PLACEHOLDER_CONTENT).file_name(name);
         return Ok((part, digest));
     }
@@ -329,7 +364,14 @@ fn hashing_stream(
     size: u64,
     digest: DigestSlot,
 ) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send + 'static {
-    let state = Reading { file, hasher: Whirlpool::default(), read: 0, size, digest, done: false };
+    let state = Reading {
+        file,
+        hasher: Whirlpool::default(),
+        read: 0,
+        size,
+        digest,
+        done: false,
+    };
     futures_util::stream::unfold(state, |mut s| async move {
         if s.done {
             return None;
@@ -339,7 +381,9 @@ fn hashing_stream(
             Ok(0) => {
                 s.done = true;
                 if s.read != s.size {
-                    Err(io::Error::other("the source file changed size during the upload"))
+                    Err(io::Error::other(
+                        "the source file changed size during the upload",
+                    ))
                 } else {
                     let hex = to_hex(&std::mem::take(&mut s.hasher).finalize());
                     *s.digest.lock().unwrap_or_else(|e| e.into_inner()) = Some(hex);
@@ -376,20 +420,36 @@ mod tests {
     #[test]
     fn whirlpool_matches_the_reference() {
         // ISO test vector for the empty string.
-        assert!(whirlpool_hex(b"").starts_with("19fa61d75522a4669b44e39c1d2e1726c530232130d407f89afee0964997f7a7"));
+        assert!(whirlpool_hex(b"")
+            .starts_with("19fa61d75522a4669b44e39c1d2e1726c530232130d407f89afee0964997f7a7"));
     }
 
     fn link(name: &str, url: &str) -> UploadedLink {
-        UploadedLink { download: url.into(), filename: name.into(), size: 1, whirlpool: None }
+        UploadedLink {
+            download: url.into(),
+            filename: name.into(),
+            size: 1,
+            whirlpool: None,
+        }
     }
 
     #[test]
     fn links_map_back_by_position_then_name() {
-        let file = |n: &str| OutgoingFile { name: n.into(), source: PathBuf::new(), size: 1 };
+        let file = |n: &str| OutgoingFile {
+            name: n.into(),
+            source: PathBuf::new(),
+            size: 1,
+        };
         let files = [file("a"), file("b"), file("a")];
         let links = vec![link("b", "u-b"), link("a", "u-a1"), link("a", "u-a2")];
-        let got: Vec<_> = match_links(&files, links).into_iter().map(|l| l.map(|l| l.download)).collect();
-        assert_eq!(got, [Some("u-a1".into()), Some("u-b".into()), Some("u-a2".into())]);
+        let got: Vec<_> = match_links(&files, links)
+            .into_iter()
+            .map(|l| l.map(|l| l.download))
+            .collect();
+        assert_eq!(
+            got,
+            [Some("u-a1".into()), Some("u-b".into()), Some("u-a2".into())]
+        );
     }
 
     #[tokio::test]
@@ -401,7 +461,9 @@ mod tests {
         std::fs::write(&path, &data).unwrap();
         let slot: DigestSlot = Arc::default();
         let file = tokio::fs::File::open(&path).await.unwrap();
-        let chunks: Vec<_> = hashing_stream(file, data.len() as u64, slot.clone()).collect().await;
+        let chunks: Vec<_> = hashing_stream(file, data.len() as u64, slot.clone())
+            .collect()
+            .await;
         assert!(chunks.iter().all(|c| c.is_ok()));
         assert_eq!(slot.lock().unwrap().clone(), Some(whirlpool_hex(&data)));
         let short = tokio::fs::File::open(&path).await.unwrap();
