@@ -48,7 +48,9 @@ impl AppState {
     /// The account, locked. Store operations are short (small metadata writes), so a plain
     /// mutex is enough.
     pub fn account(&self) -> MutexGuard<'_, Account> {
-        self.account.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.account
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Base URL of the download host, e.g. `http://127.0.0.1:8741`.

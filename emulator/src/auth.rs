@@ -57,7 +57,9 @@ impl Auth {
     }
 
     fn revoked_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.revoked.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.revoked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -65,5 +67,8 @@ impl Auth {
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, key) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim()).filter(|k| !k.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| key.trim())
+        .filter(|k| !k.is_empty())
 }

@@ -133,7 +133,9 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
 }
 
 fn parse_probability(text: &str) -> Result<f64, String> {
-    let p: f64 = text.parse().map_err(|_| format!("invalid probability {text:?}"))?;
+    let p: f64 = text
+        .parse()
+        .map_err(|_| format!("invalid probability {text:?}"))?;
     if (0.0..=1.0).contains(&p) {
         Ok(p)
     } else {

@@ -34,7 +34,10 @@ pub struct Tokens {
 
 impl Tokens {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, map: Mutex::default() }
+        Self {
+            ttl,
+            map: Mutex::default(),
+        }
     }
 
     /// Issues a token for a file; returns the opaque part of its URL.
@@ -48,7 +51,12 @@ impl Tokens {
                 break candidate;
             }
         };
-        let grant = Token { file_id: file_id.to_string(), expires: now + self.ttl, single, inline };
+        let grant = Token {
+            file_id: file_id.to_string(),
+            expires: now + self.ttl,
+            single,
+            inline,
+        };
         map.insert(token.clone(), grant);
         token
     }
@@ -65,11 +73,17 @@ impl Tokens {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Token>> {
-        self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.map
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-pub async fn download(State(app): State<App>, Path(path): Path<String>, headers: HeaderMap) -> Response {
+pub async fn download(
+    State(app): State<App>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let Some(token) = path.strip_prefix('p') else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -84,18 +98,37 @@ pub async fn download(State(app): State<App>, Path(path): Path<String>, headers:
         Span::Unsatisfiable => unsatisfiable(file.size),
         Span::Full => serve(&app, &file, inline, 0, file.size, StatusCode::OK).await,
         Span::Part(first, last) => {
-            serve(&app, &file, inline, first, last + 1 - first, StatusCode::PARTIAL_CONTENT).await
+            serve(
+                &app,
+                &file,
+                inline,
+                first,
+                last + 1 - first,
+                StatusCode::PARTIAL_CONTENT,
+            )
+            .await
         }
     }
 }
 
 fn unsatisfiable(size: u64) -> Response {
     let content_range = format!("bytes */{size}");
-    (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, content_range)]).into_response()
+    (
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        [(header::CONTENT_RANGE, content_range)],
+    )
+        .into_response()
 }
 
 /// Streams `len` bytes of the file from `start`.
-async fn serve(app: &App, file: &FileMeta, inline: bool, start: u64, len: u64, status: StatusCode) -> Response {
+async fn serve(
+    app: &App,
+    file: &FileMeta,
+    inline: bool,
+    start: u64,
+    len: u64,
+    status: StatusCode,
+) -> Response {
     let path = app.account().disk().blob_path(&file.id);
     let opened = async {
         let mut blob = tokio::fs::File::open(&path).await?;
@@ -113,11 +146,18 @@ async fn serve(app: &App, file: &FileMeta, inline: bool, start: u64, len: u64, s
     let mut response = Response::new(Body::from_stream(ReaderStream::new(blob.take(len))));
     *response.status_mut() = status;
     let h = response.headers_mut();
-    let content_type = if inline { file.content_type.as_str() } else { "application/octet-stream" };
+    let content_type = if inline {
+        file.content_type.as_str()
+    } else {
+        "application/octet-stream"
+    };
     h.insert(header::CONTENT_TYPE, header_value(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    let disposition = format!("attachment; filename*=UTF-8''{}", percent_encode(&file.filename));
+    let disposition = format!(
+        "attachment; filename*=UTF-8''{}",
+        percent_encode(&file.filename)
+    );
     h.insert(header::CONTENT_DISPOSITION, header_value(&disposition));
     if status == StatusCode::PARTIAL_CONTENT {
         let range = format!("bytes {start}-{}/{}", start + len - 1, file.size);
@@ -127,13 +167,16 @@ async fn serve(app: &App, file: &FileMeta, inline: bool, start: u64, len: u64, s
 }
 
 fn header_value(text: &str) -> HeaderValue {
-    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+    HeaderValue::from_str(text)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
 }
 
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -23,7 +23,10 @@ impl ApiError {
     }
 
     pub fn with_status(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 
     pub fn not_authenticated() -> Self {
@@ -31,7 +34,10 @@ impl ApiError {
     }
 
     pub fn not_customer() -> Self {
-        Self::with_status(StatusCode::FORBIDDEN, "Must be a customer (Premium, Access) #200")
+        Self::with_status(
+            StatusCode::FORBIDDEN,
+            "Must be a customer (Premium, Access) #200",
+        )
     }
 
     pub fn flood() -> Self {
@@ -47,7 +53,10 @@ impl ApiError {
     }
 
     pub fn bad_json(detail: impl std::fmt::Display) -> Self {
-        Self::with_status(StatusCode::BAD_REQUEST, format!("Invalid JSON: {detail} #25"))
+        Self::with_status(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid JSON: {detail} #25"),
+        )
     }
 
     pub fn missing(field: &str) -> Self {

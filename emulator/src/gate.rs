@@ -46,7 +46,12 @@ pub async fn gate(
     next.run(req).await
 }
 
-fn check_api_call(app: &App, ip: IpAddr, req: &Request, endpoint: Option<&str>) -> Result<(), ApiError> {
+fn check_api_call(
+    app: &App,
+    ip: IpAddr,
+    req: &Request,
+    endpoint: Option<&str>,
+) -> Result<(), ApiError> {
     let headers = req.headers();
     if !app.limits.admit_api(ip, auth::bearer(headers)) {
         app.stats.throttled();

@@ -25,20 +25,29 @@ fn page(title: &str, body: &str) -> String {
 
 /// An error page with the message in the first `div.bloc2`, as the upload node renders failures.
 pub fn error_page(message: &str) -> String {
-    page("1fichier.com", &format!("<div class=\"bloc2\">{}</div>", escape(message)))
+    page(
+        "1fichier.com",
+        &format!("<div class=\"bloc2\">{}</div>", escape(message)),
+    )
 }
 
 /// Body of the 302 answer to an upload.
 pub fn moved(location: &str) -> String {
     page(
         "Moved",
-        &format!("<h1>Moved ! Temporary Redirect</h1><a href=\"{0}\">{0}</a>", escape(location)),
+        &format!(
+            "<h1>Moved ! Temporary Redirect</h1><a href=\"{0}\">{0}</a>",
+            escape(location)
+        ),
     )
 }
 
 /// What end.pl shows while the upload is still being processed.
 pub fn please_wait() -> String {
-    page("1fichier.com", "<div class=\"bloc2\">Veuillez patienter / Please wait</div>")
+    page(
+        "1fichier.com",
+        "<div class=\"bloc2\">Veuillez patienter / Please wait</div>",
+    )
 }
 
 /// What an expired, used or unknown download token shows (with HTTP 200, as the real host does).

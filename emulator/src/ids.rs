@@ -48,7 +48,9 @@ pub fn id_from_url(url: &str) -> Option<&str> {
     let (_, query) = url.rsplit_once('?')?;
     let id = query.split('&').next()?;
     let valid = (5..=20).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     valid.then_some(id)
 }
 
@@ -66,7 +68,10 @@ mod tests {
         let id = file_id();
         assert_eq!(id.len(), 20);
         assert_eq!(id_from_url(&file_url(&id)), Some(id.as_str()));
-        assert_eq!(id_from_url("https://alterupload.com/?abcde12345&af=1"), Some("abcde12345"));
+        assert_eq!(
+            id_from_url("https://alterupload.com/?abcde12345&af=1"),
+            Some("abcde12345")
+        );
         assert_eq!(id_from_url("https://1fichier.com/"), None);
         assert_eq!(id_from_url("https://1fichier.com/?ABC"), None);
     }

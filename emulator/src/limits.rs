@@ -29,7 +29,11 @@ pub enum Fault {
 impl IntoResponse for Fault {
     fn into_response(self) -> Response {
         match self {
-            Fault::Status(code) => (code, Html(html::error_page("Erreur temporaire / Temporary error"))).into_response(),
+            Fault::Status(code) => (
+                code,
+                Html(html::error_page("Erreur temporaire / Temporary error")),
+            )
+                .into_response(),
             Fault::PleaseWait => Html(html::please_wait()).into_response(),
             Fault::Drop => {
                 // A body that fails before its first byte makes hyper abort the connection
@@ -66,7 +70,9 @@ impl Limits {
         let rate = cfg.rate_limit;
         Self {
             rate,
-            burst: cfg.rate_burst.unwrap_or_else(|| rate.unwrap_or(1.0).max(1.0)),
+            burst: cfg
+                .rate_burst
+                .unwrap_or_else(|| rate.unwrap_or(1.0).max(1.0)),
             flood_lock: cfg.flood_lock,
             list_interval: cfg.list_interval,
             fault_rate: cfg.fault_rate,
@@ -80,7 +86,10 @@ impl Limits {
     /// rate locks the IP for the flood-lock duration; calls during the lock are refused.
     pub fn admit_api(&self, ip: IpAddr, key: Option<&str>) -> bool {
         let now = Instant::now();
-        if lock(&self.locked_until).get(&ip).is_some_and(|until| *until > now) {
+        if lock(&self.locked_until)
+            .get(&ip)
+            .is_some_and(|until| *until > now)
+        {
             return false;
         }
         let Some(rate) = self.rate else {
@@ -119,7 +128,11 @@ impl Limits {
         if !rng.random_bool(self.fault_rate) {
             return None;
         }
-        let choices: &[Fault] = if endpoint == "end" { &END_FAULTS } else { &END_FAULTS[..4] };
+        let choices: &[Fault] = if endpoint == "end" {
+            &END_FAULTS
+        } else {
+            &END_FAULTS[..4]
+        };
         Some(choices[rng.random_range(0..choices.len())])
     }
 
@@ -132,7 +145,10 @@ impl Limits {
 
     fn take_token(&self, key: String, rate: f64, now: Instant) -> bool {
         let mut buckets = lock(&self.buckets);
-        let bucket = buckets.entry(key).or_insert(Bucket { tokens: self.burst, last: now });
+        let bucket = buckets.entry(key).or_insert(Bucket {
+            tokens: self.burst,
+            last: now,
+        });
         let refill = now.duration_since(bucket.last).as_secs_f64() * rate;
         bucket.tokens = (bucket.tokens + refill).min(self.burst);
         bucket.last = now;

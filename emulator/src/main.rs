@@ -51,7 +51,8 @@ async fn run(cfg: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let state_dir = cfg.state.display().to_string();
-    let app = AppState::new(cfg, bound).map_err(|e| format!("cannot open state {state_dir}: {e}"))?;
+    let app =
+        AppState::new(cfg, bound).map_err(|e| format!("cannot open state {state_dir}: {e}"))?;
     tracing::info!("account loaded: {} files", app.account().file_count());
     announce(bound);
     let service = app::router(app).into_make_service_with_connect_info::<SocketAddr>();

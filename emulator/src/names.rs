@@ -14,7 +14,9 @@ pub fn is_acceptable(name: &str) -> bool {
         && !name.ends_with(' ')
         && name != "."
         && name != ".."
-        && !name.chars().any(|c| FORBIDDEN.contains(&c) || c.is_control())
+        && !name
+            .chars()
+            .any(|c| FORBIDDEN.contains(&c) || c.is_control())
 }
 
 /// Content type reported in listings, guessed from the extension like a web server would.
@@ -56,7 +58,21 @@ mod tests {
 
     #[test]
     fn rejects_reserved_characters_and_edge_spaces() {
-        for bad in ["a\"b", "it's", "<x>", "$HOME", "a/b", "a\\b", "`x`", "caf\u{b4}", " lead", "trail ", "", "..", "tab\t"] {
+        for bad in [
+            "a\"b",
+            "it's",
+            "<x>",
+            "$HOME",
+            "a/b",
+            "a\\b",
+            "`x`",
+            "caf\u{b4}",
+            " lead",
+            "trail ",
+            "",
+            "..",
+            "tab\t",
+        ] {
             assert!(!is_acceptable(bad), "{bad:?} should be refused");
         }
         for good in ["report.txt", "ｆｕｌｌ＂width", "a b", "été.mp3", ".hidden"] {

@@ -38,7 +38,9 @@ struct Counters {
 impl Disk {
     /// Creates the layout if needed, clears leftovers of interrupted uploads, loads the metadata.
     pub fn open(root: &Path) -> io::Result<(Disk, Loaded)> {
-        let disk = Disk { root: root.to_path_buf() };
+        let disk = Disk {
+            root: root.to_path_buf(),
+        };
         for sub in ["files", "folders", "blobs", "tmp"] {
             fs::create_dir_all(root.join(sub))?;
         }
@@ -79,7 +81,10 @@ impl Disk {
     }
 
     pub fn save_next_folder_id(&self, next_folder_id: u64) -> io::Result<()> {
-        self.write_json(&self.root.join("counters.json"), &Counters { next_folder_id })
+        self.write_json(
+            &self.root.join("counters.json"),
+            &Counters { next_folder_id },
+        )
     }
 
     /// Moves a finished upload into the blob store under its file id.

@@ -127,7 +127,11 @@ impl Account {
     pub fn folder_name(&self, id: u64) -> Result<&str> {
         match id {
             ROOT => Ok("Root"),
-            _ => self.folders.get(&id).map(|f| f.name.as_str()).ok_or(StoreError::NotFound),
+            _ => self
+                .folders
+                .get(&id)
+                .map(|f| f.name.as_str())
+                .ok_or(StoreError::NotFound),
         }
     }
 
@@ -207,7 +211,12 @@ impl Account {
     }
 
     /// Moves and/or renames a folder; returns (old name, new name).
-    pub fn move_folder(&mut self, id: u64, dest: u64, rename: Option<&str>) -> Result<(String, String)> {
+    pub fn move_folder(
+        &mut self,
+        id: u64,
+        dest: u64,
+        rename: Option<&str>,
+    ) -> Result<(String, String)> {
         let mut folder = self.folders.get(&id).cloned().ok_or(match id {
             ROOT => StoreError::RootFolder,
             _ => StoreError::NotFound,
@@ -218,7 +227,10 @@ impl Account {
         }
         let new_name = rename.unwrap_or(&folder.name).to_string();
         require_name(&new_name)?;
-        if self.child_folder_named(dest, &new_name).is_some_and(|other| other != id) {
+        if self
+            .child_folder_named(dest, &new_name)
+            .is_some_and(|other| other != id)
+        {
             return Err(StoreError::FolderExists);
         }
         let old_name = std::mem::replace(&mut folder.name, new_name.clone());
@@ -231,7 +243,11 @@ impl Account {
 
     /// Adds uploaded files to `folder` (the root when that folder does not exist).
     pub fn add_files(&mut self, folder: u64, uploads: Vec<NewFile>) -> Result<Vec<FileMeta>> {
-        let folder = if self.folder_exists(folder) { folder } else { ROOT };
+        let folder = if self.folder_exists(folder) {
+            folder
+        } else {
+            ROOT
+        };
         let mut added = Vec::with_capacity(uploads.len());
         for upload in uploads {
             let meta = FileMeta {
@@ -288,7 +304,12 @@ impl Account {
     }
 
     /// Copies files into `dest` under new ids; returns (source id, copy id) pairs.
-    pub fn copy_files(&mut self, ids: &[String], dest: u64, rename: Option<&str>) -> Result<Vec<(String, String)>> {
+    pub fn copy_files(
+        &mut self,
+        ids: &[String],
+        dest: u64,
+        rename: Option<&str>,
+    ) -> Result<Vec<(String, String)>> {
         self.require_files(ids)?;
         self.require_folder(dest)?;
         rename.map(require_name).transpose()?;
@@ -311,7 +332,10 @@ impl Account {
     }
 
     /// Renames files in place; returns (id, old name, new name) for those whose name changed.
-    pub fn rename_files(&mut self, renames: &[(String, String)]) -> Result<Vec<(String, String, String)>> {
+    pub fn rename_files(
+        &mut self,
+        renames: &[(String, String)],
+    ) -> Result<Vec<(String, String, String)>> {
         for (id, name) in renames {
             self.file(id)?;
             require_name(name)?;
@@ -331,7 +355,9 @@ impl Account {
     }
 
     fn require_folder(&self, id: u64) -> Result<()> {
-        self.folder_exists(id).then_some(()).ok_or(StoreError::NotFound)
+        self.folder_exists(id)
+            .then_some(())
+            .ok_or(StoreError::NotFound)
     }
 
     fn require_files(&self, ids: &[String]) -> Result<()> {
@@ -374,25 +400,36 @@ impl Account {
     }
 
     fn index_folder(&mut self, folder: FolderMeta) {
-        self.folders_in.entry(folder.parent).or_default().insert(folder.id);
+        self.folders_in
+            .entry(folder.parent)
+            .or_default()
+            .insert(folder.id);
         self.folders.insert(folder.id, folder);
     }
 
     fn index_file(&mut self, file: FileMeta) {
         self.used_bytes += file.size;
-        self.files_in.entry(file.folder_id).or_default().insert(file.id.clone());
+        self.files_in
+            .entry(file.folder_id)
+            .or_default()
+            .insert(file.id.clone());
         self.files.insert(file.id.clone(), file);
     }
 
     /// Re-indexes a changed file whose size is unchanged.
     fn index_file_replacing(&mut self, file: FileMeta) {
-        self.files_in.entry(file.folder_id).or_default().insert(file.id.clone());
+        self.files_in
+            .entry(file.folder_id)
+            .or_default()
+            .insert(file.id.clone());
         self.files.insert(file.id.clone(), file);
     }
 }
 
 fn require_name(name: &str) -> Result<()> {
-    names::is_acceptable(name).then_some(()).ok_or(StoreError::InvalidName)
+    names::is_acceptable(name)
+        .then_some(())
+        .ok_or(StoreError::InvalidName)
 }
 
 fn remove_from<K: std::hash::Hash + Eq, V: std::hash::Hash + Eq>(

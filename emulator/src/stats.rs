@@ -121,7 +121,10 @@ impl Stats {
             &self.files_uploaded,
             &self.list_violations,
         ];
-        self.calls.iter().chain(scalars).for_each(|n| n.store(0, Relaxed));
+        self.calls
+            .iter()
+            .chain(scalars)
+            .for_each(|n| n.store(0, Relaxed));
     }
 }
 
@@ -132,7 +135,10 @@ mod tests {
     #[test]
     fn names_endpoints() {
         assert_eq!(endpoint_of("/v1/folder/ls.cgi"), Some("folder/ls"));
-        assert_eq!(endpoint_of("/v1/upload/get_upload_server.cgi"), Some("upload/get_upload_server"));
+        assert_eq!(
+            endpoint_of("/v1/upload/get_upload_server.cgi"),
+            Some("upload/get_upload_server")
+        );
         assert_eq!(endpoint_of("/upload.cgi"), Some("upload"));
         assert_eq!(endpoint_of("/end.pl"), Some("end"));
         assert_eq!(endpoint_of("/p123456"), Some("download"));

@@ -57,7 +57,10 @@ pub struct Reports {
 
 impl Reports {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, map: Mutex::default() }
+        Self {
+            ttl,
+            map: Mutex::default(),
+        }
     }
 
     fn put(&self, id: String, outcome: Outcome) {
@@ -73,7 +76,9 @@ impl Reports {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Outcome)>> {
-        self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.map
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -130,13 +135,28 @@ async fn receive(app: &App, headers: &HeaderMap, mut multipart: Multipart) -> Ou
     match app.auth.identify(headers) {
         Caller::Customer => store(app, form),
         // Anonymous uploads do not land in the account; their temp files are dropped.
-        _ => Ok(form.files.into_iter().map(|f| link(&ids::file_id(), f.filename, f.size, f.checksum)).collect()),
+        _ => Ok(form
+            .files
+            .into_iter()
+            .map(|f| link(&ids::file_id(), f.filename, f.size, f.checksum))
+            .collect()),
     }
 }
 
-async fn read_form(app: &App, multipart: &mut Multipart, temps: &mut TempFiles) -> Result<Form, String> {
-    let mut form = Form { did: None, files: Vec::new() };
-    while let Some(mut field) = multipart.next_field().await.map_err(|_| NO_FILE.to_string())? {
+async fn read_form(
+    app: &App,
+    multipart: &mut Multipart,
+    temps: &mut TempFiles,
+) -> Result<Form, String> {
+    let mut form = Form {
+        did: None,
+        files: Vec::new(),
+    };
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|_| NO_FILE.to_string())?
+    {
         match field.name() {
             Some("did") => {
                 let text = field.text().await.map_err(|_| NO_FILE.to_string())?;
@@ -147,7 +167,12 @@ async fn read_form(app: &App, multipart: &mut Multipart, temps: &mut TempFiles) 
                 let temp = app.account().disk().temp_path();
                 temps.0.push(temp.clone());
                 let (size, checksum) = save_part(app, &mut field, &temp).await?;
-                form.files.push(NewFile { temp, filename, size, checksum });
+                form.files.push(NewFile {
+                    temp,
+                    filename,
+                    size,
+                    checksum,
+                });
             }
             _ => while let Ok(Some(_)) = field.chunk().await {},
         }
@@ -157,12 +182,16 @@ async fn read_form(app: &App, multipart: &mut Multipart, temps: &mut TempFiles) 
 
 /// Streams one file part to `path`, hashing it on the way; returns (size, Whirlpool hex).
 async fn save_part(app: &App, field: &mut Field<'_>, path: &Path) -> Result<(u64, String), String> {
-    let mut out = tokio::fs::File::create(path).await.map_err(|_| CANNOT_WRITE.to_string())?;
+    let mut out = tokio::fs::File::create(path)
+        .await
+        .map_err(|_| CANNOT_WRITE.to_string())?;
     let mut hasher = Whirlpool::new();
     let mut size = 0u64;
     while let Some(chunk) = field.chunk().await.map_err(|_| NO_FILE.to_string())? {
         hasher.update(&chunk);
-        out.write_all(&chunk).await.map_err(|_| CANNOT_WRITE.to_string())?;
+        out.write_all(&chunk)
+            .await
+            .map_err(|_| CANNOT_WRITE.to_string())?;
         size += chunk.len() as u64;
         app.stats.bytes_in(chunk.len() as u64);
     }
@@ -192,7 +221,10 @@ fn store(app: &App, form: Form) -> Outcome {
             CANNOT_WRITE.to_string()
         })?;
     app.stats.files_uploaded(added.len() as u64);
-    Ok(added.into_iter().map(|m| link(&m.id, m.filename, m.size, m.checksum)).collect())
+    Ok(added
+        .into_iter()
+        .map(|m| link(&m.id, m.filename, m.size, m.checksum))
+        .collect())
 }
 
 fn link(id: &str, filename: String, size: u64, whirlpool: String) -> Link {
@@ -211,8 +243,15 @@ pub struct EndQuery {
 }
 
 /// The upload report; `JSON: 1` (or `2`, pretty) selects JSON. Reading does not consume it.
-pub async fn end(State(app): State<App>, Query(query): Query<EndQuery>, headers: HeaderMap) -> Response {
-    let mode = headers.get("JSON").and_then(|v| v.to_str().ok()).map(str::trim);
+pub async fn end(
+    State(app): State<App>,
+    Query(query): Query<EndQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let mode = headers
+        .get("JSON")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
     let outcome = query.xid.and_then(|xid| app.reports.get(&xid));
     match (mode, outcome) {
         (Some(mode), Some(Ok(links))) => {

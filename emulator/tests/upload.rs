@@ -19,18 +19,30 @@ async fn three_files_in_one_request_are_reported_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let emu = Emulator::start(dir.path(), &[]);
     let folder = emu.mkdir(0, "inbox").await;
-    let files: [(&str, &[u8]); 3] = [("a.txt", b"alpha"), ("b.bin", b"bravo!"), ("c.txt", b"charlie charlie")];
+    let files: [(&str, &[u8]); 3] = [
+        ("a.txt", b"alpha"),
+        ("b.bin", b"bravo!"),
+        ("c.txt", b"charlie charlie"),
+    ];
     let links = emu.upload(folder, &files).await;
 
     assert_eq!(links.len(), 3);
     for (link, (name, bytes)) in links.iter().zip(files) {
         assert_eq!(link["filename"], name);
-        assert_eq!(link["size"], json!(bytes.len().to_string()), "size must be a string");
+        assert_eq!(
+            link["size"],
+            json!(bytes.len().to_string()),
+            "size must be a string"
+        );
         assert_eq!(link["whirlpool"], whirlpool_hex(bytes));
         let url = link["download"].as_str().unwrap();
-        let id = url.strip_prefix("https://1fichier.com/?").expect("file URL shape");
+        let id = url
+            .strip_prefix("https://1fichier.com/?")
+            .expect("file URL shape");
         assert_eq!(id.len(), 20);
-        assert!(id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         assert!(link["remove"].as_str().unwrap().starts_with("https://"));
     }
     let listed = emu.list_files(folder as i64).await;
@@ -47,7 +59,12 @@ async fn html_report_does_not_consume_the_json_one() {
     let dir = tempfile::tempdir().unwrap();
     let emu = Emulator::start(dir.path(), &[]);
     let id = emu.upload_raw(Some(KEY), "0", &[("x.txt", b"x")]).await;
-    let html = emu.http.get(emu.url(&format!("/end.pl?xid={id}"))).send().await.unwrap();
+    let html = emu
+        .http
+        .get(emu.url(&format!("/end.pl?xid={id}")))
+        .send()
+        .await
+        .unwrap();
     let html = html.text().await.unwrap();
     assert!(html.contains("<table") && html.contains("x.txt"), "{html}");
     let report = emu.end_json(&id).await;
@@ -60,7 +77,10 @@ async fn report_expires() {
     let dir = tempfile::tempdir().unwrap();
     let emu = Emulator::start(dir.path(), &["--report-ttl", "300ms"]);
     let id = emu.upload_raw(Some(KEY), "0", &[("x.txt", b"x")]).await;
-    assert_eq!(emu.end_json(&id).await["links"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        emu.end_json(&id).await["links"].as_array().unwrap().len(),
+        1
+    );
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     let report = emu.end_json(&id).await;
     assert_eq!(report["status"], "KO", "{report}");
@@ -70,9 +90,14 @@ async fn report_expires() {
 async fn invalid_did_lands_in_root() {
     let dir = tempfile::tempdir().unwrap();
     let emu = Emulator::start(dir.path(), &[]);
-    emu.upload_raw(Some(KEY), "987654", &[("lost.txt", b"1")]).await;
-    emu.upload_raw(Some(KEY), "garbage", &[("junk.txt", b"2")]).await;
-    assert_eq!(common::names(&emu.list_files(0).await), ["lost.txt", "junk.txt"]);
+    emu.upload_raw(Some(KEY), "987654", &[("lost.txt", b"1")])
+        .await;
+    emu.upload_raw(Some(KEY), "garbage", &[("junk.txt", b"2")])
+        .await;
+    assert_eq!(
+        common::names(&emu.list_files(0).await),
+        ["lost.txt", "junk.txt"]
+    );
 }
 
 #[tokio::test]
@@ -91,7 +116,9 @@ async fn forbidden_names_and_empty_files_are_refused() {
             .unwrap();
         let id = server["id"].as_str().unwrap();
         let part = reqwest::multipart::Part::bytes(b"data".to_vec()).file_name(name.to_string());
-        let form = reqwest::multipart::Form::new().text("did", "0").part("file[]", part);
+        let form = reqwest::multipart::Form::new()
+            .text("did", "0")
+            .part("file[]", part);
         let resp = emu
             .http
             .post(emu.url(&format!("/upload.cgi?id={id}")))

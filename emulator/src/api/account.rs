@@ -44,7 +44,9 @@ pub async fn user_info(State(app): State<App>) -> ApiResult {
 
 /// A fresh upload node and id. The node is this server (`--public-host`).
 pub async fn upload_server(State(app): State<App>) -> ApiResult {
-    Ok(Json(json!({"url": app.public_host, "id": ids::upload_id()})))
+    Ok(Json(
+        json!({"url": app.public_host, "id": ids::upload_id()}),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -30,7 +30,9 @@ pub async fn ls(State(app): State<App>, body: Bytes) -> ApiResult {
     };
     let matching = files.into_iter().filter(|f| in_window(&f.date)).collect();
     let items: Vec<Value> = capped(&app, matching).into_iter().map(file_json).collect();
-    Ok(Json(json!({"status": "OK", "count": items.len(), "items": items})))
+    Ok(Json(
+        json!({"status": "OK", "count": items.len(), "items": items}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -89,7 +91,9 @@ struct MvRequest {
 /// the current name is refused with #312; a move into the same folder ignores `rename`.
 pub async fn mv(State(app): State<App>, body: Bytes) -> ApiResult {
     let req: MvRequest = parse(&body)?;
-    let raw_dest = req.destination_folder_id.ok_or_else(|| ApiError::missing("destination_folder_id"))?;
+    let raw_dest = req
+        .destination_folder_id
+        .ok_or_else(|| ApiError::missing("destination_folder_id"))?;
     let dest = folder_id(raw_dest)?;
     let ids = urls_to_ids(&req.urls)?;
     let rename = single_rename(req.rename.as_deref(), ids.len())?;
@@ -128,7 +132,9 @@ pub async fn cp(State(app): State<App>, body: Bytes) -> ApiResult {
         .iter()
         .map(|(from, to)| json!({"from_url": ids::file_url(from), "to_url": ids::file_url(to)}))
         .collect();
-    Ok(Json(json!({"status": "OK", "copied": urls.len(), "urls": urls})))
+    Ok(Json(
+        json!({"status": "OK", "copied": urls.len(), "urls": urls}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -157,7 +163,9 @@ pub async fn rename(State(app): State<App>, body: Bytes) -> ApiResult {
         .iter()
         .map(|(id, old, new)| json!({"url": ids::file_url(id), "old_filename": old, "new_filename": new}))
         .collect();
-    Ok(Json(json!({"status": "OK", "renamed": urls.len(), "urls": urls})))
+    Ok(Json(
+        json!({"status": "OK", "renamed": urls.len(), "urls": urls}),
+    ))
 }
 
 fn urls_to_ids(urls: &[String]) -> Result<Vec<String>, ApiError> {

@@ -53,7 +53,9 @@ pub async fn mkdir(State(app): State<App>, body: Bytes) -> ApiResult {
     let name = req.name.ok_or_else(|| ApiError::missing("name"))?;
     let parent = folder_id(req.folder_id)?;
     let folder = app.account().mkdir(parent, &name)?;
-    Ok(Json(json!({"status": "OK", "folder_id": folder.id, "name": folder.name})))
+    Ok(Json(
+        json!({"status": "OK", "folder_id": folder.id, "name": folder.name}),
+    ))
 }
 
 #[derive(Deserialize)]

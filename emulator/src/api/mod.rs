@@ -42,7 +42,9 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
 
 /// The file id of a file URL; malformed URLs are unknown resources.
 fn file_id(url: &str) -> Result<String, ApiError> {
-    ids::id_from_url(url).map(str::to_string).ok_or_else(ApiError::not_found)
+    ids::id_from_url(url)
+        .map(str::to_string)
+        .ok_or_else(ApiError::not_found)
 }
 
 /// A folder id from a request (negative ids never exist).

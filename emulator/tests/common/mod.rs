@@ -41,13 +41,18 @@ impl Emulator {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let line = rx.recv_timeout(Duration::from_secs(30)).expect("startup line");
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("startup line");
         let base = line
             .trim()
             .strip_prefix("fichier-emulator listening on ")
             .unwrap_or_else(|| panic!("unexpected startup line {line:?}"))
             .to_string();
-        let http = Client::builder().redirect(Policy::none()).build().expect("client");
+        let http = Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .expect("client");
         Emulator { child, base, http }
     }
 
@@ -66,8 +71,16 @@ impl Emulator {
         self.call_as(Some(KEY), endpoint, body).await
     }
 
-    pub async fn call_as(&self, key: Option<&str>, endpoint: &str, body: Value) -> (StatusCode, Value) {
-        let mut req = self.http.post(self.url(&format!("/v1/{endpoint}.cgi"))).json(&body);
+    pub async fn call_as(
+        &self,
+        key: Option<&str>,
+        endpoint: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(self.url(&format!("/v1/{endpoint}.cgi")))
+            .json(&body);
         if let Some(key) = key {
             req = req.bearer_auth(key);
         }
@@ -92,7 +105,12 @@ impl Emulator {
     }
 
     /// get_upload_server + POST upload.cgi (expects the 302); returns the upload id.
-    pub async fn upload_raw(&self, key: Option<&str>, did: &str, files: &[(&str, &[u8])]) -> String {
+    pub async fn upload_raw(
+        &self,
+        key: Option<&str>,
+        did: &str,
+        files: &[(&str, &[u8])],
+    ) -> String {
         let server: Value = self
             .http
             .get(self.url("/v1/upload/get_upload_server.cgi"))
@@ -109,13 +127,19 @@ impl Emulator {
             let part = multipart::Part::bytes(bytes.to_vec()).file_name(name.to_string());
             form = form.part("file[]", part);
         }
-        let mut req = self.http.post(format!("http://{node}/upload.cgi?id={id}")).multipart(form);
+        let mut req = self
+            .http
+            .post(format!("http://{node}/upload.cgi?id={id}"))
+            .multipart(form);
         if let Some(key) = key {
             req = req.bearer_auth(key);
         }
         let resp = req.send().await.expect("upload");
         assert_eq!(resp.status(), StatusCode::FOUND, "upload answer");
-        let location = resp.headers()["location"].to_str().expect("location").to_string();
+        let location = resp.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
         assert_eq!(location, format!("/end.pl?xid={id}"));
         id
     }
@@ -137,14 +161,19 @@ impl Emulator {
     }
 
     pub async fn mkdir(&self, parent: u64, name: &str) -> u64 {
-        let made = self.ok("folder/mkdir", json!({"name": name, "folder_id": parent})).await;
+        let made = self
+            .ok("folder/mkdir", json!({"name": name, "folder_id": parent}))
+            .await;
         made["folder_id"].as_u64().expect("folder_id")
     }
 
     /// get_token + GET of the token URL with an optional Range header.
     pub async fn download(&self, url: &str, range: Option<&str>) -> reqwest::Response {
-        let token = self.ok("download/get_token", json!({"url": url, "single": 1})).await;
-        self.get_token_url(token["url"].as_str().expect("token url"), range).await
+        let token = self
+            .ok("download/get_token", json!({"url": url, "single": 1}))
+            .await;
+        self.get_token_url(token["url"].as_str().expect("token url"), range)
+            .await
     }
 
     pub async fn get_token_url(&self, url: &str, range: Option<&str>) -> reqwest::Response {
@@ -156,7 +185,12 @@ impl Emulator {
     }
 
     pub async fn stats(&self) -> Value {
-        let resp = self.http.get(self.url("/_emulator/stats")).send().await.expect("stats");
+        let resp = self
+            .http
+            .get(self.url("/_emulator/stats"))
+            .send()
+            .await
+            .expect("stats");
         resp.json().await.expect("stats JSON")
     }
 }
@@ -176,5 +210,8 @@ pub fn whirlpool_hex(bytes: &[u8]) -> String {
 
 /// Filenames of a listing, in order.
 pub fn names(items: &[Value]) -> Vec<&str> {
-    items.iter().map(|i| i["filename"].as_str().expect("filename")).collect()
+    items
+        .iter()
+        .map(|i| i["filename"].as_str().expect("filename"))
+        .collect()
 }
