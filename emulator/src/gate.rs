@@ -57,7 +57,7 @@ fn check_api_call(
         app.stats.throttled();
         return Err(ApiError::flood());
     }
-    if endpoint != Some("upload/get_upload_server") {
+    if endpoint != Some("get_upload_server") {
         match app.auth.identify(headers) {
             Caller::Customer => {}
             Caller::NonCustomer => return Err(ApiError::not_customer()),

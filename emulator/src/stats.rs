@@ -3,8 +3,9 @@
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Every endpoint counted, by its stats name: the /v1 path without `/v1/` and `.cgi`, plus
-/// `upload` (upload.cgi), `end` (end.pl) and `download` (token URLs).
+/// Every endpoint counted, by its stats name: the /v1 path without `/v1/` and `.cgi` (except
+/// `get_upload_server`, named without its `upload/` folder), plus `upload` (upload.cgi), `end`
+/// (end.pl) and `download` (token URLs).
 pub const ENDPOINTS: [&str; 16] = [
     "folder/ls",
     "file/ls",
@@ -18,7 +19,7 @@ pub const ENDPOINTS: [&str; 16] = [
     "file/rename",
     "download/get_token",
     "user/info",
-    "upload/get_upload_server",
+    "get_upload_server",
     "upload",
     "end",
     "download",
@@ -30,6 +31,7 @@ pub fn endpoint_of(path: &str) -> Option<&'static str> {
         "/upload.cgi" => "upload",
         "/end.pl" => "end",
         _ if is_token_path(path) => "download",
+        "/v1/upload/get_upload_server.cgi" => "get_upload_server",
         _ => path.strip_prefix("/v1/")?.strip_suffix(".cgi")?,
     };
     ENDPOINTS.iter().copied().find(|e| *e == name)
@@ -137,7 +139,7 @@ mod tests {
         assert_eq!(endpoint_of("/v1/folder/ls.cgi"), Some("folder/ls"));
         assert_eq!(
             endpoint_of("/v1/upload/get_upload_server.cgi"),
-            Some("upload/get_upload_server")
+            Some("get_upload_server")
         );
         assert_eq!(endpoint_of("/upload.cgi"), Some("upload"));
         assert_eq!(endpoint_of("/end.pl"), Some("end"));

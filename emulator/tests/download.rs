@@ -139,4 +139,14 @@ async fn public_host_and_scheme_shape_the_urls() {
     assert_eq!(server["url"], "dl.example:9999");
     let id = server["id"].as_str().unwrap();
     assert!(id.len() <= 10 && id.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let links = emu
+        .upload_via(&emu.base.replace("http://", ""), 0, &[("x", b"x")])
+        .await;
+    let url = links[0]["download"].as_str().unwrap();
+    let token = emu.ok("download/get_token", json!({"url": url})).await;
+    let token_url = token["url"].as_str().unwrap();
+    assert!(
+        token_url.starts_with("https://dl.example:9999/p"),
+        "{token_url}"
+    );
 }

@@ -52,7 +52,7 @@ async fn stats_count_calls_and_bytes() {
         .unwrap();
     let stats = emu.stats().await;
     let calls = &stats["calls"];
-    assert_eq!(calls["upload/get_upload_server"], 1);
+    assert_eq!(calls["get_upload_server"], 1);
     assert_eq!(calls["upload"], 1);
     assert_eq!(calls["end"], 1);
     assert_eq!(calls["file/ls"], 2);

@@ -148,3 +148,40 @@ async fn anonymous_uploads_do_not_land_in_the_account() {
     assert_eq!(status, 404);
     assert_eq!(body["message"], "Resource not found #469");
 }
+
+#[tokio::test]
+async fn empty_files_are_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let strict = Emulator::start(dir.path(), &[]);
+    let server: serde_json::Value = strict
+        .http
+        .get(strict.url("/v1/upload/get_upload_server.cgi"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = server["id"].as_str().unwrap();
+    let part = reqwest::multipart::Part::bytes(Vec::new()).file_name("empty.txt");
+    let form = reqwest::multipart::Form::new()
+        .text("did", "0")
+        .part("file[]", part);
+    let url = strict.url(&format!("/upload.cgi?id={id}"));
+    let resp = strict
+        .http
+        .post(url)
+        .bearer_auth(KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(strict.end_json(id).await["status"], "KO");
+    strict.stop();
+
+    let lenient = Emulator::start(dir.path(), &["--allow-empty-files"]);
+    let links = lenient.upload(0, &[("empty.txt", b"")]).await;
+    assert_eq!(links[0]["size"], "0");
+    assert_eq!(common::names(&lenient.list_files(0).await), ["empty.txt"]);
+}

@@ -111,6 +111,24 @@ impl Emulator {
         did: &str,
         files: &[(&str, &[u8])],
     ) -> String {
+        let (node, id) = self.upload_server().await;
+        self.post_upload(&node, &id, key, did, files).await;
+        id
+    }
+
+    /// The upload flow, sending the multipart POST to `node` instead of the advertised host.
+    pub async fn upload_via(&self, node: &str, did: u64, files: &[(&str, &[u8])]) -> Vec<Value> {
+        let (_, id) = self.upload_server().await;
+        self.post_upload(node, &id, Some(KEY), &did.to_string(), files)
+            .await;
+        self.end_json(&id).await["links"]
+            .as_array()
+            .expect("links")
+            .clone()
+    }
+
+    /// get_upload_server (GET, no key): (node host, upload id).
+    pub async fn upload_server(&self) -> (String, String) {
         let server: Value = self
             .http
             .get(self.url("/v1/upload/get_upload_server.cgi"))
@@ -120,8 +138,18 @@ impl Emulator {
             .json()
             .await
             .expect("server JSON");
-        let id = server["id"].as_str().expect("id").to_string();
-        let node = server["url"].as_str().expect("url");
+        let node = server["url"].as_str().expect("url").to_string();
+        (node, server["id"].as_str().expect("id").to_string())
+    }
+
+    async fn post_upload(
+        &self,
+        node: &str,
+        id: &str,
+        key: Option<&str>,
+        did: &str,
+        files: &[(&str, &[u8])],
+    ) {
         let mut form = multipart::Form::new().text("did", did.to_string());
         for (name, bytes) in files {
             let part = multipart::Part::bytes(bytes.to_vec()).file_name(name.to_string());
@@ -136,12 +164,8 @@ impl Emulator {
         }
         let resp = req.send().await.expect("upload");
         assert_eq!(resp.status(), StatusCode::FOUND, "upload answer");
-        let location = resp.headers()["location"]
-            .to_str()
-            .expect("location")
-            .to_string();
+        let location = resp.headers()["location"].to_str().expect("location");
         assert_eq!(location, format!("/end.pl?xid={id}"));
-        id
     }
 
     pub async fn end_json(&self, id: &str) -> Value {
