@@ -88,7 +88,7 @@ async fn single_tokens_serve_one_get_others_many() {
 #[tokio::test]
 async fn tokens_expire() {
     let dir = tempfile::tempdir().unwrap();
-    let emu = Emulator::start(dir.path(), &["--token-ttl", "300ms"]);
+    let emu = Emulator::start(dir.path(), &["--token-ttl", "1s"]);
     let url = emu.upload(0, &[("e.txt", b"bytes")]).await[0]["download"]
         .as_str()
         .unwrap()
@@ -105,7 +105,7 @@ async fn tokens_expire() {
             .unwrap()[..],
         b"bytes"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let expired = emu.get_token_url(token_url, None).await;
     assert_eq!(expired.status(), 200);
     let text = expired.text().await.unwrap();

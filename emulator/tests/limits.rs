@@ -165,3 +165,29 @@ async fn faults_are_errors_or_dropped_connections() {
     assert!(seen_status > 0);
     assert_eq!(emu.stats().await["faults"], 20);
 }
+
+#[tokio::test]
+async fn end_pl_faults_include_the_please_wait_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(dir.path(), &["--fault-rate", "1"]);
+    let mut please_wait = 0;
+    for _ in 0..80 {
+        let resp = emu
+            .http
+            .get(emu.url("/end.pl?xid=abc"))
+            .header("JSON", "1")
+            .send()
+            .await;
+        let Ok(resp) = resp else { continue };
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap_or_default();
+        match status {
+            200 => {
+                assert!(body.contains("Please wait"), "{body}");
+                please_wait += 1;
+            }
+            _ => assert!([500, 502, 503].contains(&status), "{status}"),
+        }
+    }
+    assert!(please_wait > 0, "80 draws without a Please wait page");
+}

@@ -75,13 +75,13 @@ async fn html_report_does_not_consume_the_json_one() {
 #[tokio::test]
 async fn report_expires() {
     let dir = tempfile::tempdir().unwrap();
-    let emu = Emulator::start(dir.path(), &["--report-ttl", "300ms"]);
+    let emu = Emulator::start(dir.path(), &["--report-ttl", "1s"]);
     let id = emu.upload_raw(Some(KEY), "0", &[("x.txt", b"x")]).await;
     assert_eq!(
         emu.end_json(&id).await["links"].as_array().unwrap().len(),
         1
     );
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let report = emu.end_json(&id).await;
     assert_eq!(report["status"], "KO", "{report}");
 }
