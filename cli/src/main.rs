@@ -1,1 +1,120 @@
-fn main() {}
+//! `ourclone-fs`: the command line. Parses arguments, loads the config, and runs one command;
+//! every failure becomes one clear line on stderr and an exit code (see `error.rs`).
+
+mod config;
+mod control;
+mod daemon;
+mod error;
+mod mount;
+mod mountpoint;
+mod remote_cmd;
+mod remotes;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+
+#[derive(Parser)]
+#[command(name = "ourclone-fs", version, about = "Mount cloud storage as a local folder")]
+struct Cli {
+    /// Config file holding the remotes.
+    #[arg(long, global = true, env = "OURCLONE_FS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Folder for the cache, the journal and logs.
+    #[arg(long, global = true, env = "OURCLONE_FS_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Add, list, update or remove remotes.
+    Remote {
+        #[command(subcommand)]
+        action: remote_cmd::RemoteAction,
+    },
+    /// Mount REMOTE:PATH at MOUNTPOINT.
+    Mount(mount::MountArgs),
+    /// Unmount MOUNTPOINT, uploading what is pending first (unless --lazy).
+    Unmount {
+        mountpoint: PathBuf,
+        /// Unmount at once; pending uploads stay in the journal for the next mount.
+        #[arg(long)]
+        lazy: bool,
+    },
+    /// Show a mount's pending uploads, failures, cache use and remote calls.
+    Status {
+        mountpoint: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+}
+
+impl Cli {
+    fn config_path(&self) -> PathBuf {
+        self.config.clone().unwrap_or_else(|| home().join(".config/ourclone-fs/config.toml"))
+    }
+
+    fn cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| home().join(".cache/ourclone-fs"))
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OURCLONE_FS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let config_path = cli.config_path();
+    let cache_dir = cli.cache_dir();
+    match cli.command {
+        Command::Remote { action } => remote_cmd::run(action, &config_path),
+        Command::Mount(args) => mount::run(args, &config_path, &cache_dir, cli.verbose),
+        Command::Unmount { mountpoint, lazy } => mount::unmount(&mountpoint, lazy),
+        Command::Status { mountpoint, json } => mount::status(&mountpoint, json),
+    }
+}
+
+/// Parses a duration such as `5s`, `500ms`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("'{s}' is not a duration (try 5s, 500ms, 2m)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("'{s}' has an unknown unit (use ms, s, m or h)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    if let Err(e) = run(cli) {
+        eprintln!("ourclone-fs: error: {e}");
+        std::process::exit(e.exit_code());
+    }
+}

@@ -4,6 +4,7 @@
 
 mod error;
 pub mod fuse;
+pub use fuser::BackgroundSession;
 mod vfs;
 
 pub use error::{Result, VfsError};

@@ -245,7 +245,8 @@ impl Vfs {
         if !dirty {
             return Ok(());
         }
-        if let Some(file) = lock(&of.data).clone() {
+        let file = lock(&of.data).clone();
+        if let Some(file) = file {
             blocking(move || file.sync_data()).await?;
         }
         self.meta().change(ino, |n| {

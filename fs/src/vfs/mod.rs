@@ -121,6 +121,11 @@ impl Vfs {
         &self.tree.root
     }
 
+    /// Bytes of file content held on local disk.
+    pub fn cache_bytes(&self) -> u64 {
+        self.data.usage()
+    }
+
     pub fn upload_stats(&self) -> UploadStats {
         self.uploader.stats()
     }
@@ -260,7 +265,6 @@ impl Vfs {
         Ok(match scan.pending.iter().find(|(i, _)| *i == ino) {
             None => SyncState::Synced,
             Some((_, rec)) if rec.last_error.is_some() => SyncState::Error,
-            Some(_) if self.tree.locks.has_writers(ino) => SyncState::Pending,
             Some(_) => SyncState::Pending,
         })
     }

@@ -1,0 +1,138 @@
+//! The config file: the named remotes a user added. Owns reading and writing it (0600, since
+//! it holds API keys); must not open remotes or log secrets.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::CliError;
+
+/// One configured remote.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type")]
+pub enum RemoteConfig {
+    /// A local folder acting as the cloud.
+    #[serde(rename = "local")]
+    Local { path: PathBuf },
+    /// A 1Fichier account.
+    #[serde(rename = "1fichier")]
+    OneFichier {
+        api_key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+        /// API calls per second for this account.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rate: Option<f64>,
+    },
+}
+
+impl std::fmt::Debug for RemoteConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Local { path } => write!(f, "local {}", path.display()),
+            Self::OneFichier { endpoint, .. } => {
+                write!(f, "1fichier {}", endpoint.as_deref().unwrap_or("(default endpoint)"))
+            }
+        }
+    }
+}
+
+impl RemoteConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Local { .. } => "local",
+            Self::OneFichier { .. } => "1fichier",
+        }
+    }
+
+    /// What `remote list` shows: never the key.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Local { path } => path.display().to_string(),
+            Self::OneFichier { endpoint, .. } => endpoint
+                .clone()
+                .unwrap_or_else(|| "https://api.1fichier.com/v1".into()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Config {
+    #[serde(default)]
+    pub remotes: BTreeMap<String, RemoteConfig>,
+}
+
+impl Config {
+    /// Reads the config at `path`; a missing file is an empty config.
+    pub fn load(path: &Path) -> Result<Self, CliError> {
+        let text = match fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => {
+                return Err(CliError::Config(format!(
+                    "cannot read config file {}: {}",
+                    path.display(),
+                    crate::error::io_reason(&e)
+                )))
+            }
+        };
+        toml::from_str(&text).map_err(|e| {
+            let msg = e.message().to_string();
+            CliError::Config(format!("config file {} is not valid: {msg}", path.display()))
+        })
+    }
+
+    /// Writes the config atomically, readable by its owner only.
+    pub fn save(&self, path: &Path) -> Result<(), CliError> {
+        let fail = |e: std::io::Error| {
+            CliError::Config(format!("cannot write config file {}: {e}", path.display()))
+        };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(fail)?;
+        }
+        let text = toml::to_string_pretty(self)
+            .map_err(|e| CliError::Config(format!("cannot encode config: {e}")))?;
+        let tmp = path.with_extension("toml.tmp");
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(fail)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600)).map_err(fail)?;
+        f.write_all(text.as_bytes()).map_err(fail)?;
+        f.sync_all().map_err(fail)?;
+        fs::rename(&tmp, path).map_err(fail)
+    }
+
+    pub fn remote(&self, name: &str) -> Result<&RemoteConfig, CliError> {
+        self.remotes.get(name).ok_or_else(|| CliError::UnknownRemote(name.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_is_private_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/config.toml");
+        let mut c = Config::default();
+        c.remotes.insert(
+            "cloud".into(),
+            RemoteConfig::OneFichier { api_key: "SECRET".into(), endpoint: None, rate: None },
+        );
+        c.save(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let back = Config::load(&path).unwrap();
+        assert_eq!(back.remotes, c.remotes);
+        assert!(!format!("{:?}", back.remotes["cloud"]).contains("SECRET"));
+    }
+}

@@ -1,0 +1,316 @@
+//! The mount daemon: opens the remote and the cache, recovers the journal, mounts the Vfs,
+//! runs the Uploader, and serves the control socket until it is told to unmount (or gets
+//! SIGINT/SIGTERM, or the mount is taken away). Owns a mount's lifetime; must not hold
+//! filesystem logic.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ourclone_cache::{
+    DataStore, Defaults, InodeLocks, Kind, MetaStore, RemoteTree, Uploader, UploaderConfig,
+};
+use ourclone_remote::{Counted, Remote, RemotePath};
+use ourclone_vfs::{Vfs, VfsConfig};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::RemoteConfig;
+use crate::control::{Reply, Request, Status};
+use crate::error::CliError;
+use crate::mountpoint;
+
+/// Everything a mount needs to start.
+pub struct MountSpec {
+    pub remote_name: String,
+    pub remote: RemoteConfig,
+    pub remote_path: RemotePath,
+    pub mountpoint: PathBuf,
+    pub state_dir: PathBuf,
+    pub write_back: Duration,
+    pub dir_cache_time: Duration,
+}
+
+/// The running pieces a control request may look at.
+struct Daemon {
+    spec_label: String,
+    mountpoint: PathBuf,
+    vfs: Arc<Vfs>,
+    counted: Arc<Counted>,
+    quarantined: u64,
+}
+
+enum Stop {
+    Signal,
+    Unmount { done: oneshot::Sender<Reply> },
+    External,
+}
+
+/// Mounts and serves until stopped. `ready` is called once the mount is usable.
+pub fn run(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .thread_name("ourclone-worker")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(serve(spec, ready))
+}
+
+fn defaults() -> Defaults {
+    Defaults {
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        file_mode: 0o644,
+        dir_mode: 0o755,
+    }
+}
+
+async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
+    fs::create_dir_all(&spec.state_dir)
+        .with_context(|| format!("cannot create cache folder {}", spec.state_dir.display()))?;
+    let provider = crate::remotes::open(&spec.remote_name, &spec.remote).await?;
+    check_root(&spec, provider.as_ref()).await?;
+    let counted = Arc::new(Counted::new(provider));
+    let meta = MetaStore::open(&spec.state_dir.join("meta.redb"), defaults())
+        .map_err(|e| CliError::MountPoint(format!("cannot open the cache: {e}")))?;
+    let data = Arc::new(DataStore::open(&spec.state_dir.join("data")).context("cannot open the data folder")?);
+    let quarantined = recover(&meta, &data, &spec.state_dir.join("quarantine"))?;
+    let tree = Arc::new(RemoteTree {
+        meta: Arc::new(meta),
+        remote: counted.clone() as Arc<dyn Remote>,
+        root: spec.remote_path.clone(),
+        locks: InodeLocks::default(),
+        defaults: defaults(),
+    });
+    let uploader = Arc::new(Uploader::new(
+        tree.clone(),
+        data.clone(),
+        UploaderConfig { delay: spec.write_back, parallel: 4 },
+    ));
+    let vfs = Arc::new(Vfs::new(
+        tree,
+        data,
+        uploader.clone(),
+        VfsConfig { defaults: defaults(), dir_cache_time: spec.dir_cache_time },
+    ));
+    let label = format!("{}:{}", spec.remote_name, spec.remote_path.as_str());
+    let session = ourclone_vfs::fuse::serve(vfs.clone(), tokio::runtime::Handle::current(), &spec.mountpoint, &label)
+        .map_err(|e| CliError::Fuse(format!("cannot mount {}: {e}", spec.mountpoint.display())))?;
+    let upload_task = tokio::spawn(uploader.clone().run());
+    let daemon = Arc::new(Daemon {
+        spec_label: label,
+        mountpoint: spec.mountpoint.clone(),
+        vfs: vfs.clone(),
+        counted,
+        quarantined,
+    });
+    let socket = mountpoint::control_socket(&spec.mountpoint);
+    let (stop_tx, mut stop_rx) = mpsc::channel(4);
+    let listener = bind_control(&socket)?;
+    tokio::spawn(accept_loop(listener, daemon.clone(), stop_tx));
+    tracing::info!(mountpoint = %spec.mountpoint.display(), "mounted {}", daemon.spec_label);
+    ready();
+    let stop = wait_for_stop(&mut stop_rx, &session).await;
+    upload_task.abort();
+    let unmounted = if matches!(stop, Stop::External) {
+        Ok(())
+    } else {
+        tokio::task::spawn_blocking(move || session.umount_and_join())
+            .await
+            .map_err(|e| anyhow::anyhow!("unmount task failed: {e}"))?
+    };
+    let _ = fs::remove_file(&socket);
+    vfs.sync_all().map_err(|e| anyhow::anyhow!("cannot flush the cache: {e}"))?;
+    let (files, bytes) = pending(&vfs);
+    if files > 0 {
+        tracing::info!(files, bytes, "kept pending uploads for the next mount");
+    }
+    let reply = match &unmounted {
+        Ok(()) => Reply::Unmounted { pending_files: files, pending_bytes: bytes },
+        Err(e) => Reply::Error { message: format!("unmount failed: {e}") },
+    };
+    if let Stop::Unmount { done, .. } = stop {
+        let _ = done.send(reply);
+    }
+    unmounted.map_err(|e| CliError::MountPoint(format!("cannot unmount {}: {e}", spec.mountpoint.display())))
+}
+
+async fn check_root(spec: &MountSpec, remote: &dyn Remote) -> Result<(), CliError> {
+    if spec.remote_path.is_root() {
+        return Ok(());
+    }
+    match remote.stat(&spec.remote_path).await {
+        Ok(e) if e.kind == ourclone_remote::EntryKind::Dir => Ok(()),
+        Ok(_) => Err(CliError::Usage(format!("{}:{} is a file, not a folder", spec.remote_name, spec.remote_path.as_str()))),
+        Err(ourclone_remote::RemoteError::NotFound(_)) => Err(CliError::Usage(format!(
+            "{}:{} does not exist on the remote",
+            spec.remote_name,
+            spec.remote_path.as_str()
+        ))),
+        Err(e) => Err(crate::remotes::remote_error(&spec.remote_name, e)),
+    }
+}
+
+/// Pending files and bytes in the journal.
+fn pending(vfs: &Vfs) -> (u64, u64) {
+    let Ok(scan) = vfs.meta().journal() else { return (0, 0) };
+    let bytes = scan
+        .pending
+        .iter()
+        .filter_map(|(ino, _)| vfs.meta().get(*ino).ok())
+        .filter(|n| n.kind == Kind::File)
+        .map(|n| n.size)
+        .sum();
+    (scan.pending.len() as u64, bytes)
+}
+
+/// Replays the journal at start: damaged records are moved to the quarantine folder and
+/// reported, never silently dropped. Returns how many were quarantined.
+fn recover(meta: &MetaStore, data: &DataStore, quarantine: &Path) -> Result<u64, CliError> {
+    let scan = meta.journal().map_err(|e| anyhow::anyhow!("cannot read the journal: {e}"))?;
+    let mut moved = 0;
+    for (ino, raw, reason) in &scan.damaged {
+        fs::create_dir_all(quarantine).context("cannot create the quarantine folder")?;
+        let stamp = ourclone_cache::now_nanos();
+        let base = quarantine.join(format!("journal-{ino:016x}-{stamp}"));
+        fs::write(base.with_extension("record"), raw).context("cannot write to quarantine")?;
+        let mut note = format!("inode {ino}: {reason}\n");
+        if let Ok(node) = meta.get(*ino) {
+            note.push_str(&format!("name: {} size: {}\n", node.name, node.size));
+            if data.exists(*ino) {
+                let copy = base.with_extension("data");
+                fs::copy(data.path(*ino), &copy).context("cannot copy data to quarantine")?;
+                note.push_str(&format!("data copied to {}\n", copy.display()));
+            }
+        }
+        fs::write(base.with_extension("txt"), note).context("cannot write to quarantine")?;
+        meta.mark_pending(*ino)
+            .or_else(|_| meta.drop_record(*ino))
+            .map_err(|e| anyhow::anyhow!("cannot repair the journal: {e}"))?;
+        tracing::warn!(ino, reason = %reason, "damaged journal record quarantined in {}", quarantine.display());
+        moved += 1;
+    }
+    if !scan.pending.is_empty() {
+        tracing::info!(files = scan.pending.len(), "resuming pending uploads from the journal");
+    }
+    Ok(moved)
+}
+
+fn bind_control(socket: &Path) -> Result<UnixListener, CliError> {
+    if let Some(dir) = socket.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let _ = fs::remove_file(socket);
+    let l = UnixListener::bind(socket).with_context(|| format!("cannot create control socket {}", socket.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    let _ = fs::set_permissions(socket, fs::Permissions::from_mode(0o600));
+    Ok(l)
+}
+
+async fn wait_for_stop(rx: &mut mpsc::Receiver<Stop>, session: &ourclone_vfs::BackgroundSession) -> Stop {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Stop::Signal,
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => return Stop::Signal,
+            Some(s) = rx.recv() => return s,
+            _ = tick.tick() => if session.guard.is_finished() { return Stop::External },
+        }
+    }
+}
+
+async fn accept_loop(listener: UnixListener, daemon: Arc<Daemon>, stop: mpsc::Sender<Stop>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let (daemon, stop) = (daemon.clone(), stop.clone());
+        tokio::spawn(async move {
+            if let Err(e) = handle(stream, daemon, stop).await {
+                tracing::debug!("control connection: {e}");
+            }
+        });
+    }
+}
+
+async fn send(w: &mut (impl AsyncWriteExt + Unpin), reply: &Reply) -> std::io::Result<()> {
+    let mut line = serde_json::to_string(reply).map_err(std::io::Error::other)?;
+    line.push('\n');
+    w.write_all(line.as_bytes()).await
+}
+
+async fn handle(stream: tokio::net::UnixStream, daemon: Arc<Daemon>, stop: mpsc::Sender<Stop>) -> std::io::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(r).read_line(&mut line).await?;
+    let req: Request = match serde_json::from_str(&line) {
+        Ok(r) => r,
+        Err(e) => return send(&mut w, &Reply::Error { message: format!("bad request: {e}") }).await,
+    };
+    match req {
+        Request::Status => send(&mut w, &Reply::Status(Box::new(daemon.status()))).await,
+        Request::Refresh => {
+            let reply = match daemon.vfs.refresh(ourclone_cache::ROOT_INO).await {
+                Ok(()) => Reply::Ok,
+                Err(e) => Reply::Error { message: e.to_string() },
+            };
+            send(&mut w, &reply).await
+        }
+        Request::Unmount { lazy } => {
+            if !lazy {
+                let (ptx, mut prx) = mpsc::unbounded_channel();
+                let drain = daemon.vfs.drain(move |left| {
+                    let _ = ptx.send(left);
+                });
+                tokio::pin!(drain);
+                loop {
+                    tokio::select! {
+                        r = &mut drain => { if let Err(e) = r { send(&mut w, &Reply::Error { message: format!("drain failed: {e}") }).await?; return Ok(()); } break; }
+                        Some(left) = prx.recv() => send(&mut w, &Reply::Progress { pending_files: left }).await?,
+                    }
+                }
+            }
+            let (done_tx, done_rx) = oneshot::channel();
+            let _ = stop.send(Stop::Unmount { done: done_tx }).await;
+            if let Ok(reply) = done_rx.await {
+                send(&mut w, &reply).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+impl Daemon {
+    fn status(&self) -> Status {
+        let (files, bytes) = pending(&self.vfs);
+        let failing = self
+            .vfs
+            .meta()
+            .journal()
+            .map(|s| s.pending.iter().filter(|(_, r)| r.last_error.is_some()).count() as u64)
+            .unwrap_or(0);
+        Status {
+            mountpoint: self.mountpoint.display().to_string(),
+            remote: self.spec_label.clone(),
+            pid: std::process::id(),
+            pending_files: files,
+            pending_bytes: bytes,
+            failing_files: failing,
+            uploads: self.vfs.upload_stats(),
+            remote_calls: self.counted.counts(),
+            cache_bytes: self.vfs.cache_bytes(),
+            nodes: self.vfs.meta().node_count().unwrap_or(0),
+            quarantined: self.quarantined,
+        }
+    }
+}
+
+/// Writes the readiness line the parent of a background mount waits for.
+pub fn notify_parent(line: &str) {
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
