@@ -5,7 +5,8 @@
 //! Encoding (compatible with rclone's default `--fichier-encoding` for everything rclone
 //! encodes): `\ < > " $ ` ' /` become their full-width look-alikes (`＼ ＜ ＞ ＂ ＄ ｀ ＇ ／`),
 //! control characters U+0000–U+001F become U+2400–U+241F, DEL becomes `␡`, a leading or
-//! trailing space becomes `␠`. A character of the user's name that is itself one of those
+//! trailing space becomes `␠`. Beyond rclone, the acute accent `´` (U+00B4, reported refused)
+//! becomes `ˊ` (U+02CA). A character of the user's name that is itself one of those
 //! look-alikes is escaped with `‛` (U+201B). A literal `‛` is doubled when it would otherwise
 //! be read as an escape (when the next stored character is a look-alike or `‛`), so decoding
 //! is exact for every name.
@@ -38,6 +39,7 @@ fn replacement(c: char) -> Option<char> {
         '\\' | '<' | '>' | '"' | '$' | '`' | '\'' | '/' => char::from_u32(c as u32 + 0xFEE0),
         '\0'..='\x1f' => char::from_u32(0x2400 + c as u32),
         '\x7f' => Some('\u{2421}'),
+        '\u{b4}' => Some('\u{2ca}'),
         _ => None,
     }
 }
@@ -51,6 +53,7 @@ fn original(stored: char) -> Option<char> {
         '\u{2400}'..='\u{241f}' => char::from_u32(stored as u32 - 0x2400),
         '\u{2421}' => Some('\x7f'),
         '\u{2420}' => Some(' '),
+        '\u{2ca}' => Some('\u{b4}'),
         _ => None,
     }
 }
@@ -230,6 +233,7 @@ mod tests {
         assert_eq!(encode(" lead and trail "), "␠lead and trail␠");
         assert_eq!(encode("tab\there\x7f"), "tab␉here␡");
         assert_eq!(encode("plain name.txt"), "plain name.txt");
+        assert_eq!(encode("caf\u{b4}"), "caf\u{2ca}");
     }
 
     #[test]
@@ -244,7 +248,7 @@ mod tests {
     #[test]
     fn round_trip_is_exact_for_tricky_names() {
         let alphabet = [
-            ' ', 'a', '.', '<', '＜', '‛', '␠', '\u{1}', '␁', '/', '／', '\'',
+            ' ', 'a', '.', '<', '＜', '‛', '␠', '\u{1}', '␁', '/', '／', '\'', '\u{b4}', '\u{2ca}',
         ];
         let mut names = Vec::new();
         for &a in &alphabet {
