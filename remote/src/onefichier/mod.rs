@@ -687,3 +687,36 @@ impl Remote for OneFichierRemote {
         Ok(usage)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remotes_of_one_account_share_a_pacer() {
+        let a = OneFichierRemote::new(OneFichierConfig::new("shared-key-for-test")).unwrap();
+        let b = OneFichierRemote::new(OneFichierConfig::new("shared-key-for-test")).unwrap();
+        let c = OneFichierRemote::new(OneFichierConfig::new("other-key-for-test")).unwrap();
+        assert!(Arc::ptr_eq(&a.pacer(), &b.pacer()));
+        assert!(!Arc::ptr_eq(&a.pacer(), &c.pacer()));
+    }
+
+    #[test]
+    fn debug_output_hides_the_key() {
+        let config = OneFichierConfig::new("very-secret-key");
+        assert!(!format!("{config:?}").contains("very-secret"));
+        let remote = OneFichierRemote::new(config).unwrap();
+        assert!(!format!("{remote:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn folder_hints_must_be_numbers() {
+        let p = RemotePath::parse("a").unwrap();
+        assert_eq!(folder_hint("42", &p).unwrap(), 42);
+        assert!(matches!(
+            folder_hint("https://1fichier.com/?x", &p),
+            Err(RemoteError::NotADirectory(_))
+        ));
+        assert!(folder_hint("x", &p).is_err());
+    }
+}
