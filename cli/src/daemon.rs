@@ -46,7 +46,7 @@ struct Daemon {
 
 enum Stop {
     Signal,
-    Unmount { done: oneshot::Sender<Reply> },
+    Unmount { done: oneshot::Sender<Reply>, written: oneshot::Receiver<()> },
     External,
 }
 
@@ -134,8 +134,11 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
         Ok(()) => Reply::Unmounted { pending_files: files, pending_bytes: bytes },
         Err(e) => Reply::Error { message: format!("unmount failed: {e}") },
     };
-    if let Stop::Unmount { done, .. } = stop {
-        let _ = done.send(reply);
+    if let Stop::Unmount { done, written } = stop {
+        // Let the control connection deliver the answer before the process exits.
+        if done.send(reply).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), written).await;
+        }
     }
     unmounted.map_err(|e| CliError::MountPoint(format!("cannot unmount {}: {e}", spec.mountpoint.display())))
 }
@@ -274,10 +277,13 @@ async fn handle(stream: tokio::net::UnixStream, daemon: Arc<Daemon>, stop: mpsc:
                 }
             }
             let (done_tx, done_rx) = oneshot::channel();
-            let _ = stop.send(Stop::Unmount { done: done_tx }).await;
+            let (written_tx, written_rx) = oneshot::channel();
+            let _ = stop.send(Stop::Unmount { done: done_tx, written: written_rx }).await;
             if let Ok(reply) = done_rx.await {
                 send(&mut w, &reply).await?;
+                w.flush().await?;
             }
+            let _ = written_tx.send(());
             Ok(())
         }
     }

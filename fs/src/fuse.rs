@@ -393,7 +393,7 @@ impl Filesystem for FuseAdapter {
         let dirs = Arc::clone(&self.dirs);
         let fh = self.next_dir.fetch_add(1, Ordering::Relaxed);
         self.spawn(move |vfs| async move {
-            match vfs.readdir(ino.0).await {
+            match vfs.readdir_with_dots(ino.0).await {
                 Ok(list) => {
                     dirs.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, Arc::new(list));
                     reply.opened(FileHandle(fh), FopenFlags::empty());
@@ -403,16 +403,12 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn readdir(&self, _req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+    fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
         let Some(list) = self.listing(fh) else {
             return reply.error(Errno::from_i32(libc::EBADF));
         };
-        let dots = [(ino.0, FileType::Directory, "."), (ino.0, FileType::Directory, "..")];
-        let entries = dots.into_iter().chain(
-            list.iter().map(|e| (e.attr.ino, file_type(e.attr.kind), e.name.as_str())),
-        );
-        for (i, (eino, kind, n)) in entries.enumerate().skip(offset as usize) {
-            if reply.add(INodeNo(eino), i as u64 + 1, kind, n) {
+        for (i, e) in list.iter().enumerate().skip(offset as usize) {
+            if reply.add(INodeNo(e.attr.ino), i as u64 + 1, file_type(e.attr.kind), &e.name) {
                 break;
             }
         }
@@ -423,7 +419,8 @@ impl Filesystem for FuseAdapter {
         let Some(list) = self.listing(fh) else {
             return reply.error(Errno::from_i32(libc::EBADF));
         };
-        // "." and ".." are left to the kernel's own lookups; entries start at offset 0.
+        // Same sequence and offsets as `readdir` ("." and ".." first): with READDIRPLUS_AUTO
+        // the kernel mixes both calls on one handle.
         for (i, e) in list.iter().enumerate().skip(offset as usize) {
             if reply.add(INodeNo(e.attr.ino), i as u64 + 1, &e.name, &TTL, &file_attr(&e.attr), Generation(0)) {
                 break;

@@ -222,6 +222,22 @@ impl Vfs {
             .collect())
     }
 
+    /// The listing with "." and ".." first, as readdir(3) returns it.
+    pub async fn readdir_with_dots(&self, dir: Ino) -> Result<Vec<DirEntry>> {
+        let children = self.readdir(dir).await?;
+        let node = self.meta().get(dir)?;
+        let me = self.attr_of(dir, &node);
+        let parent = match dir {
+            ourclone_cache::ROOT_INO => me,
+            _ => self.getattr(node.parent).await.unwrap_or(me),
+        };
+        let mut out = Vec::with_capacity(children.len() + 2);
+        out.push(DirEntry { name: ".".into(), attr: me });
+        out.push(DirEntry { name: "..".into(), attr: parent });
+        out.extend(children);
+        Ok(out)
+    }
+
     pub async fn readlink(&self, ino: Ino) -> Result<String> {
         let node = self.meta().get(ino)?;
         if node.kind != Kind::Symlink {
