@@ -295,6 +295,10 @@ async fn rename_move_copy_and_remove() {
         .unwrap();
     assert_ne!(copy.id, z.id);
     assert_eq!(remote.read(&at("a/copy.txt"), 0, 100).await.unwrap(), data);
+    // What we made, we know: no file/info, and no listing of folders we created.
+    let stats = emu.stats().await;
+    assert_eq!(stats["calls"]["file/info"], 0, "{stats}");
+    assert_eq!(stats["calls"]["folder/ls"], 0, "{stats}");
 
     let names = |entries: Vec<ourclone_remote::Entry>| {
         let mut n: Vec<String> = entries.into_iter().map(|e| e.name).collect();

@@ -19,10 +19,15 @@ struct Listing {
     entries: Vec<Entry>,
 }
 
+/// Most entries remembered outside listings before they are all forgotten.
+const LOOSE_MAX: usize = 10_000;
+
 #[derive(Default)]
 struct State {
     ids: HashMap<RemotePath, u64>,
     listings: HashMap<u64, Listing>,
+    /// Entries we created in folders whose listing we do not hold, by id.
+    loose: HashMap<String, Entry>,
 }
 
 /// Folder ids and listings, shared by all calls of one remote.
@@ -113,20 +118,29 @@ impl FolderCache {
             .values()
             .flat_map(|l| l.entries.iter())
             .find(|e| e.id.as_deref() == Some(id))
+            .or_else(|| state.loose.get(id))
             .cloned()
     }
 
     /// Adds our own new entry to the folder's listing, if we have one.
     pub fn add_entry(&self, folder_id: u64, entry: Entry) {
-        if let Some(listing) = self.state().listings.get_mut(&folder_id) {
+        let mut state = self.state();
+        if let Some(listing) = state.listings.get_mut(&folder_id) {
             listing.entries.retain(|e| e.id != entry.id);
             listing.entries.push(entry);
+        } else if let Some(id) = entry.id.clone() {
+            if state.loose.len() >= LOOSE_MAX {
+                state.loose.clear();
+            }
+            state.loose.insert(id, entry);
         }
     }
 
     /// Removes the entry with this id from every listing.
     pub fn remove_id(&self, id: &str) {
-        for listing in self.state().listings.values_mut() {
+        let mut state = self.state();
+        state.loose.remove(id);
+        for listing in state.listings.values_mut() {
             listing.entries.retain(|e| e.id.as_deref() != Some(id));
         }
     }

@@ -593,6 +593,9 @@ impl Remote for OneFichierRemote {
         let entry = dir_entry(name, made.folder_id);
         self.folders.learn(&dest.path, made.folder_id);
         self.folders.add_entry(parent_id, entry.clone());
+        // A folder we just made is empty: no need to list it.
+        self.folders
+            .store_listing(made.folder_id, &dest.path, Vec::new());
         Ok(entry)
     }
 
