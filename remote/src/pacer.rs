@@ -43,6 +43,11 @@ pub async fn with_priority<F: Future>(priority: Priority, fut: F) -> F::Output {
     PRIORITY.scope(priority, fut).await
 }
 
+/// The priority set by an enclosing [`with_priority`], if any.
+pub fn explicit_priority() -> Option<Priority> {
+    PRIORITY.try_with(|p| *p).ok()
+}
+
 /// The priority of the current task: the innermost [`with_priority`], else Interactive.
 pub fn current_priority() -> Priority {
     PRIORITY.try_with(|p| *p).unwrap_or(Priority::Interactive)

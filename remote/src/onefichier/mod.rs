@@ -43,7 +43,7 @@ pub use self::client::ApiKey;
 use self::download::Downloads;
 use self::folders::{FolderCache, ROOT_ID};
 use self::upload::{batches, upload_group, OutgoingFile};
-use crate::pacer::{Pacer, PacerConfig};
+use crate::pacer::{self, Pacer, PacerConfig, Priority};
 use crate::{
     Dest, Entry, EntryKind, Features, ObjectRef, Remote, RemoteError, RemotePath, Result, Upload,
     Usage,
@@ -344,11 +344,15 @@ impl OneFichierRemote {
         let renamed = from.path.name() != to_name;
         let stored = names::encode_file_name(to_name, empty);
         let mut new_url = url.to_string();
-        let dest_id = if from_parent == to_parent && to.parent_id.is_none() {
+        // Same folder: rename.cgi (mv.cgi into the same folder does not rename, rclone #5421).
+        let dest_id = if from_parent == to_parent {
             if renamed {
                 self.rename_in_place(url, &stored).await?;
             }
-            self.folders.folder_id(&to_parent)
+            match to.parent_id.as_deref() {
+                Some(hint) => folder_hint(hint, &to_parent).ok(),
+                None => self.folders.folder_id(&to_parent),
+            }
         } else {
             let dest_id = self.folder_id(&to_parent, to.parent_id.as_deref()).await?;
             let mut body = json!({ "urls": [url], "destination_folder_id": dest_id });
@@ -459,6 +463,40 @@ impl OneFichierRemote {
         out
     }
 
+    /// Uploads grouped by destination folder, then removes what they replace.
+    async fn upload_all(&self, items: &[Upload]) -> Vec<Result<Entry>> {
+        let mut results: Vec<Option<Result<Entry>>> = (0..items.len()).map(|_| None).collect();
+        let replaced = self.replaced_ids(items).await;
+        let mut by_folder: BTreeMap<u64, Vec<(usize, &Upload)>> = BTreeMap::new();
+        for (index, item) in items.iter().enumerate() {
+            match self.destination(&item.dest).await {
+                Ok((folder_id, _, _)) => {
+                    by_folder.entry(folder_id).or_default().push((index, item))
+                }
+                Err(err) => results[index] = Some(Err(err)),
+            }
+        }
+        for (folder_id, group) in &by_folder {
+            self.upload_into(*folder_id, group, &mut results).await;
+        }
+        let old: Vec<String> = replaced
+            .into_iter()
+            .zip(&results)
+            .filter_map(|(old, result)| old.filter(|_| matches!(result, Some(Ok(_)))))
+            .collect();
+        if !old.is_empty() {
+            if let Err(err) = self.remove_file_ids(&old).await {
+                tracing::warn!(files = old.len(), error = %err, "uploaded, but the replaced copies could not be removed");
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(RemoteError::Transient("upload not attempted".into())))
+            })
+            .collect()
+    }
+
     async fn fetch_usage(&self) -> Result<Usage> {
         let info: UserInfo = self.client.post("user/info.cgi", &json!({})).await?;
         let used = info.cold_storage;
@@ -546,37 +584,12 @@ impl Remote for OneFichierRemote {
             .unwrap_or_else(|| Err(RemoteError::Transient("upload gave no result".into())))
     }
 
+    /// Runs at [`Priority::Upload`] unless the caller chose a priority.
     async fn upload_batch(&self, items: &[Upload]) -> Vec<Result<Entry>> {
-        let mut results: Vec<Option<Result<Entry>>> = (0..items.len()).map(|_| None).collect();
-        let replaced = self.replaced_ids(items).await;
-        let mut by_folder: BTreeMap<u64, Vec<(usize, &Upload)>> = BTreeMap::new();
-        for (index, item) in items.iter().enumerate() {
-            match self.destination(&item.dest).await {
-                Ok((folder_id, _, _)) => {
-                    by_folder.entry(folder_id).or_default().push((index, item))
-                }
-                Err(err) => results[index] = Some(Err(err)),
-            }
+        match pacer::explicit_priority() {
+            Some(_) => self.upload_all(items).await,
+            None => pacer::with_priority(Priority::Upload, self.upload_all(items)).await,
         }
-        for (folder_id, group) in &by_folder {
-            self.upload_into(*folder_id, group, &mut results).await;
-        }
-        let old: Vec<String> = replaced
-            .into_iter()
-            .zip(&results)
-            .filter_map(|(old, result)| old.filter(|_| matches!(result, Some(Ok(_)))))
-            .collect();
-        if !old.is_empty() {
-            if let Err(err) = self.remove_file_ids(&old).await {
-                tracing::warn!(files = old.len(), error = %err, "uploaded, but the replaced copies could not be removed");
-            }
-        }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| Err(RemoteError::Transient("upload not attempted".into())))
-            })
-            .collect()
     }
 
     async fn mkdir(&self, dest: &Dest) -> Result<Entry> {
