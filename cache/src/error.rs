@@ -15,6 +15,8 @@ pub enum CacheError {
     NotADirectory,
     #[error("is a directory")]
     IsADirectory,
+    #[error("invalid argument: {0}")]
+    Invalid(&'static str),
     #[error("metadata store: {0}")]
     Store(String),
     #[error("local disk: {0}")]

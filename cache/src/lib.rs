@@ -14,6 +14,7 @@ mod journal;
 mod locks;
 mod meta;
 mod node;
+mod recovery;
 mod remote_tree;
 mod uploader;
 
@@ -23,5 +24,6 @@ pub use journal::{JournalScan, PendingRecord};
 pub use locks::{InodeGuard, InodeLocks};
 pub use meta::{Defaults, MetaStore};
 pub use node::{from_nanos, now_nanos, to_nanos, Ino, Kind, Nanos, Node, RemoteState, ROOT_INO};
+pub use recovery::{recover, RecoveryReport};
 pub use remote_tree::{remote_name, state_of, RemoteTree};
 pub use uploader::{UploadStats, Uploader, UploaderConfig};

@@ -295,7 +295,7 @@ impl MetaStore {
                 return Err(CacheError::NotADirectory);
             }
             if node.is_dir() && self.is_ancestor(&nodes, ino, new_parent)? {
-                return Err(CacheError::Store("cannot move a folder into itself".into()));
+                return Err(CacheError::Invalid("cannot move a folder into itself"));
             }
             let replaced = match child_of(&children, new_parent, new_name)? {
                 Some(old) if old == ino => return Ok((ino, None)),

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ourclone_cache::{
-    DataStore, Defaults, InodeLocks, Kind, MetaStore, RemoteTree, Uploader, UploaderConfig,
-};
+use ourclone_cache::{Defaults, Kind};
 use ourclone_remote::{Counted, Remote, RemotePath};
 use ourclone_vfs::{Vfs, VfsConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -76,32 +74,19 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
     let provider = crate::remotes::open(&spec.remote_name, &spec.remote).await?;
     check_root(&spec, provider.as_ref()).await?;
     let counted = Arc::new(Counted::new(provider));
-    let meta = MetaStore::open(&spec.state_dir.join("meta.redb"), defaults())
-        .map_err(|e| CliError::MountPoint(format!("cannot open the cache: {e}")))?;
-    let data = Arc::new(DataStore::open(&spec.state_dir.join("data")).context("cannot open the data folder")?);
-    let quarantined = recover(&meta, &data, &spec.state_dir.join("quarantine"))?;
-    let tree = Arc::new(RemoteTree {
-        meta: Arc::new(meta),
-        remote: counted.clone() as Arc<dyn Remote>,
-        root: spec.remote_path.clone(),
-        locks: InodeLocks::default(),
+    let cfg = VfsConfig {
         defaults: defaults(),
-    });
-    let uploader = Arc::new(Uploader::new(
-        tree.clone(),
-        data.clone(),
-        UploaderConfig { delay: spec.write_back, parallel: 4 },
-    ));
-    let vfs = Arc::new(Vfs::new(
-        tree,
-        data,
-        uploader.clone(),
-        VfsConfig { defaults: defaults(), dir_cache_time: spec.dir_cache_time },
-    ));
+        dir_cache_time: spec.dir_cache_time,
+        write_back: spec.write_back,
+        upload_parallel: 4,
+    };
+    let (vfs, report) = Vfs::mount(counted.clone(), spec.remote_path.clone(), &spec.state_dir, cfg)
+        .map_err(|e| CliError::MountPoint(format!("cannot open the cache in {}: {e}", spec.state_dir.display())))?;
+    let quarantined = report.quarantined;
     let label = format!("{}:{}", spec.remote_name, spec.remote_path.as_str());
     let session = ourclone_vfs::fuse::serve(vfs.clone(), tokio::runtime::Handle::current(), &spec.mountpoint, &label)
         .map_err(|e| CliError::Fuse(format!("cannot mount {}: {e}", spec.mountpoint.display())))?;
-    let upload_task = tokio::spawn(uploader.clone().run());
+    let upload_task = vfs.start_uploader();
     let daemon = Arc::new(Daemon {
         spec_label: label,
         mountpoint: spec.mountpoint.clone(),
@@ -170,38 +155,6 @@ fn pending(vfs: &Vfs) -> (u64, u64) {
         .map(|n| n.size)
         .sum();
     (scan.pending.len() as u64, bytes)
-}
-
-/// Replays the journal at start: damaged records are moved to the quarantine folder and
-/// reported, never silently dropped. Returns how many were quarantined.
-fn recover(meta: &MetaStore, data: &DataStore, quarantine: &Path) -> Result<u64, CliError> {
-    let scan = meta.journal().map_err(|e| anyhow::anyhow!("cannot read the journal: {e}"))?;
-    let mut moved = 0;
-    for (ino, raw, reason) in &scan.damaged {
-        fs::create_dir_all(quarantine).context("cannot create the quarantine folder")?;
-        let stamp = ourclone_cache::now_nanos();
-        let base = quarantine.join(format!("journal-{ino:016x}-{stamp}"));
-        fs::write(base.with_extension("record"), raw).context("cannot write to quarantine")?;
-        let mut note = format!("inode {ino}: {reason}\n");
-        if let Ok(node) = meta.get(*ino) {
-            note.push_str(&format!("name: {} size: {}\n", node.name, node.size));
-            if data.exists(*ino) {
-                let copy = base.with_extension("data");
-                fs::copy(data.path(*ino), &copy).context("cannot copy data to quarantine")?;
-                note.push_str(&format!("data copied to {}\n", copy.display()));
-            }
-        }
-        fs::write(base.with_extension("txt"), note).context("cannot write to quarantine")?;
-        meta.mark_pending(*ino)
-            .or_else(|_| meta.drop_record(*ino))
-            .map_err(|e| anyhow::anyhow!("cannot repair the journal: {e}"))?;
-        tracing::warn!(ino, reason = %reason, "damaged journal record quarantined in {}", quarantine.display());
-        moved += 1;
-    }
-    if !scan.pending.is_empty() {
-        tracing::info!(files = scan.pending.len(), "resuming pending uploads from the journal");
-    }
-    Ok(moved)
 }
 
 fn bind_control(socket: &Path) -> Result<UnixListener, CliError> {

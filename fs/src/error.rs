@@ -52,6 +52,7 @@ impl VfsError {
                 CacheError::NotEmpty => libc::ENOTEMPTY,
                 CacheError::NotADirectory => libc::ENOTDIR,
                 CacheError::IsADirectory => libc::EISDIR,
+                CacheError::Invalid(_) => libc::EINVAL,
                 CacheError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
                 CacheError::Remote(r) => remote_errno(r),
                 CacheError::Store(_) | CacheError::Corrupt(_) => libc::EIO,

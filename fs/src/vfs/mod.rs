@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use ourclone_cache::{
-    from_nanos, now_nanos, CacheError, DataStore, Ino, Kind, MetaStore, Node, RemoteTree,
-    UploadStats, Uploader,
+    from_nanos, now_nanos, CacheError, DataStore, Ino, InodeLocks, Kind, MetaStore, Node,
+    RecoveryReport, RemoteTree, UploadStats, Uploader, UploaderConfig,
 };
 use ourclone_remote::{Remote, RemotePath, Usage};
 
@@ -29,6 +29,10 @@ pub struct VfsConfig {
     pub defaults: ourclone_cache::Defaults,
     /// How long a folder listing stays fresh before it is refreshed in the background.
     pub dir_cache_time: Duration,
+    /// How long after a file's last change its upload starts.
+    pub write_back: Duration,
+    /// Upload requests in flight at once.
+    pub upload_parallel: usize,
 }
 
 /// Attributes of one node, as the kernel sees them.
@@ -90,7 +94,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Vfs {
-    pub fn new(
+    fn new(
         tree: Arc<RemoteTree>,
         data: Arc<DataStore>,
         uploader: Arc<Uploader>,
@@ -107,6 +111,39 @@ impl Vfs {
             refreshing: Arc::new(Mutex::new(HashSet::new())),
             usage: Mutex::new(None),
         }
+    }
+
+    /// Opens the Vfs of `root` on `remote`, with its cache under `state_dir`: the MetaStore,
+    /// the DataStore and the Uploader, after replaying the journal. The Uploader is not
+    /// running yet; see [`Vfs::start_uploader`].
+    pub fn mount(
+        remote: Arc<dyn Remote>,
+        root: RemotePath,
+        state_dir: &std::path::Path,
+        cfg: VfsConfig,
+    ) -> Result<(Arc<Self>, RecoveryReport)> {
+        std::fs::create_dir_all(state_dir)?;
+        let meta = MetaStore::open(&state_dir.join("meta.redb"), cfg.defaults)?;
+        let data = Arc::new(DataStore::open(&state_dir.join("data"))?);
+        let report = ourclone_cache::recover(&meta, &data, &state_dir.join("quarantine"))?;
+        let tree = Arc::new(RemoteTree {
+            meta: Arc::new(meta),
+            remote,
+            root,
+            locks: InodeLocks::default(),
+            defaults: cfg.defaults,
+        });
+        let uploader = Arc::new(Uploader::new(
+            tree.clone(),
+            data.clone(),
+            UploaderConfig { delay: cfg.write_back, parallel: cfg.upload_parallel },
+        ));
+        Ok((Arc::new(Self::new(tree, data, uploader, cfg)), report))
+    }
+
+    /// Starts draining the journal in the background.
+    pub fn start_uploader(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.uploader.clone().run())
     }
 
     pub fn meta(&self) -> &MetaStore {
