@@ -106,7 +106,9 @@ impl Remote for Counted {
     async fn read(&self, file: &ObjectRef, offset: u64, len: u64) -> Result<Bytes> {
         let r = self.inner.read(file, offset, len).await;
         if let Ok(b) = &r {
-            self.c.read_bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+            self.c
+                .read_bytes
+                .fetch_add(b.len() as u64, Ordering::Relaxed);
         }
         self.tally(&self.c.read, 1, r)
     }
@@ -121,7 +123,9 @@ impl Remote for Counted {
         let out = self.inner.upload_batch(items).await;
         let bytes: u64 = items.iter().map(|i| i.size).sum();
         self.c.upload_bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.c.upload.fetch_add(items.len() as u64, Ordering::Relaxed);
+        self.c
+            .upload
+            .fetch_add(items.len() as u64, Ordering::Relaxed);
         let failed = out.iter().filter(|r| r.is_err()).count() as u64;
         self.c.errors.fetch_add(failed, Ordering::Relaxed);
         out

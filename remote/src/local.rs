@@ -26,7 +26,8 @@ impl LocalRemote {
     /// Opens the folder at `root`, which must exist.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        let meta = fs::metadata(&root).map_err(|e| RemoteError::from_io(e, &root.display().to_string()))?;
+        let meta = fs::metadata(&root)
+            .map_err(|e| RemoteError::from_io(e, &root.display().to_string()))?;
         if !meta.is_dir() {
             return Err(RemoteError::NotADirectory(root.display().to_string()));
         }
@@ -60,7 +61,11 @@ fn entry_from(name: String, meta: &fs::Metadata) -> Option<Entry> {
     Some(Entry {
         name,
         kind,
-        size: if kind == EntryKind::File { meta.len() } else { 0 },
+        size: if kind == EntryKind::File {
+            meta.len()
+        } else {
+            0
+        },
         mtime: meta.modified().ok(),
         id: None,
         hash: None,
@@ -74,12 +79,18 @@ fn stat_path(full: &Path, name: &str) -> Result<Entry> {
 }
 
 fn temp_sibling(dest: &Path) -> PathBuf {
-    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("upload");
+    let name = dest
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("upload");
     let nonce: u64 = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    dest.with_file_name(format!(".{name}.ourclone-tmp-{nonce:x}-{}", std::process::id()))
+    dest.with_file_name(format!(
+        ".{name}.ourclone-tmp-{nonce:x}-{}",
+        std::process::id()
+    ))
 }
 
 fn copy_into_place(source: &Path, dest: &Path, mtime: Option<SystemTime>) -> io::Result<()> {
@@ -133,7 +144,9 @@ impl Remote for LocalRemote {
                 if name.contains(".ourclone-tmp-") {
                     continue;
                 }
-                let meta = item.metadata().map_err(|e| RemoteError::from_io(e, &name))?;
+                let meta = item
+                    .metadata()
+                    .map_err(|e| RemoteError::from_io(e, &name))?;
                 out.extend(entry_from(name, &meta));
             }
             Ok(out)
@@ -297,9 +310,17 @@ mod tests {
         assert_eq!((e.name.as_str(), e.size), ("f.txt", 11));
         let listed = r.list(&obj("d")).await.unwrap();
         assert_eq!(listed.len(), 1);
-        assert_eq!(&r.read(&obj("d/f.txt"), 6, 100).await.unwrap()[..], b"world");
-        r.rename(&obj("d/f.txt"), &dest("g.txt"), None).await.unwrap();
-        assert!(matches!(r.stat(&RemotePath::parse("d/f.txt").unwrap()).await, Err(RemoteError::NotFound(_))));
+        assert_eq!(
+            &r.read(&obj("d/f.txt"), 6, 100).await.unwrap()[..],
+            b"world"
+        );
+        r.rename(&obj("d/f.txt"), &dest("g.txt"), None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            r.stat(&RemotePath::parse("d/f.txt").unwrap()).await,
+            Err(RemoteError::NotFound(_))
+        ));
         assert!(matches!(r.remove_dir(&obj("")).await, Err(_)));
         r.remove_file(&obj("g.txt")).await.unwrap();
         r.remove_dir(&obj("d")).await.unwrap();
@@ -314,7 +335,9 @@ mod tests {
         let r = LocalRemote::open(root.path()).unwrap();
         let err = r.rename(&obj("a"), &dest("b"), None).await.unwrap_err();
         assert!(matches!(err, RemoteError::AlreadyExists(_)));
-        r.rename(&obj("a"), &dest("b"), Some(&obj("b"))).await.unwrap();
+        r.rename(&obj("a"), &dest("b"), Some(&obj("b")))
+            .await
+            .unwrap();
         assert_eq!(fs::read(root.path().join("b")).unwrap(), b"a");
     }
 }

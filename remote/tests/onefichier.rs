@@ -572,18 +572,28 @@ async fn flood_locks_are_waited_out() {
         backoff_initial: Duration::from_millis(50),
         backoff_max: Duration::from_secs(1),
     });
-    let remote = emu.remote_with(KEY, pacer);
+    let remote = emu.remote_with(KEY, pacer.clone());
     for i in 0..8 {
         remote.mkdir(&dest(&format!("dir{i}"))).await.unwrap();
     }
+    // A second remote on the same account and Pacer, knowing nothing: it must list.
+    let fresh = emu.remote_with(KEY, pacer);
     for i in 0..8 {
-        assert!(remote
+        assert!(fresh
             .list(&at(&format!("dir{i}")))
             .await
             .unwrap()
             .is_empty());
     }
+    // Root once, then each folder once; flooded attempts are counted by the emulator too.
     let stats = emu.stats().await;
+    let ls = stats["calls"]["folder/ls"].as_u64().unwrap();
+    assert!(
+        ls >= 9 && ls <= 9 + stats["throttled"].as_u64().unwrap(),
+        "{stats}"
+    );
+    let stats = emu.stats().await;
+    eprintln!("flood run: {stats}");
     assert!(
         stats["throttled"].as_u64().unwrap() > 0,
         "expected floods: {stats}"
@@ -645,6 +655,7 @@ async fn a_faulty_service_still_completes_the_work() {
         assert_eq!(&remote.read(&file, 0, 1 << 20).await.unwrap(), data);
     }
     let stats = emu.stats().await;
+    eprintln!("fault run: {stats}");
     assert!(
         stats["faults"].as_u64().unwrap() > 0,
         "no fault was injected: {stats}"
