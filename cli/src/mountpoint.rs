@@ -25,7 +25,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() + 0 && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -63,8 +66,15 @@ pub fn check_free(path: &Path) -> Result<PathBuf, CliError> {
         )));
     }
     let mut entries = fs::read_dir(&canon).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOTDIR) => CliError::MountPoint(format!("mount point {} is not a directory", canon.display())),
-        _ => CliError::MountPoint(format!("mount point {}: {}", canon.display(), io_reason(&e))),
+        Some(libc::ENOTDIR) => CliError::MountPoint(format!(
+            "mount point {} is not a directory",
+            canon.display()
+        )),
+        _ => CliError::MountPoint(format!(
+            "mount point {}: {}",
+            canon.display(),
+            io_reason(&e)
+        )),
     })?;
     if entries.next().is_some() {
         return Err(CliError::MountPoint(format!(
@@ -77,7 +87,9 @@ pub fn check_free(path: &Path) -> Result<PathBuf, CliError> {
 
 /// Checks that /dev/fuse exists and that we may open it.
 pub fn check_fuse() -> Result<(), CliError> {
-    let dev = std::env::var_os("OURCLONE_FS_FUSE_DEVICE").map(PathBuf::from).unwrap_or_else(|| "/dev/fuse".into());
+    let dev = std::env::var_os("OURCLONE_FS_FUSE_DEVICE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/dev/fuse".into());
     match fs::OpenOptions::new().read(true).write(true).open(&dev) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CliError::Fuse(format!(
@@ -113,17 +125,28 @@ pub fn short_hash(s: &str) -> String {
 
 /// The control socket of the mount at `mountpoint` (canonical).
 pub fn control_socket(mountpoint: &Path) -> PathBuf {
-    runtime_dir().join(format!("{}.sock", short_hash(&mountpoint.to_string_lossy())))
+    runtime_dir().join(format!(
+        "{}.sock",
+        short_hash(&mountpoint.to_string_lossy())
+    ))
 }
 
 /// Detaches a FUSE mount whose daemon is gone (the kernel then answers ENOTCONN).
 pub fn force_unmount(path: &Path) -> Result<(), CliError> {
-    let ok = Command::new("fusermount3").arg("-uz").arg(path).status().map(|s| s.success()).unwrap_or(false)
+    let ok = Command::new("fusermount3")
+        .arg("-uz")
+        .arg(path)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
         || nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH).is_ok();
     if ok {
         Ok(())
     } else {
-        Err(CliError::MountPoint(format!("could not unmount {}", path.display())))
+        Err(CliError::MountPoint(format!(
+            "could not unmount {}",
+            path.display()
+        )))
     }
 }
 
