@@ -2,7 +2,9 @@
 //! the remote yet. Records live in the MetaStore's database so a change to a node and its
 //! record commit together. Owns the record format and its table; must not call the remote.
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use redb::{
+    ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -114,7 +116,9 @@ impl MetaStore {
             let (ino, raw) = (k.value(), v.value());
             match postcard::from_bytes::<PendingRecord>(raw) {
                 Ok(rec) if rec.is_intact() => scan.pending.push((ino, rec)),
-                Ok(_) => scan.damaged.push((ino, raw.to_vec(), "checksum mismatch".into())),
+                Ok(_) => scan
+                    .damaged
+                    .push((ino, raw.to_vec(), "checksum mismatch".into())),
                 Err(e) => scan.damaged.push((ino, raw.to_vec(), e.to_string())),
             }
         }

@@ -51,7 +51,12 @@ impl InodeLocks {
     }
 
     pub fn writer_opened(&self, ino: Ino) {
-        *self.writers.lock().unwrap_or_else(|e| e.into_inner()).entry(ino).or_default() += 1;
+        *self
+            .writers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(ino)
+            .or_default() += 1;
     }
 
     pub fn writer_closed(&self, ino: Ino) {
@@ -65,6 +70,9 @@ impl InodeLocks {
     }
 
     pub fn has_writers(&self, ino: Ino) -> bool {
-        self.writers.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&ino)
+        self.writers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&ino)
     }
 }

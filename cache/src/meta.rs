@@ -154,7 +154,11 @@ impl MetaStore {
         let nodes = tx.open_table(NODES)?;
         let node = match nodes.get(ino)? {
             Some(v) => decode(v.value())?,
-            None => return Err(CacheError::Corrupt(format!("child {name} points at no node"))),
+            None => {
+                return Err(CacheError::Corrupt(format!(
+                    "child {name} points at no node"
+                )))
+            }
         };
         Ok(Some((ino, node)))
     }
@@ -233,7 +237,12 @@ impl MetaStore {
 
     /// Takes `name` out of `parent`. The node itself stays (marked orphan) when `keep` says
     /// handles are still open, and is dropped otherwise; its journal record goes with it.
-    pub fn unlink(&self, parent: Ino, name: &str, keep: impl FnOnce(Ino) -> bool) -> Result<(Ino, Node)> {
+    pub fn unlink(
+        &self,
+        parent: Ino,
+        name: &str,
+        keep: impl FnOnce(Ino) -> bool,
+    ) -> Result<(Ino, Node)> {
         let tx = self.write()?;
         let out = {
             let mut children = tx.open_table(CHILDREN)?;
@@ -356,7 +365,10 @@ impl MetaStore {
                         }
                         let fresh = remote_state(e);
                         if node.remote.as_ref() != Some(&fresh) {
-                            if kind == Kind::File && node.remote.as_ref().map(|r| (&r.id, r.size, &r.hash)) != Some((&fresh.id, fresh.size, &fresh.hash)) {
+                            if kind == Kind::File
+                                && node.remote.as_ref().map(|r| (&r.id, r.size, &r.hash))
+                                    != Some((&fresh.id, fresh.size, &fresh.hash))
+                            {
                                 node.size = fresh.size;
                                 node.local_full = false;
                                 node.mtime = fresh.mtime.unwrap_or(node.mtime);
@@ -410,7 +422,12 @@ fn check_replace(
     match (src.is_dir(), dst.is_dir()) {
         (true, false) => Err(CacheError::NotADirectory),
         (false, true) => Err(CacheError::IsADirectory),
-        (true, true) if children.range((dst_ino, "")..(dst_ino + 1, ""))?.next().is_some() => {
+        (true, true)
+            if children
+                .range((dst_ino, "")..(dst_ino + 1, ""))?
+                .next()
+                .is_some() =>
+        {
             Err(CacheError::NotEmpty)
         }
         _ => Ok(()),
@@ -419,7 +436,13 @@ fn check_replace(
 
 fn node_from_listing(dir: Ino, name: &str, kind: Kind, e: &Entry, d: Defaults) -> Node {
     let mtime = e.mtime.map(to_nanos).unwrap_or_else(now_nanos);
-    let mode = if kind == Kind::Dir { d.dir_mode } else if kind == Kind::Symlink { 0o777 } else { d.file_mode };
+    let mode = if kind == Kind::Dir {
+        d.dir_mode
+    } else if kind == Kind::Symlink {
+        0o777
+    } else {
+        d.file_mode
+    };
     let mut node = Node::new_local(dir, name, kind, mode, d.uid, d.gid);
     node.size = e.size;
     node.mtime = mtime;

@@ -22,7 +22,10 @@ pub struct RecoveryReport {
 /// Replays the journal of `meta` (see the module comment).
 pub fn recover(meta: &MetaStore, data: &DataStore, quarantine: &Path) -> Result<RecoveryReport> {
     let scan = meta.journal()?;
-    let mut report = RecoveryReport { pending: scan.pending.len() as u64, quarantined: 0 };
+    let mut report = RecoveryReport {
+        pending: scan.pending.len() as u64,
+        quarantined: 0,
+    };
     for (ino, raw, reason) in &scan.damaged {
         fs::create_dir_all(quarantine)?;
         let base = quarantine.join(format!("journal-{ino:016x}-{}", now_nanos()));
@@ -45,7 +48,10 @@ pub fn recover(meta: &MetaStore, data: &DataStore, quarantine: &Path) -> Result<
         report.quarantined += 1;
     }
     if report.pending > 0 {
-        tracing::info!(files = report.pending, "resuming pending uploads from the journal");
+        tracing::info!(
+            files = report.pending,
+            "resuming pending uploads from the journal"
+        );
     }
     Ok(report)
 }

@@ -50,7 +50,9 @@ impl RemoteTree {
 
     /// The remote path of `node`.
     pub fn path_of(&self, node: &Node) -> Result<RemotePath> {
-        Ok(self.dir_path(node.parent)?.join(&remote_name(&node.name, node.kind)))
+        Ok(self
+            .dir_path(node.parent)?
+            .join(&remote_name(&node.name, node.kind)))
     }
 
     /// `node`'s object on the remote (it must be there).
@@ -60,7 +62,10 @@ impl RemoteTree {
         } else {
             self.path_of(node)?
         };
-        Ok(ObjectRef::new(path, node.remote.as_ref().and_then(|r| r.id.clone())))
+        Ok(ObjectRef::new(
+            path,
+            node.remote.as_ref().and_then(|r| r.id.clone()),
+        ))
     }
 
     /// Where a child `name` of kind `kind` of folder `parent` goes on the remote.
@@ -109,7 +114,8 @@ impl RemoteTree {
         }
         if node.remote.is_none() {
             // Made here and not uploaded yet: nothing on the remote to list.
-            self.meta.update(dir, |n| n.listed_at = Some(crate::node::now_nanos()))?;
+            self.meta
+                .update(dir, |n| n.listed_at = Some(crate::node::now_nanos()))?;
             return Ok(());
         }
         let entries = self.remote.list(&self.object(dir, &node)?).await?;

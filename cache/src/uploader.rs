@@ -92,7 +92,11 @@ impl Uploader {
             uploaded_files: g(&self.counters.files),
             uploaded_bytes: g(&self.counters.bytes),
             failures: g(&self.counters.failures),
-            last_error: self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
     }
 
@@ -110,7 +114,10 @@ impl Uploader {
     /// `progress` hears (records left) after every pass.
     pub async fn drain(self: &Arc<Self>, progress: impl Fn(u64)) -> Result<()> {
         loop {
-            self.retry_at.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            self.retry_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
             self.pass(true).await?;
             let left = self.tree.meta.pending_count()?;
             progress(left);
@@ -137,7 +144,11 @@ impl Uploader {
     pub async fn pass(self: &Arc<Self>, force: bool) -> Result<()> {
         let scan = self.tree.meta.journal()?;
         let mut groups: BTreeMap<Ino, Vec<(Ino, u64)>> = BTreeMap::new();
-        for (ino, rec) in scan.pending.iter().filter(|(i, r)| self.ready(*i, r, force)) {
+        for (ino, rec) in scan
+            .pending
+            .iter()
+            .filter(|(i, r)| self.ready(*i, r, force))
+        {
             let node = match self.tree.meta.get(*ino) {
                 Ok(n) => n,
                 Err(CacheError::NotFound) => {
@@ -152,7 +163,10 @@ impl Uploader {
                 }
                 continue;
             }
-            groups.entry(node.parent).or_default().push((*ino, rec.version));
+            groups
+                .entry(node.parent)
+                .or_default()
+                .push((*ino, rec.version));
         }
         let batch = self.tree.remote.features().max_batch.max(1);
         let sem = Arc::new(Semaphore::new(self.cfg.parallel.max(1)));
@@ -245,13 +259,21 @@ impl Uploader {
         let _guards = self.tree.locks.lock_many(&inos).await;
         let mut jobs = Vec::new();
         for (ino, _) in &items {
-            let Ok(node) = self.tree.meta.get(*ino) else { continue };
+            let Ok(node) = self.tree.meta.get(*ino) else {
+                continue;
+            };
             if let Err(e) = self.tree.ensure_dir(node.parent).await {
                 self.failed(*ino, 0, &e);
                 continue;
             }
             // Re-read: the record may have been retired or bumped while we waited.
-            let still = self.tree.meta.journal()?.pending.into_iter().find(|(i, _)| i == ino);
+            let still = self
+                .tree
+                .meta
+                .journal()?
+                .pending
+                .into_iter()
+                .find(|(i, _)| i == ino);
             let Some((_, rec)) = still else { continue };
             match self.prepare(*ino, rec.version, &node) {
                 Ok(Some(job)) => jobs.push((job, rec.attempts)),
@@ -263,23 +285,34 @@ impl Uploader {
             return Ok(());
         }
         let uploads: Vec<Upload> = jobs.iter().map(|(j, _)| j.upload.clone()).collect();
-        self.counters.in_flight.fetch_add(uploads.len() as u64, Ordering::Relaxed);
+        self.counters
+            .in_flight
+            .fetch_add(uploads.len() as u64, Ordering::Relaxed);
         let results = if uploads.len() == 1 {
             vec![self.tree.remote.upload(&uploads[0]).await]
         } else {
             self.tree.remote.upload_batch(&uploads).await
         };
-        self.counters.in_flight.fetch_sub(uploads.len() as u64, Ordering::Relaxed);
+        self.counters
+            .in_flight
+            .fetch_sub(uploads.len() as u64, Ordering::Relaxed);
         for ((job, attempts), result) in jobs.into_iter().zip(results) {
             if job.scratch {
                 let _ = std::fs::remove_file(&job.upload.source);
             }
             match result {
                 Ok(entry) => {
-                    self.tree.meta.settle(job.ino, job.version, state_of(&entry))?;
-                    self.retry_at.lock().unwrap_or_else(|e| e.into_inner()).remove(&job.ino);
+                    self.tree
+                        .meta
+                        .settle(job.ino, job.version, state_of(&entry))?;
+                    self.retry_at
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&job.ino);
                     self.counters.files.fetch_add(1, Ordering::Relaxed);
-                    self.counters.bytes.fetch_add(job.upload.size, Ordering::Relaxed);
+                    self.counters
+                        .bytes
+                        .fetch_add(job.upload.size, Ordering::Relaxed);
                     tracing::debug!(ino = job.ino, path = %job.upload.dest.path, "uploaded");
                 }
                 Err(e) => self.failed(job.ino, attempts, &CacheError::Remote(e)),

@@ -35,7 +35,11 @@ impl std::fmt::Debug for RemoteConfig {
         match self {
             Self::Local { path } => write!(f, "local {}", path.display()),
             Self::OneFichier { endpoint, .. } => {
-                write!(f, "1fichier {}", endpoint.as_deref().unwrap_or("(default endpoint)"))
+                write!(
+                    f,
+                    "1fichier {}",
+                    endpoint.as_deref().unwrap_or("(default endpoint)")
+                )
             }
         }
     }
@@ -82,7 +86,10 @@ impl Config {
         };
         toml::from_str(&text).map_err(|e| {
             let msg = e.message().to_string();
-            CliError::Config(format!("config file {} is not valid: {msg}", path.display()))
+            CliError::Config(format!(
+                "config file {} is not valid: {msg}",
+                path.display()
+            ))
         })
     }
 
@@ -104,14 +111,17 @@ impl Config {
             .mode(0o600)
             .open(&tmp)
             .map_err(fail)?;
-        f.set_permissions(fs::Permissions::from_mode(0o600)).map_err(fail)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(fail)?;
         f.write_all(text.as_bytes()).map_err(fail)?;
         f.sync_all().map_err(fail)?;
         fs::rename(&tmp, path).map_err(fail)
     }
 
     pub fn remote(&self, name: &str) -> Result<&RemoteConfig, CliError> {
-        self.remotes.get(name).ok_or_else(|| CliError::UnknownRemote(name.to_string()))
+        self.remotes
+            .get(name)
+            .ok_or_else(|| CliError::UnknownRemote(name.to_string()))
     }
 }
 
@@ -126,7 +136,11 @@ mod tests {
         let mut c = Config::default();
         c.remotes.insert(
             "cloud".into(),
-            RemoteConfig::OneFichier { api_key: "SECRET".into(), endpoint: None, rate: None },
+            RemoteConfig::OneFichier {
+                api_key: "SECRET".into(),
+                endpoint: None,
+                rate: None,
+            },
         );
         c.save(&path).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;

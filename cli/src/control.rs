@@ -40,10 +40,17 @@ pub struct Status {
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
     Status(Box<Status>),
-    Progress { pending_files: u64 },
-    Unmounted { pending_files: u64, pending_bytes: u64 },
+    Progress {
+        pending_files: u64,
+    },
+    Unmounted {
+        pending_files: u64,
+        pending_bytes: u64,
+    },
     Ok,
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// Sends `req` to the daemon at `socket` and hands every reply line to `each` until the
@@ -57,7 +64,8 @@ pub fn call(socket: &Path, req: &Request, mut each: impl FnMut(Reply)) -> Result
         .write_all(line.as_bytes())
         .map_err(|e| CliError::Other(anyhow::anyhow!("cannot talk to the mount's daemon: {e}")))?;
     for line in BufReader::new(stream).lines() {
-        let line = line.map_err(|e| CliError::Other(anyhow::anyhow!("daemon connection lost: {e}")))?;
+        let line =
+            line.map_err(|e| CliError::Other(anyhow::anyhow!("daemon connection lost: {e}")))?;
         let reply: Reply = serde_json::from_str(&line)
             .map_err(|e| CliError::Other(anyhow::anyhow!("bad reply from daemon: {e}")))?;
         each(reply);

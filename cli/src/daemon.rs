@@ -44,7 +44,10 @@ struct Daemon {
 
 enum Stop {
     Signal,
-    Unmount { done: oneshot::Sender<Reply>, written: oneshot::Receiver<()> },
+    Unmount {
+        done: oneshot::Sender<Reply>,
+        written: oneshot::Receiver<()>,
+    },
     External,
 }
 
@@ -80,12 +83,27 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
         write_back: spec.write_back,
         upload_parallel: 4,
     };
-    let (vfs, report) = Vfs::mount(counted.clone(), spec.remote_path.clone(), &spec.state_dir, cfg)
-        .map_err(|e| CliError::MountPoint(format!("cannot open the cache in {}: {e}", spec.state_dir.display())))?;
+    let (vfs, report) = Vfs::mount(
+        counted.clone(),
+        spec.remote_path.clone(),
+        &spec.state_dir,
+        cfg,
+    )
+    .map_err(|e| {
+        CliError::MountPoint(format!(
+            "cannot open the cache in {}: {e}",
+            spec.state_dir.display()
+        ))
+    })?;
     let quarantined = report.quarantined;
     let label = format!("{}:{}", spec.remote_name, spec.remote_path.as_str());
-    let session = ourclone_vfs::fuse::serve(vfs.clone(), tokio::runtime::Handle::current(), &spec.mountpoint, &label)
-        .map_err(|e| CliError::Fuse(format!("cannot mount {}: {e}", spec.mountpoint.display())))?;
+    let session = ourclone_vfs::fuse::serve(
+        vfs.clone(),
+        tokio::runtime::Handle::current(),
+        &spec.mountpoint,
+        &label,
+    )
+    .map_err(|e| CliError::Fuse(format!("cannot mount {}: {e}", spec.mountpoint.display())))?;
     let upload_task = vfs.start_uploader();
     let daemon = Arc::new(Daemon {
         spec_label: label,
@@ -110,14 +128,20 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
             .map_err(|e| anyhow::anyhow!("unmount task failed: {e}"))?
     };
     let _ = fs::remove_file(&socket);
-    vfs.sync_all().map_err(|e| anyhow::anyhow!("cannot flush the cache: {e}"))?;
+    vfs.sync_all()
+        .map_err(|e| anyhow::anyhow!("cannot flush the cache: {e}"))?;
     let (files, bytes) = pending(&vfs);
     if files > 0 {
         tracing::info!(files, bytes, "kept pending uploads for the next mount");
     }
     let reply = match &unmounted {
-        Ok(()) => Reply::Unmounted { pending_files: files, pending_bytes: bytes },
-        Err(e) => Reply::Error { message: format!("unmount failed: {e}") },
+        Ok(()) => Reply::Unmounted {
+            pending_files: files,
+            pending_bytes: bytes,
+        },
+        Err(e) => Reply::Error {
+            message: format!("unmount failed: {e}"),
+        },
     };
     if let Stop::Unmount { done, written } = stop {
         // Let the control connection deliver the answer before the process exits.
@@ -125,7 +149,9 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
             let _ = tokio::time::timeout(Duration::from_secs(5), written).await;
         }
     }
-    unmounted.map_err(|e| CliError::MountPoint(format!("cannot unmount {}: {e}", spec.mountpoint.display())))
+    unmounted.map_err(|e| {
+        CliError::MountPoint(format!("cannot unmount {}: {e}", spec.mountpoint.display()))
+    })
 }
 
 async fn check_root(spec: &MountSpec, remote: &dyn Remote) -> Result<(), CliError> {
@@ -134,7 +160,11 @@ async fn check_root(spec: &MountSpec, remote: &dyn Remote) -> Result<(), CliErro
     }
     match remote.stat(&spec.remote_path).await {
         Ok(e) if e.kind == ourclone_remote::EntryKind::Dir => Ok(()),
-        Ok(_) => Err(CliError::Usage(format!("{}:{} is a file, not a folder", spec.remote_name, spec.remote_path.as_str()))),
+        Ok(_) => Err(CliError::Usage(format!(
+            "{}:{} is a file, not a folder",
+            spec.remote_name,
+            spec.remote_path.as_str()
+        ))),
         Err(ourclone_remote::RemoteError::NotFound(_)) => Err(CliError::Usage(format!(
             "{}:{} does not exist on the remote",
             spec.remote_name,
@@ -146,7 +176,9 @@ async fn check_root(spec: &MountSpec, remote: &dyn Remote) -> Result<(), CliErro
 
 /// Pending files and bytes in the journal.
 fn pending(vfs: &Vfs) -> (u64, u64) {
-    let Ok(scan) = vfs.meta().journal() else { return (0, 0) };
+    let Ok(scan) = vfs.meta().journal() else {
+        return (0, 0);
+    };
     let bytes = scan
         .pending
         .iter()
@@ -162,13 +194,17 @@ fn bind_control(socket: &Path) -> Result<UnixListener, CliError> {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let _ = fs::remove_file(socket);
-    let l = UnixListener::bind(socket).with_context(|| format!("cannot create control socket {}", socket.display()))?;
+    let l = UnixListener::bind(socket)
+        .with_context(|| format!("cannot create control socket {}", socket.display()))?;
     use std::os::unix::fs::PermissionsExt;
     let _ = fs::set_permissions(socket, fs::Permissions::from_mode(0o600));
     Ok(l)
 }
 
-async fn wait_for_stop(rx: &mut mpsc::Receiver<Stop>, session: &ourclone_vfs::BackgroundSession) -> Stop {
+async fn wait_for_stop(
+    rx: &mut mpsc::Receiver<Stop>,
+    session: &ourclone_vfs::BackgroundSession,
+) -> Stop {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -198,20 +234,34 @@ async fn send(w: &mut (impl AsyncWriteExt + Unpin), reply: &Reply) -> std::io::R
     w.write_all(line.as_bytes()).await
 }
 
-async fn handle(stream: tokio::net::UnixStream, daemon: Arc<Daemon>, stop: mpsc::Sender<Stop>) -> std::io::Result<()> {
+async fn handle(
+    stream: tokio::net::UnixStream,
+    daemon: Arc<Daemon>,
+    stop: mpsc::Sender<Stop>,
+) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut line = String::new();
     BufReader::new(r).read_line(&mut line).await?;
     let req: Request = match serde_json::from_str(&line) {
         Ok(r) => r,
-        Err(e) => return send(&mut w, &Reply::Error { message: format!("bad request: {e}") }).await,
+        Err(e) => {
+            return send(
+                &mut w,
+                &Reply::Error {
+                    message: format!("bad request: {e}"),
+                },
+            )
+            .await
+        }
     };
     match req {
         Request::Status => send(&mut w, &Reply::Status(Box::new(daemon.status()))).await,
         Request::Refresh => {
             let reply = match daemon.vfs.refresh(ourclone_cache::ROOT_INO).await {
                 Ok(()) => Reply::Ok,
-                Err(e) => Reply::Error { message: e.to_string() },
+                Err(e) => Reply::Error {
+                    message: e.to_string(),
+                },
             };
             send(&mut w, &reply).await
         }
@@ -231,7 +281,12 @@ async fn handle(stream: tokio::net::UnixStream, daemon: Arc<Daemon>, stop: mpsc:
             }
             let (done_tx, done_rx) = oneshot::channel();
             let (written_tx, written_rx) = oneshot::channel();
-            let _ = stop.send(Stop::Unmount { done: done_tx, written: written_rx }).await;
+            let _ = stop
+                .send(Stop::Unmount {
+                    done: done_tx,
+                    written: written_rx,
+                })
+                .await;
             if let Ok(reply) = done_rx.await {
                 send(&mut w, &reply).await?;
                 w.flush().await?;
@@ -249,7 +304,12 @@ impl Daemon {
             .vfs
             .meta()
             .journal()
-            .map(|s| s.pending.iter().filter(|(_, r)| r.last_error.is_some()).count() as u64)
+            .map(|s| {
+                s.pending
+                    .iter()
+                    .filter(|(_, r)| r.last_error.is_some())
+                    .count() as u64
+            })
             .unwrap_or(0);
         Status {
             mountpoint: self.mountpoint.display().to_string(),

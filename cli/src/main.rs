@@ -18,7 +18,11 @@ use clap::{Parser, Subcommand};
 use crate::error::CliError;
 
 #[derive(Parser)]
-#[command(name = "ourclone-fs", version, about = "Mount cloud storage as a local folder")]
+#[command(
+    name = "ourclone-fs",
+    version,
+    about = "Mount cloud storage as a local folder"
+)]
 struct Cli {
     /// Config file holding the remotes.
     #[arg(long, global = true, env = "OURCLONE_FS_CONFIG")]
@@ -59,16 +63,22 @@ enum Command {
 }
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 impl Cli {
     fn config_path(&self) -> PathBuf {
-        self.config.clone().unwrap_or_else(|| home().join(".config/ourclone-fs/config.toml"))
+        self.config
+            .clone()
+            .unwrap_or_else(|| home().join(".config/ourclone-fs/config.toml"))
     }
 
     fn cache_dir(&self) -> PathBuf {
-        self.cache_dir.clone().unwrap_or_else(|| home().join(".cache/ourclone-fs"))
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(|| home().join(".cache/ourclone-fs"))
     }
 }
 
@@ -80,7 +90,10 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("OURCLONE_FS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
@@ -97,9 +110,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
 /// Parses a duration such as `5s`, `500ms`, `2m`, `1h` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("'{s}' is not a duration (try 5s, 500ms, 2m)"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (try 5s, 500ms, 2m)"))?;
     let secs = match unit {
         "" | "s" => n,
         "ms" => n / 1000.0,

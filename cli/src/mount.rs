@@ -38,21 +38,33 @@ pub struct MountArgs {
 
 fn parse_source(source: &str) -> Result<(String, RemotePath), CliError> {
     let (name, path) = source.split_once(':').ok_or_else(|| {
-        CliError::Usage(format!("'{source}' is not REMOTE:PATH (for the whole remote, write '{source}:')"))
+        CliError::Usage(format!(
+            "'{source}' is not REMOTE:PATH (for the whole remote, write '{source}:')"
+        ))
     })?;
     if name.is_empty() {
-        return Err(CliError::Usage(format!("'{source}' names no remote before ':'")));
+        return Err(CliError::Usage(format!(
+            "'{source}' names no remote before ':'"
+        )));
     }
-    let path = RemotePath::parse(path).ok_or_else(|| CliError::Usage(format!("'{path}' must not contain '..'")))?;
+    let path = RemotePath::parse(path)
+        .ok_or_else(|| CliError::Usage(format!("'{path}' must not contain '..'")))?;
     Ok((name.to_string(), path))
 }
 
 /// The cache folder of one remote folder.
 fn state_dir(cache_dir: &Path, name: &str, path: &RemotePath) -> PathBuf {
-    cache_dir.join("mounts").join(format!("{name}-{}", mountpoint::short_hash(path.as_str())))
+    cache_dir
+        .join("mounts")
+        .join(format!("{name}-{}", mountpoint::short_hash(path.as_str())))
 }
 
-pub fn run(args: MountArgs, config_path: &Path, cache_dir: &Path, verbose: u8) -> Result<(), CliError> {
+pub fn run(
+    args: MountArgs,
+    config_path: &Path,
+    cache_dir: &Path,
+    verbose: u8,
+) -> Result<(), CliError> {
     let result = prepare_and_mount(&args, config_path, cache_dir, verbose);
     if args.notify_ready {
         if let Err(e) = &result {
@@ -62,7 +74,12 @@ pub fn run(args: MountArgs, config_path: &Path, cache_dir: &Path, verbose: u8) -
     result
 }
 
-fn prepare_and_mount(args: &MountArgs, config_path: &Path, cache_dir: &Path, verbose: u8) -> Result<(), CliError> {
+fn prepare_and_mount(
+    args: &MountArgs,
+    config_path: &Path,
+    cache_dir: &Path,
+    verbose: u8,
+) -> Result<(), CliError> {
     let (name, path) = parse_source(&args.source)?;
     let config = Config::load(config_path)?;
     let remote = config.remote(&name)?.clone();
@@ -98,49 +115,103 @@ fn detach_stdout() {
     }
 }
 
-fn spawn_background(args: &MountArgs, mountpoint: &Path, config_path: &Path, cache_dir: &Path, verbose: u8) -> Result<(), CliError> {
+fn spawn_background(
+    args: &MountArgs,
+    mountpoint: &Path,
+    config_path: &Path,
+    cache_dir: &Path,
+    verbose: u8,
+) -> Result<(), CliError> {
     let logs = cache_dir.join("logs");
-    std::fs::create_dir_all(&logs).map_err(|e| CliError::Other(anyhow::anyhow!("cannot create {}: {e}", logs.display())))?;
-    let log_path = logs.join(format!("mount-{}.log", mountpoint::short_hash(&mountpoint.to_string_lossy())));
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)
-        .map_err(|e| CliError::Other(anyhow::anyhow!("cannot open log {}: {e}", log_path.display())))?;
+    std::fs::create_dir_all(&logs)
+        .map_err(|e| CliError::Other(anyhow::anyhow!("cannot create {}: {e}", logs.display())))?;
+    let log_path = logs.join(format!(
+        "mount-{}.log",
+        mountpoint::short_hash(&mountpoint.to_string_lossy())
+    ));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| {
+            CliError::Other(anyhow::anyhow!(
+                "cannot open log {}: {e}",
+                log_path.display()
+            ))
+        })?;
     let exe = std::env::current_exe().map_err(|e| CliError::Other(e.into()))?;
     let mut cmd = Command::new(exe);
-    cmd.arg("--config").arg(config_path).arg("--cache-dir").arg(cache_dir);
+    cmd.arg("--config")
+        .arg(config_path)
+        .arg("--cache-dir")
+        .arg(cache_dir);
     for _ in 0..verbose.max(1) {
         cmd.arg("-v");
     }
-    cmd.arg("mount").arg(&args.source).arg(mountpoint).arg("--foreground").arg("--notify-ready")
-        .arg("--write-back").arg(format!("{}ms", args.write_back.as_millis()))
-        .arg("--dir-cache-time").arg(format!("{}ms", args.dir_cache_time.as_millis()))
-        .stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
+    cmd.arg("mount")
+        .arg(&args.source)
+        .arg(mountpoint)
+        .arg("--foreground")
+        .arg("--notify-ready")
+        .arg("--write-back")
+        .arg(format!("{}ms", args.write_back.as_millis()))
+        .arg("--dir-cache-time")
+        .arg(format!("{}ms", args.dir_cache_time.as_millis()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
     // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal and session.
     unsafe {
-        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
     }
-    let mut child = cmd.spawn().map_err(|e| CliError::Other(anyhow::anyhow!("cannot start the mount daemon: {e}")))?;
-    let stdout = child.stdout.take().ok_or_else(|| CliError::Other(anyhow::anyhow!("no daemon pipe")))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| CliError::Other(anyhow::anyhow!("cannot start the mount daemon: {e}")))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| CliError::Other(anyhow::anyhow!("no daemon pipe")))?;
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
         if line == "READY" {
-            println!("Mounted {} at {} (daemon pid {}; log {}).", args.source, mountpoint.display(), child.id(), log_path.display());
+            println!(
+                "Mounted {} at {} (daemon pid {}; log {}).",
+                args.source,
+                mountpoint.display(),
+                child.id(),
+                log_path.display()
+            );
             println!("Unmount with: ourclone-fs unmount {}", mountpoint.display());
             return Ok(());
         }
         if let Some(rest) = line.strip_prefix("ERROR ") {
             let (code, msg) = rest.split_once(' ').unwrap_or(("1", rest));
             let _ = child.wait();
-            return Err(CliError::Relayed(code.parse().unwrap_or(1), msg.to_string()));
+            return Err(CliError::Relayed(
+                code.parse().unwrap_or(1),
+                msg.to_string(),
+            ));
         }
     }
     let _ = child.wait();
-    Err(CliError::Other(anyhow::anyhow!("the mount daemon exited before the mount was ready; see {}", log_path.display())))
+    Err(CliError::Other(anyhow::anyhow!(
+        "the mount daemon exited before the mount was ready; see {}",
+        log_path.display()
+    )))
 }
 
 fn socket_of(mountpoint: &Path) -> Result<(PathBuf, PathBuf), CliError> {
     let canon = mountpoint::canonical(mountpoint).or_else(|e| {
         // A mount whose daemon died answers ENOTCONN to stat; use the path as given.
-        if mountpoint.is_absolute() { Ok(mountpoint.to_path_buf()) } else { Err(e) }
+        if mountpoint.is_absolute() {
+            Ok(mountpoint.to_path_buf())
+        } else {
+            Err(e)
+        }
     })?;
     let socket = mountpoint::control_socket(&canon);
     Ok((canon, socket))
@@ -149,22 +220,33 @@ fn socket_of(mountpoint: &Path) -> Result<(PathBuf, PathBuf), CliError> {
 pub fn unmount(mp: &Path, lazy: bool) -> Result<(), CliError> {
     let (canon, socket) = socket_of(mp)?;
     if mountpoint::mounted_fstype(&canon).is_none() {
-        return Err(CliError::MountPoint(format!("{} is not mounted", canon.display())));
+        return Err(CliError::MountPoint(format!(
+            "{} is not mounted",
+            canon.display()
+        )));
     }
     if !socket.exists() {
         mountpoint::force_unmount(&canon)?;
-        println!("Unmounted {} (its daemon was gone; pending uploads resume at the next mount).", canon.display());
+        println!(
+            "Unmounted {} (its daemon was gone; pending uploads resume at the next mount).",
+            canon.display()
+        );
         return Ok(());
     }
     let tty = std::io::stderr().is_terminal();
-    let mut outcome = Err(CliError::Other(anyhow::anyhow!("the daemon closed the connection")));
+    let mut outcome = Err(CliError::Other(anyhow::anyhow!(
+        "the daemon closed the connection"
+    )));
     control::call(&socket, &Request::Unmount { lazy }, |reply| match reply {
         Reply::Progress { pending_files } if tty => {
             eprint!("\rUploading before unmount: {pending_files} file(s) left   ");
             let _ = std::io::stderr().flush();
         }
         Reply::Progress { .. } => {}
-        Reply::Unmounted { pending_files, pending_bytes } => {
+        Reply::Unmounted {
+            pending_files,
+            pending_bytes,
+        } => {
             if tty {
                 eprintln!();
             }
@@ -196,9 +278,14 @@ fn wait_until_unmounted(path: &Path) {
 pub fn status(mp: &Path, json: bool) -> Result<(), CliError> {
     let (canon, socket) = socket_of(mp)?;
     if !socket.exists() {
-        return Err(CliError::MountPoint(format!("{} is not mounted by ourclone-fs", canon.display())));
+        return Err(CliError::MountPoint(format!(
+            "{} is not mounted by ourclone-fs",
+            canon.display()
+        )));
     }
-    let mut result = Err(CliError::Other(anyhow::anyhow!("no status from the daemon")));
+    let mut result = Err(CliError::Other(anyhow::anyhow!(
+        "no status from the daemon"
+    )));
     control::call(&socket, &Request::Status, |reply| {
         if let Reply::Status(s) = reply {
             result = Ok(*s);
@@ -206,17 +293,32 @@ pub fn status(mp: &Path, json: bool) -> Result<(), CliError> {
     })?;
     let s = result?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s).map_err(|e| CliError::Other(e.into()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&s).map_err(|e| CliError::Other(e.into()))?
+        );
         return Ok(());
     }
     println!("{} on {} (pid {})", s.remote, s.mountpoint, s.pid);
-    println!("pending uploads: {} file(s), {} byte(s); failing: {}", s.pending_files, s.pending_bytes, s.failing_files);
-    println!("uploads in flight: {}; done: {} file(s), {} byte(s); failures: {}", s.uploads.in_flight, s.uploads.uploaded_files, s.uploads.uploaded_bytes, s.uploads.failures);
+    println!(
+        "pending uploads: {} file(s), {} byte(s); failing: {}",
+        s.pending_files, s.pending_bytes, s.failing_files
+    );
+    println!(
+        "uploads in flight: {}; done: {} file(s), {} byte(s); failures: {}",
+        s.uploads.in_flight, s.uploads.uploaded_files, s.uploads.uploaded_bytes, s.uploads.failures
+    );
     if let Some(e) = &s.uploads.last_error {
         println!("last error: {e}");
     }
-    println!("cache: {} byte(s) on disk, {} node(s); quarantined records: {}", s.cache_bytes, s.nodes, s.quarantined);
+    println!(
+        "cache: {} byte(s) on disk, {} node(s); quarantined records: {}",
+        s.cache_bytes, s.nodes, s.quarantined
+    );
     let c = &s.remote_calls;
-    println!("remote calls: list {} stat {} read {} upload {} mkdir {} rename {} remove {}", c.list, c.stat, c.read, c.upload, c.mkdir, c.rename, c.remove);
+    println!(
+        "remote calls: list {} stat {} read {} upload {} mkdir {} rename {} remove {}",
+        c.list, c.stat, c.read, c.upload, c.mkdir, c.rename, c.remove
+    );
     Ok(())
 }

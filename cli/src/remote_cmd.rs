@@ -48,47 +48,81 @@ pub enum RemoteAction {
 fn api_key(from_stdin: bool) -> Result<String, CliError> {
     let key = if from_stdin {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| CliError::Usage(format!("cannot read the API key from stdin: {e}")))?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| CliError::Usage(format!("cannot read the API key from stdin: {e}")))?;
         s
     } else {
         std::env::var("OURCLONE_1FICHIER_API_KEY").unwrap_or_default()
     };
     let key = key.trim().to_string();
     if key.is_empty() {
-        return Err(CliError::Usage("no API key: pipe it to --api-key-stdin or set OURCLONE_1FICHIER_API_KEY".into()));
+        return Err(CliError::Usage(
+            "no API key: pipe it to --api-key-stdin or set OURCLONE_1FICHIER_API_KEY".into(),
+        ));
     }
     Ok(key)
 }
 
 fn valid_name(name: &str) -> Result<(), CliError> {
-    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok { Ok(()) } else { Err(CliError::Usage(format!("remote name '{name}' may only hold letters, digits, '-' and '_'"))) }
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!(
+            "remote name '{name}' may only hold letters, digits, '-' and '_'"
+        )))
+    }
 }
 
 /// Checks a remote once, so a bad path or key is caught at `add`, not at the first mount.
 fn check(name: &str, remote: &RemoteConfig) -> Result<(), CliError> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| CliError::Other(e.into()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Other(e.into()))?;
     rt.block_on(async {
         let r = crate::remotes::open(name, remote).await?;
-        r.about().await.map(|_| ()).map_err(|e| crate::remotes::remote_error(name, e))
+        r.about()
+            .await
+            .map(|_| ())
+            .map_err(|e| crate::remotes::remote_error(name, e))
     })
 }
 
 pub fn run(action: RemoteAction, config_path: &Path) -> Result<(), CliError> {
     let mut config = Config::load(config_path)?;
     match action {
-        RemoteAction::Add { name, kind, path, api_key_stdin, endpoint } => {
+        RemoteAction::Add {
+            name,
+            kind,
+            path,
+            api_key_stdin,
+            endpoint,
+        } => {
             valid_name(&name)?;
             if config.remotes.contains_key(&name) {
-                return Err(CliError::Usage(format!("a remote named '{name}' exists already; remove it first")));
+                return Err(CliError::Usage(format!(
+                    "a remote named '{name}' exists already; remove it first"
+                )));
             }
             let remote = match kind {
                 RemoteType::Local => {
-                    let path = path.ok_or_else(|| CliError::Usage("--type local needs --path DIR".into()))?;
-                    let path = std::fs::canonicalize(&path).map_err(|_| CliError::Usage(format!("folder {} does not exist", path.display())))?;
+                    let path = path
+                        .ok_or_else(|| CliError::Usage("--type local needs --path DIR".into()))?;
+                    let path = std::fs::canonicalize(&path).map_err(|_| {
+                        CliError::Usage(format!("folder {} does not exist", path.display()))
+                    })?;
                     RemoteConfig::Local { path }
                 }
-                RemoteType::OneFichier => RemoteConfig::OneFichier { api_key: api_key(api_key_stdin)?, endpoint, rate: None },
+                RemoteType::OneFichier => RemoteConfig::OneFichier {
+                    api_key: api_key(api_key_stdin)?,
+                    endpoint,
+                    rate: None,
+                },
             };
             check(&name, &remote)?;
             config.remotes.insert(name.clone(), remote);
@@ -100,8 +134,12 @@ pub fn run(action: RemoteAction, config_path: &Path) -> Result<(), CliError> {
                 println!("{name}\t{}\t{}", r.kind(), r.describe());
             }
         }
-        RemoteAction::Update { name, api_key_stdin } => {
-            let Some(RemoteConfig::OneFichier { api_key: key, .. }) = config.remotes.get_mut(&name) else {
+        RemoteAction::Update {
+            name,
+            api_key_stdin,
+        } => {
+            let Some(RemoteConfig::OneFichier { api_key: key, .. }) = config.remotes.get_mut(&name)
+            else {
                 return Err(match config.remotes.contains_key(&name) {
                     true => CliError::Usage(format!("remote '{name}' has no API key to update")),
                     false => CliError::UnknownRemote(name),
@@ -114,7 +152,10 @@ pub fn run(action: RemoteAction, config_path: &Path) -> Result<(), CliError> {
             println!("Updated the API key of remote '{name}'.");
         }
         RemoteAction::Remove { name } => {
-            config.remotes.remove(&name).ok_or_else(|| CliError::UnknownRemote(name.clone()))?;
+            config
+                .remotes
+                .remove(&name)
+                .ok_or_else(|| CliError::UnknownRemote(name.clone()))?;
             config.save(config_path)?;
             println!("Removed remote '{name}'.");
         }

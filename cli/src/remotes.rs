@@ -24,7 +24,10 @@ pub async fn open(name: &str, cfg: &RemoteConfig) -> Result<Arc<dyn Remote>, Cli
     match cfg {
         RemoteConfig::Local { path } => {
             let r = LocalRemote::open(path).map_err(|e| {
-                CliError::Config(format!("remote '{name}': folder {} is not usable: {e}", path.display()))
+                CliError::Config(format!(
+                    "remote '{name}': folder {} is not usable: {e}",
+                    path.display()
+                ))
             })?;
             Ok(Arc::new(r))
         }

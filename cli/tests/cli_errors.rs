@@ -7,7 +7,11 @@ use common::*;
 
 fn fails(out: &std::process::Output, code: i32, needle: &str) {
     let err = stderr(out);
-    assert_eq!(out.status.code(), Some(code), "wrong exit code; stderr: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "wrong exit code; stderr: {err}"
+    );
     assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
     assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
 }
@@ -47,7 +51,12 @@ fn already_mounted() {
 #[test]
 fn no_fuse_device() {
     let env = Env::new();
-    let out = env.cmd().env("OURCLONE_FS_FUSE_DEVICE", "/nonexistent/fuse").args(["mount", "demo:", env.mnt.to_str().unwrap()]).output().unwrap();
+    let out = env
+        .cmd()
+        .env("OURCLONE_FS_FUSE_DEVICE", "/nonexistent/fuse")
+        .args(["mount", "demo:", env.mnt.to_str().unwrap()])
+        .output()
+        .unwrap();
     fails(&out, 6, "apt install fuse3");
 }
 
@@ -56,8 +65,13 @@ fn no_permission_on_fuse_device() {
     let env = Env::new();
     let dev = env.dir.path().join("fuse-dev");
     std::fs::write(&dev, b"").unwrap();
-    sh(&format!("chmod 600 {d} && chmod 755 {root} && chmod 644 {cfg} && chown -R nobody {mnt}",
-        d = dev.display(), root = env.dir.path().display(), cfg = env.config.display(), mnt = env.mnt.display()));
+    sh(&format!(
+        "chmod 600 {d} && chmod 755 {root} && chmod 644 {cfg} && chown -R nobody {mnt}",
+        d = dev.display(),
+        root = env.dir.path().display(),
+        cfg = env.config.display(),
+        mnt = env.mnt.display()
+    ));
     let out = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
         .env("OURCLONE_FS_CONFIG", &env.config)
@@ -74,11 +88,21 @@ fn unreadable_config() {
     let env = Env::new();
     let bad = env.dir.path().join("config-dir");
     std::fs::create_dir(&bad).unwrap();
-    let out = env.cmd().env("OURCLONE_FS_CONFIG", &bad).args(["remote", "list"]).output().unwrap();
+    let out = env
+        .cmd()
+        .env("OURCLONE_FS_CONFIG", &bad)
+        .args(["remote", "list"])
+        .output()
+        .unwrap();
     fails(&out, 3, "cannot read config file");
     let garbled = env.dir.path().join("garbled.toml");
     std::fs::write(&garbled, b"[remotes.x]\ntype = 12\n").unwrap();
-    let out = env.cmd().env("OURCLONE_FS_CONFIG", &garbled).args(["mount", "x:", env.mnt.to_str().unwrap()]).output().unwrap();
+    let out = env
+        .cmd()
+        .env("OURCLONE_FS_CONFIG", &garbled)
+        .args(["mount", "x:", env.mnt.to_str().unwrap()])
+        .output()
+        .unwrap();
     fails(&out, 3, "is not valid");
 }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 use fuser::{
     AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
     INodeNo, InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen,
-    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
+    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use ourclone_cache::Kind;
 use tokio::runtime::Handle;
@@ -74,7 +74,12 @@ pub fn mount_config(source: &str) -> fuser::Config {
 }
 
 /// Mounts `vfs` at `mountpoint` and serves it until unmounted (from another thread or process).
-pub fn serve(vfs: Arc<Vfs>, rt: Handle, mountpoint: &Path, source: &str) -> std::io::Result<fuser::BackgroundSession> {
+pub fn serve(
+    vfs: Arc<Vfs>,
+    rt: Handle,
+    mountpoint: &Path,
+    source: &str,
+) -> std::io::Result<fuser::BackgroundSession> {
     fuser::spawn_mount(FuseAdapter::new(vfs, rt), mountpoint, &mount_config(source))
 }
 
@@ -112,7 +117,9 @@ fn file_type(k: Kind) -> FileType {
 
 /// A name from the kernel, which must be UTF-8 to reach any remote.
 fn name(n: &OsStr) -> Result<String, Errno> {
-    n.to_str().map(str::to_string).ok_or(Errno::from_i32(libc::EILSEQ))
+    n.to_str()
+        .map(str::to_string)
+        .ok_or(Errno::from_i32(libc::EILSEQ))
 }
 
 macro_rules! name_or_reply {
@@ -236,7 +243,15 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn mkdir(&self, req: &Request, parent: INodeNo, n: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        n: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
         let n = name_or_reply!(n, reply);
         let (uid, gid) = (req.uid(), req.gid());
         self.spawn(move |vfs| async move {
@@ -267,7 +282,14 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn symlink(&self, req: &Request, parent: INodeNo, link: &OsStr, target: &Path, reply: ReplyEntry) {
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
         let link = name_or_reply!(link, reply);
         let target = name_or_reply!(target.as_os_str(), reply);
         let (uid, gid) = (req.uid(), req.gid());
@@ -296,7 +318,10 @@ impl Filesystem for FuseAdapter {
             exchange: flags.contains(fuser::RenameFlags::RENAME_EXCHANGE),
         };
         self.spawn(move |vfs| async move {
-            match vfs.rename(parent.0, &n, new_parent.0, &new_name, flags).await {
+            match vfs
+                .rename(parent.0, &n, new_parent.0, &new_name, flags)
+                .await
+            {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno(&e)),
             }
@@ -353,7 +378,14 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn flush(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _lock: LockOwner, reply: ReplyEmpty) {
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _lock: LockOwner,
+        reply: ReplyEmpty,
+    ) {
         self.spawn(move |vfs| async move {
             match vfs.flush(fh.0).await {
                 Ok(()) => reply.ok(),
@@ -380,7 +412,14 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         self.spawn(move |vfs| async move {
             match vfs.fsync(fh.0).await {
                 Ok(()) => reply.ok(),
@@ -395,7 +434,9 @@ impl Filesystem for FuseAdapter {
         self.spawn(move |vfs| async move {
             match vfs.readdir_with_dots(ino.0).await {
                 Ok(list) => {
-                    dirs.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, Arc::new(list));
+                    dirs.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(fh, Arc::new(list));
                     reply.opened(FileHandle(fh), FopenFlags::empty());
                 }
                 Err(e) => reply.error(errno(&e)),
@@ -403,38 +444,81 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+    fn readdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
         let Some(list) = self.listing(fh) else {
             return reply.error(Errno::from_i32(libc::EBADF));
         };
         for (i, e) in list.iter().enumerate().skip(offset as usize) {
-            if reply.add(INodeNo(e.attr.ino), i as u64 + 1, file_type(e.attr.kind), &e.name) {
+            if reply.add(
+                INodeNo(e.attr.ino),
+                i as u64 + 1,
+                file_type(e.attr.kind),
+                &e.name,
+            ) {
                 break;
             }
         }
         reply.ok();
     }
 
-    fn readdirplus(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
         let Some(list) = self.listing(fh) else {
             return reply.error(Errno::from_i32(libc::EBADF));
         };
         // Same sequence and offsets as `readdir` ("." and ".." first): with READDIRPLUS_AUTO
         // the kernel mixes both calls on one handle.
         for (i, e) in list.iter().enumerate().skip(offset as usize) {
-            if reply.add(INodeNo(e.attr.ino), i as u64 + 1, &e.name, &TTL, &file_attr(&e.attr), Generation(0)) {
+            if reply.add(
+                INodeNo(e.attr.ino),
+                i as u64 + 1,
+                &e.name,
+                &TTL,
+                &file_attr(&e.attr),
+                Generation(0),
+            ) {
                 break;
             }
         }
         reply.ok();
     }
 
-    fn releasedir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
-        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh.0);
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&fh.0);
         reply.ok();
     }
 
-    fn fsyncdir(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         self.spawn(move |vfs| async move {
             match vfs.fsyncdir().await {
                 Ok(()) => reply.ok(),
@@ -449,7 +533,16 @@ impl Filesystem for FuseAdapter {
             let u = vfs.statfs().await.unwrap_or_default();
             let total = u.total.unwrap_or(1 << 50) / BSIZE;
             let free = u.free.unwrap_or(total * BSIZE) / BSIZE;
-            reply.statfs(total, free, free, 1 << 32, 1 << 31, BSIZE as u32, 255, BSIZE as u32);
+            reply.statfs(
+                total,
+                free,
+                free,
+                1 << 32,
+                1 << 31,
+                BSIZE as u32,
+                255,
+                BSIZE as u32,
+            );
         });
     }
 
@@ -474,12 +567,27 @@ impl Filesystem for FuseAdapter {
         reply.ok();
     }
 
-    fn create(&self, req: &Request, parent: INodeNo, n: &OsStr, mode: u32, umask: u32, _flags: i32, reply: ReplyCreate) {
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        n: &OsStr,
+        mode: u32,
+        umask: u32,
+        _flags: i32,
+        reply: ReplyCreate,
+    ) {
         let n = name_or_reply!(n, reply);
         let (uid, gid) = (req.uid(), req.gid());
         self.spawn(move |vfs| async move {
             match vfs.create(parent.0, &n, mode & !umask, uid, gid).await {
-                Ok((a, fh)) => reply.created(&TTL, &file_attr(&a), Generation(0), FileHandle(fh), OPEN_FLAGS),
+                Ok((a, fh)) => reply.created(
+                    &TTL,
+                    &file_attr(&a),
+                    Generation(0),
+                    FileHandle(fh),
+                    OPEN_FLAGS,
+                ),
                 Err(e) => reply.error(errno(&e)),
             }
         });
@@ -488,7 +596,11 @@ impl Filesystem for FuseAdapter {
 
 impl FuseAdapter {
     fn listing(&self, fh: FileHandle) -> Option<Arc<Vec<DirEntry>>> {
-        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).get(&fh.0).cloned()
+        self.dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&fh.0)
+            .cloned()
     }
 }
 

@@ -25,14 +25,27 @@ impl Fixture {
     }
 
     fn mount(&self) -> (Arc<Vfs>, Arc<Counted>) {
-        let remote = Arc::new(Counted::new(Arc::new(LocalRemote::open(self.cloud()).unwrap())));
+        let remote = Arc::new(Counted::new(Arc::new(
+            LocalRemote::open(self.cloud()).unwrap(),
+        )));
         let cfg = VfsConfig {
-            defaults: Defaults { uid: 0, gid: 0, file_mode: 0o644, dir_mode: 0o755 },
+            defaults: Defaults {
+                uid: 0,
+                gid: 0,
+                file_mode: 0o644,
+                dir_mode: 0o755,
+            },
             dir_cache_time: Duration::from_secs(300),
             write_back: Duration::ZERO,
             upload_parallel: 2,
         };
-        let (vfs, _) = Vfs::mount(remote.clone(), RemotePath::root(), &self.dir.path().join("state"), cfg).unwrap();
+        let (vfs, _) = Vfs::mount(
+            remote.clone(),
+            RemotePath::root(),
+            &self.dir.path().join("state"),
+            cfg,
+        )
+        .unwrap();
         (vfs, remote)
     }
 }
@@ -83,7 +96,15 @@ async fn temp_file_then_rename_costs_one_upload_and_no_remote_rename() {
     let (vfs, remote) = fx.mount();
     for i in 0..10 {
         write_file(&vfs, ROOT_INO, &format!(".f{i}.tmp"), b"data").await;
-        vfs.rename(ROOT_INO, &format!(".f{i}.tmp"), ROOT_INO, &format!("f{i}"), RenameFlags::default()).await.unwrap();
+        vfs.rename(
+            ROOT_INO,
+            &format!(".f{i}.tmp"),
+            ROOT_INO,
+            &format!("f{i}"),
+            RenameFlags::default(),
+        )
+        .await
+        .unwrap();
     }
     let gone = write_file(&vfs, ROOT_INO, "scratch", b"bye").await;
     vfs.unlink(ROOT_INO, "scratch").await.unwrap();
@@ -102,20 +123,55 @@ async fn rename_over_existing_and_errnos() {
     write_file(&vfs, ROOT_INO, "a", b"A").await;
     write_file(&vfs, ROOT_INO, "b", b"B").await;
     vfs.drain(|_| {}).await.unwrap();
-    vfs.rename(ROOT_INO, "a", ROOT_INO, "b", RenameFlags::default()).await.unwrap();
-    assert_eq!(vfs.lookup(ROOT_INO, "a").await.unwrap_err().errno(), libc::ENOENT);
+    vfs.rename(ROOT_INO, "a", ROOT_INO, "b", RenameFlags::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        vfs.lookup(ROOT_INO, "a").await.unwrap_err().errno(),
+        libc::ENOENT
+    );
     let b = vfs.lookup(ROOT_INO, "b").await.unwrap();
     assert_eq!(read_all(&vfs, b.ino).await, b"A");
     assert_eq!(std::fs::read(fx.cloud().join("b")).unwrap(), b"A");
     let d = vfs.mkdir(ROOT_INO, "d", 0o755, 0, 0).await.unwrap();
     write_file(&vfs, d.ino, "inner", b"x").await;
-    assert_eq!(vfs.rmdir(ROOT_INO, "d").await.unwrap_err().errno(), libc::ENOTEMPTY);
-    assert_eq!(vfs.unlink(ROOT_INO, "d").await.unwrap_err().errno(), libc::EISDIR);
-    assert_eq!(vfs.rmdir(ROOT_INO, "b").await.unwrap_err().errno(), libc::ENOTDIR);
-    let no_replace = RenameFlags { no_replace: true, exchange: false };
-    assert_eq!(vfs.rename(ROOT_INO, "b", ROOT_INO, "d", no_replace).await.unwrap_err().errno(), libc::EEXIST);
-    assert_eq!(vfs.rename(ROOT_INO, "d", d.ino, "x", RenameFlags::default()).await.unwrap_err().errno(), libc::EINVAL);
-    assert_eq!(vfs.create(ROOT_INO, "b", 0o644, 0, 0).await.unwrap_err().errno(), libc::EEXIST);
+    assert_eq!(
+        vfs.rmdir(ROOT_INO, "d").await.unwrap_err().errno(),
+        libc::ENOTEMPTY
+    );
+    assert_eq!(
+        vfs.unlink(ROOT_INO, "d").await.unwrap_err().errno(),
+        libc::EISDIR
+    );
+    assert_eq!(
+        vfs.rmdir(ROOT_INO, "b").await.unwrap_err().errno(),
+        libc::ENOTDIR
+    );
+    let no_replace = RenameFlags {
+        no_replace: true,
+        exchange: false,
+    };
+    assert_eq!(
+        vfs.rename(ROOT_INO, "b", ROOT_INO, "d", no_replace)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EEXIST
+    );
+    assert_eq!(
+        vfs.rename(ROOT_INO, "d", d.ino, "x", RenameFlags::default())
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EINVAL
+    );
+    assert_eq!(
+        vfs.create(ROOT_INO, "b", 0o644, 0, 0)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EEXIST
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -140,10 +196,16 @@ async fn listing_picks_up_remote_files_and_truncate_works() {
     let r = vfs.lookup(sub.ino, "r.txt").await.unwrap();
     assert_eq!(r.size, 14);
     assert_eq!(read_all(&vfs, r.ino).await, b"remote content");
-    let set = ourclone_vfs::SetAttr { size: Some(6), ..Default::default() };
+    let set = ourclone_vfs::SetAttr {
+        size: Some(6),
+        ..Default::default()
+    };
     assert_eq!(vfs.setattr(r.ino, set, None).await.unwrap().size, 6);
     assert_eq!(read_all(&vfs, r.ino).await, b"remote");
     vfs.drain(|_| {}).await.unwrap();
-    assert_eq!(std::fs::read(fx.cloud().join("sub/r.txt")).unwrap(), b"remote");
+    assert_eq!(
+        std::fs::read(fx.cloud().join("sub/r.txt")).unwrap(),
+        b"remote"
+    );
     assert_eq!(remote.counts().list, 2, "root and sub listed once each");
 }

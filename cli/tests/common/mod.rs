@@ -21,7 +21,10 @@ pub fn bin() -> &'static str {
 impl Env {
     /// A fresh environment with a local remote named `demo` over `cloud/`.
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("ourclone-e2e-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("ourclone-e2e-")
+            .tempdir()
+            .expect("tempdir");
         let root = dir.path().to_path_buf();
         let env = Self {
             config: root.join("config.toml"),
@@ -32,7 +35,15 @@ impl Env {
         };
         std::fs::create_dir_all(&env.cloud).unwrap();
         std::fs::create_dir_all(&env.mnt).unwrap();
-        let out = env.run(&["remote", "add", "demo", "--type", "local", "--path", env.cloud.to_str().unwrap()]);
+        let out = env.run(&[
+            "remote",
+            "add",
+            "demo",
+            "--type",
+            "local",
+            "--path",
+            env.cloud.to_str().unwrap(),
+        ]);
         assert!(out.status.success(), "remote add failed: {}", stderr(&out));
         env
     }
@@ -55,7 +66,10 @@ impl Env {
         args.extend_from_slice(extra);
         let out = self.run(&args);
         assert!(out.status.success(), "mount failed: {}", stderr(&out));
-        MountGuard { env: self, active: true }
+        MountGuard {
+            env: self,
+            active: true,
+        }
     }
 
     pub fn status(&self) -> serde_json::Value {
@@ -67,7 +81,8 @@ impl Env {
     pub fn mounted(&self) -> bool {
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let want = self.mnt.to_string_lossy().to_string();
-        info.lines().any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+        info.lines()
+            .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
     }
 }
 
@@ -115,8 +130,17 @@ pub fn stdout(o: &Output) -> String {
 
 /// Runs a shell command and asserts it succeeded; returns stdout.
 pub fn sh(script: &str) -> String {
-    let out = Command::new("bash").arg("-c").arg(script).output().expect("bash");
-    assert!(out.status.success(), "`{script}` failed:\n{}\n{}", stdout(&out), stderr(&out));
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "`{script}` failed:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     stdout(&out)
 }
 

@@ -54,7 +54,9 @@ pub struct SetAttr {
 
 const FETCH_CHUNK: u64 = 8 << 20;
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> Result<T> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => Ok(r?),
         Err(_) => Err(VfsError::Errno(libc::EIO, "local I/O task failed")),
@@ -128,7 +130,10 @@ impl Vfs {
         let out = File::create(&tmp)?;
         let mut off = 0;
         while off < node.size {
-            let chunk = self.remote().read(&obj, off, FETCH_CHUNK.min(node.size - off)).await?;
+            let chunk = self
+                .remote()
+                .read(&obj, off, FETCH_CHUNK.min(node.size - off))
+                .await?;
             if chunk.is_empty() {
                 break;
             }
@@ -165,7 +170,14 @@ impl Vfs {
         Ok(fh)
     }
 
-    pub async fn create(&self, parent: Ino, name: &str, mode: u32, uid: u32, gid: u32) -> Result<(Attr, u64)> {
+    pub async fn create(
+        &self,
+        parent: Ino,
+        name: &str,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(Attr, u64)> {
         self.ensure_listed(parent).await?;
         let node = Node::new_local(parent, name, Kind::File, mode, uid, gid);
         let ino = self.meta().create(node.clone())?;

@@ -18,9 +18,9 @@ use ourclone_cache::{
 use ourclone_remote::{Remote, RemotePath, Usage};
 
 use crate::error::{Result, VfsError};
+use file::{Handle, OpenFile};
 pub use file::{OpenMode, SetAttr};
 pub use namespace::RenameFlags;
-use file::{Handle, OpenFile};
 
 /// How a mount behaves.
 #[derive(Clone, Debug)]
@@ -136,7 +136,10 @@ impl Vfs {
         let uploader = Arc::new(Uploader::new(
             tree.clone(),
             data.clone(),
-            UploaderConfig { delay: cfg.write_back, parallel: cfg.upload_parallel },
+            UploaderConfig {
+                delay: cfg.write_back,
+                parallel: cfg.upload_parallel,
+            },
         ));
         Ok((Arc::new(Self::new(tree, data, uploader, cfg)), report))
     }
@@ -269,8 +272,14 @@ impl Vfs {
             _ => self.getattr(node.parent).await.unwrap_or(me),
         };
         let mut out = Vec::with_capacity(children.len() + 2);
-        out.push(DirEntry { name: ".".into(), attr: me });
-        out.push(DirEntry { name: "..".into(), attr: parent });
+        out.push(DirEntry {
+            name: ".".into(),
+            attr: me,
+        });
+        out.push(DirEntry {
+            name: "..".into(),
+            attr: parent,
+        });
         out.extend(children);
         Ok(out)
     }

@@ -16,7 +16,14 @@ pub struct RenameFlags {
 }
 
 impl Vfs {
-    pub async fn mkdir(&self, parent: Ino, name: &str, mode: u32, uid: u32, gid: u32) -> Result<Attr> {
+    pub async fn mkdir(
+        &self,
+        parent: Ino,
+        name: &str,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<Attr> {
         self.ensure_listed(parent).await?;
         let node = Node::new_local(parent, name, Kind::Dir, mode, uid, gid);
         let ino = self.meta().create(node)?;
@@ -24,7 +31,14 @@ impl Vfs {
         Ok(self.attr_of(ino, &node))
     }
 
-    pub async fn symlink(&self, parent: Ino, name: &str, target: &str, uid: u32, gid: u32) -> Result<Attr> {
+    pub async fn symlink(
+        &self,
+        parent: Ino,
+        name: &str,
+        target: &str,
+        uid: u32,
+        gid: u32,
+    ) -> Result<Attr> {
         self.ensure_listed(parent).await?;
         let mut node = Node::new_local(parent, name, Kind::Symlink, 0o777, uid, gid);
         node.size = target.len() as u64;
@@ -45,7 +59,10 @@ impl Vfs {
 
     async fn remove(&self, parent: Ino, name: &str, dir: bool) -> Result<()> {
         self.ensure_listed(parent).await?;
-        let (ino, node) = self.meta().lookup(parent, name)?.ok_or(CacheError::NotFound)?;
+        let (ino, node) = self
+            .meta()
+            .lookup(parent, name)?
+            .ok_or(CacheError::NotFound)?;
         match (dir, node.is_dir()) {
             (true, false) => return Err(CacheError::NotADirectory.into()),
             (false, true) => return Err(CacheError::IsADirectory.into()),
@@ -92,11 +109,17 @@ impl Vfs {
         flags: RenameFlags,
     ) -> Result<()> {
         if flags.exchange {
-            return Err(VfsError::Errno(libc::EINVAL, "RENAME_EXCHANGE is not supported"));
+            return Err(VfsError::Errno(
+                libc::EINVAL,
+                "RENAME_EXCHANGE is not supported",
+            ));
         }
         self.ensure_listed(parent).await?;
         self.ensure_listed(new_parent).await?;
-        let (ino, _) = self.meta().lookup(parent, name)?.ok_or(CacheError::NotFound)?;
+        let (ino, _) = self
+            .meta()
+            .lookup(parent, name)?
+            .ok_or(CacheError::NotFound)?;
         let target = self.meta().lookup(new_parent, new_name)?;
         if target.is_some() && flags.no_replace {
             return Err(CacheError::AlreadyExists.into());
@@ -113,16 +136,21 @@ impl Vfs {
         let target = self.meta().lookup(new_parent, new_name)?;
         let moved_remote = match (&node.remote, ino == ourclone_cache::ROOT_INO) {
             (_, true) => return Err(VfsError::Errno(libc::EBUSY, "cannot rename the root")),
-            (Some(_), false) => Some(self.rename_on_remote(ino, &node, new_parent, new_name, target.as_ref()).await?),
+            (Some(_), false) => Some(
+                self.rename_on_remote(ino, &node, new_parent, new_name, target.as_ref())
+                    .await?,
+            ),
             (None, false) => None,
         };
-        let (_, replaced) = self.meta().rename(parent, name, new_parent, new_name, |n, old| {
-            match &moved_remote {
-                Some(state) => n.remote = Some(state.clone()),
-                // Not on the remote yet: take over the replaced object, so the upload replaces it.
-                None => n.remote = old.and_then(|o| o.remote.clone()),
-            }
-        })?;
+        let (_, replaced) = self
+            .meta()
+            .rename(parent, name, new_parent, new_name, |n, old| {
+                match &moved_remote {
+                    Some(state) => n.remote = Some(state.clone()),
+                    // Not on the remote yet: take over the replaced object, so the upload replaces it.
+                    None => n.remote = old.and_then(|o| o.remote.clone()),
+                }
+            })?;
         if moved_remote.is_some() {
             self.meta().sync()?;
         }
