@@ -27,6 +27,12 @@ pub enum RemoteConfig {
         /// API calls per second for this account.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rate: Option<f64>,
+        /// Pause after the provider reports a flood (e.g. "30s").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        flood_backoff: Option<String>,
+        /// Shortest interval between two listings of one folder (e.g. "30s").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        list_interval: Option<String>,
     },
 }
 

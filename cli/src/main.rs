@@ -82,9 +82,13 @@ impl Cli {
     }
 }
 
-fn init_logging(verbose: u8) {
+/// Logs go to stderr: the terminal for commands (quiet unless -v, so a failure stays one
+/// line), the log file for a background mount's daemon.
+fn init_logging(verbose: u8, daemon: bool) {
+    use std::io::IsTerminal;
     let default = match verbose {
-        0 => "warn",
+        0 if daemon => "warn",
+        0 => "off",
         1 => "info",
         _ => "debug",
     };
@@ -129,7 +133,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn main() {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let daemon = matches!(&cli.command, Command::Mount(m) if m.is_daemon());
+    init_logging(cli.verbose, daemon);
     if let Err(e) = run(cli) {
         eprintln!("ourclone-fs: error: {e}");
         std::process::exit(e.exit_code());

@@ -36,6 +36,13 @@ pub struct MountArgs {
     notify_ready: bool,
 }
 
+impl MountArgs {
+    /// This process will serve the mount (rather than start a daemon and return).
+    pub fn is_daemon(&self) -> bool {
+        self.foreground
+    }
+}
+
 fn parse_source(source: &str) -> Result<(String, RemotePath), CliError> {
     let (name, path) = source.split_once(':').ok_or_else(|| {
         CliError::Usage(format!(

@@ -32,6 +32,15 @@ pub enum RemoteAction {
         /// 1fichier: API base URL (default https://api.1fichier.com/v1).
         #[arg(long)]
         endpoint: Option<String>,
+        /// 1fichier: API calls per second for the account (default 1.8).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// 1fichier: pause after a "Flood detected" answer (default 30s).
+        #[arg(long, value_parser = crate::parse_duration)]
+        flood_backoff: Option<std::time::Duration>,
+        /// 1fichier: shortest interval between two listings of one folder (default 30s).
+        #[arg(long, value_parser = crate::parse_duration)]
+        list_interval: Option<std::time::Duration>,
     },
     /// List remotes.
     List,
@@ -102,6 +111,9 @@ pub fn run(action: RemoteAction, config_path: &Path) -> Result<(), CliError> {
             path,
             api_key_stdin,
             endpoint,
+            rate,
+            flood_backoff,
+            list_interval,
         } => {
             valid_name(&name)?;
             if config.remotes.contains_key(&name) {
@@ -121,7 +133,9 @@ pub fn run(action: RemoteAction, config_path: &Path) -> Result<(), CliError> {
                 RemoteType::OneFichier => RemoteConfig::OneFichier {
                     api_key: api_key(api_key_stdin)?,
                     endpoint,
-                    rate: None,
+                    rate,
+                    flood_backoff: flood_backoff.map(|d| format!("{}ms", d.as_millis())),
+                    list_interval: list_interval.map(|d| format!("{}ms", d.as_millis())),
                 },
             };
             check(&name, &remote)?;

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use ourclone_remote::local::LocalRemote;
+use ourclone_remote::onefichier::{OneFichierConfig, OneFichierRemote};
 use ourclone_remote::{Remote, RemoteError};
 
 use crate::config::RemoteConfig;
@@ -31,8 +34,36 @@ pub async fn open(name: &str, cfg: &RemoteConfig) -> Result<Arc<dyn Remote>, Cli
             })?;
             Ok(Arc::new(r))
         }
-        RemoteConfig::OneFichier { .. } => Err(CliError::Config(format!(
-            "remote '{name}': the 1fichier provider is not available in this build"
-        ))),
+        RemoteConfig::OneFichier {
+            api_key,
+            endpoint,
+            rate,
+            flood_backoff,
+            list_interval,
+        } => {
+            let mut c = OneFichierConfig::new(api_key.clone());
+            if let Some(e) = endpoint {
+                c.endpoint = e.trim_end_matches('/').to_string();
+            }
+            if let Some(r) = rate {
+                c.calls_per_second = *r;
+            }
+            let duration = |v: &Option<String>, what: &str| -> Result<Option<Duration>, CliError> {
+                v.as_deref()
+                    .map(|s| {
+                        crate::parse_duration(s)
+                            .map_err(|e| CliError::Config(format!("remote '{name}': {what}: {e}")))
+                    })
+                    .transpose()
+            };
+            if let Some(d) = duration(flood_backoff, "flood_backoff")? {
+                c.flood_backoff = d;
+            }
+            if let Some(d) = duration(list_interval, "list_interval")? {
+                c.list_interval = d;
+            }
+            let r = OneFichierRemote::new(c).map_err(|e| remote_error(name, e))?;
+            Ok(Arc::new(r))
+        }
     }
 }

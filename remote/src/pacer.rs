@@ -71,10 +71,11 @@ pub struct PacerConfig {
 }
 
 impl PacerConfig {
-    /// 1Fichier: about 2 calls/s, a small burst, 30 s after "Flood detected".
+    /// 1Fichier: about 2 calls/s (1.8, so network jitter never bunches two calls into a
+    /// flood at the service's 2/s), a small burst, 30 s after "Flood detected".
     pub fn onefichier() -> Self {
         Self {
-            calls_per_second: 2.0,
+            calls_per_second: 1.8,
             burst: 2,
             flood_backoff: Duration::from_secs(30),
             max_retries: 10,

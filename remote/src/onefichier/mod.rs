@@ -70,6 +70,8 @@ pub struct OneFichierConfig {
     pub pacer: Option<Arc<Pacer>>,
     /// Pause after "Flood detected" when the Pacer is created here.
     pub flood_backoff: Duration,
+    /// Sustained API calls per second when the Pacer is created here.
+    pub calls_per_second: f64,
     /// A folder is listed at most once per this interval.
     pub list_interval: Duration,
     /// How long a download token is reused (tokens live about 5 minutes).
@@ -89,6 +91,7 @@ impl OneFichierConfig {
             api_key: api_key.into(),
             pacer: None,
             flood_backoff: Duration::from_secs(30),
+            calls_per_second: PacerConfig::onefichier().calls_per_second,
             list_interval: Duration::from_secs(30),
             token_reuse: Duration::from_secs(240),
             max_batch_files: 100,
@@ -137,6 +140,7 @@ impl OneFichierRemote {
         let pacer = config.pacer.unwrap_or_else(|| {
             let pacer_config = PacerConfig {
                 flood_backoff: config.flood_backoff,
+                calls_per_second: config.calls_per_second,
                 ..PacerConfig::onefichier()
             };
             Pacer::for_account(&key.fingerprint(), pacer_config)
