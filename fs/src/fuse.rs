@@ -115,8 +115,20 @@ fn file_type(k: Kind) -> FileType {
     }
 }
 
-/// A name from the kernel, which must be UTF-8 to reach any remote.
+/// Longest name of one directory entry, in bytes (NAME_MAX; statfs reports the same).
+const NAME_MAX: usize = 255;
+
+/// A name from the kernel, which must be UTF-8 to reach any remote, and at most NAME_MAX
+/// bytes (ENAMETOOLONG, as on local filesystems: the kernel leaves that check to us).
 fn name(n: &OsStr) -> Result<String, Errno> {
+    if n.len() > NAME_MAX {
+        return Err(Errno::from_i32(libc::ENAMETOOLONG));
+    }
+    target(n)
+}
+
+/// A symlink target: any UTF-8 text (the kernel already caps it at PATH_MAX).
+fn target(n: &OsStr) -> Result<String, Errno> {
     n.to_str()
         .map(str::to_string)
         .ok_or(Errno::from_i32(libc::EILSEQ))
@@ -291,7 +303,10 @@ impl Filesystem for FuseAdapter {
         reply: ReplyEntry,
     ) {
         let link = name_or_reply!(link, reply);
-        let target = name_or_reply!(target.as_os_str(), reply);
+        let target = match self::target(target.as_os_str()) {
+            Ok(t) => t,
+            Err(e) => return reply.error(e),
+        };
         let (uid, gid) = (req.uid(), req.gid());
         self.spawn(move |vfs| async move {
             match vfs.symlink(parent.0, &link, &target, uid, gid).await {
@@ -540,7 +555,7 @@ impl Filesystem for FuseAdapter {
                 1 << 32,
                 1 << 31,
                 BSIZE as u32,
-                255,
+                NAME_MAX as u32,
                 BSIZE as u32,
             );
         });
