@@ -274,6 +274,47 @@ impl Filesystem for FuseAdapter {
         });
     }
 
+    /// Regular files only (what `mknod(path, S_IFREG)` asks); FIFOs, sockets and device nodes
+    /// have no form on a cloud drive: EPERM, as Linux answers for a filesystem without them.
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        n: &OsStr,
+        mode: u32,
+        umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let n = name_or_reply!(n, reply);
+        if mode & libc::S_IFMT != libc::S_IFREG {
+            return reply.error(Errno::from_i32(libc::EPERM));
+        }
+        let (uid, gid) = (req.uid(), req.gid());
+        self.spawn(move |vfs| async move {
+            match vfs.create(parent.0, &n, mode & !umask, uid, gid).await {
+                Ok((a, fh)) => match vfs.release(fh).await {
+                    Ok(()) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
+                    Err(e) => reply.error(errno(&e)),
+                },
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    /// Hard links cannot be represented on the remote (one object per name): EPERM, the
+    /// errno link(2) documents for a filesystem that does not support them.
+    fn link(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _new_parent: INodeNo,
+        _new_name: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::from_i32(libc::EPERM));
+    }
+
     fn unlink(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
         let n = name_or_reply!(n, reply);
         self.spawn(move |vfs| async move {
