@@ -70,6 +70,14 @@ pub fn mount_config(source: &str) -> fuser::Config {
     // Several kernel reader threads, so a slow remote read never stalls `ls` in another window.
     cfg.n_threads = Some(4);
     cfg.clone_fd = true;
+    // A mount made by root serves every user, as a local filesystem does: with
+    // default_permissions the kernel checks each caller against our modes and owners, so a
+    // service or `sudo -u` sees what its permissions allow rather than EACCES for everything.
+    // Other users' mounts stay private (allow_other would need user_allow_other in fuse.conf).
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        cfg.acl = fuser::SessionACL::All;
+    }
     cfg
 }
 
