@@ -28,6 +28,7 @@ impl Vfs {
         let node = Node::new_local(parent, name, Kind::Dir, mode, uid, gid);
         let ino = self.meta().create(node)?;
         let node = self.meta().change(ino, |_| {})?;
+        self.dir_changed(parent)?;
         Ok(self.attr_of(ino, &node))
     }
 
@@ -45,6 +46,7 @@ impl Vfs {
         node.target = Some(target.to_string());
         let ino = self.meta().create(node)?;
         let node = self.meta().change(ino, |_| {})?;
+        self.dir_changed(parent)?;
         self.uploader.wake();
         Ok(self.attr_of(ino, &node))
     }
@@ -91,6 +93,7 @@ impl Vfs {
         }
         let open = self.is_open(ino);
         self.meta().unlink(parent, name, |_| open)?;
+        self.dir_changed(parent)?;
         if node.remote.is_some() {
             self.meta().sync()?;
         }
@@ -151,6 +154,10 @@ impl Vfs {
                     None => n.remote = old.and_then(|o| o.remote.clone()),
                 }
             })?;
+        self.dir_changed(parent)?;
+        if new_parent != parent {
+            self.dir_changed(new_parent)?;
+        }
         if moved_remote.is_some() {
             self.meta().sync()?;
         }
@@ -159,6 +166,18 @@ impl Vfs {
                 self.data.remove(old)?;
             }
         }
+        Ok(())
+    }
+
+    /// A name was added to or taken from folder `dir`: its mtime and ctime become now, as
+    /// POSIX asks of every successful create, mkdir, symlink, unlink, rmdir and rename. Local
+    /// metadata only (folder times are not uploaded), durable with the next MetaStore sync.
+    pub(crate) fn dir_changed(&self, dir: Ino) -> Result<()> {
+        let now = ourclone_cache::now_nanos();
+        self.meta().update(dir, |n| {
+            n.mtime = now;
+            n.ctime = now;
+        })?;
         Ok(())
     }
 
