@@ -127,6 +127,10 @@ impl Vfs {
         if target.is_some() && flags.no_replace {
             return Err(CacheError::AlreadyExists.into());
         }
+        if matches!(&target, Some((t, _)) if *t == ino) {
+            // Both names are the same object: rename(2) does nothing and succeeds.
+            return Ok(());
+        }
         if let Some((t, tnode)) = &target {
             if tnode.is_dir() {
                 self.ensure_listed(*t).await?;
