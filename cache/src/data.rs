@@ -60,6 +60,18 @@ impl DataStore {
         File::open(&self.dir)?.sync_all()
     }
 
+    /// Inodes that have a data file.
+    pub fn list(&self) -> io::Result<Vec<Ino>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.dir)? {
+            let name = e?.file_name();
+            if let Some(ino) = name.to_str().and_then(|n| u64::from_str_radix(n, 16).ok()) {
+                out.push(ino);
+            }
+        }
+        Ok(out)
+    }
+
     /// Bytes used by all data files.
     pub fn usage(&self) -> u64 {
         fs::read_dir(&self.dir)

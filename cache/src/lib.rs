@@ -8,6 +8,7 @@
 //!
 //! This crate must not know about FUSE or errno; the filesystem layer above maps its errors.
 
+mod block_cache;
 mod data;
 mod error;
 mod journal;
@@ -18,6 +19,7 @@ mod recovery;
 mod remote_tree;
 mod uploader;
 
+pub use block_cache::{version_tag, BlockCache, CacheStats, BLOCK_SIZE};
 pub use data::DataStore;
 pub use error::{CacheError, Result};
 pub use journal::{JournalScan, PendingRecord};

@@ -13,6 +13,7 @@ use ourclone_remote::{RemoteError, Upload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
 
+use crate::block_cache::BlockCache;
 use crate::data::DataStore;
 use crate::error::{CacheError, Result};
 use crate::journal::PendingRecord;
@@ -48,6 +49,7 @@ struct Counters {
 pub struct Uploader {
     tree: Arc<RemoteTree>,
     data: Arc<DataStore>,
+    blocks: Arc<BlockCache>,
     cfg: UploaderConfig,
     wake: Notify,
     counters: Counters,
@@ -68,10 +70,16 @@ fn backoff(attempts: u32) -> Duration {
 }
 
 impl Uploader {
-    pub fn new(tree: Arc<RemoteTree>, data: Arc<DataStore>, cfg: UploaderConfig) -> Self {
+    pub fn new(
+        tree: Arc<RemoteTree>,
+        data: Arc<DataStore>,
+        blocks: Arc<BlockCache>,
+        cfg: UploaderConfig,
+    ) -> Self {
         Self {
             tree,
             data,
+            blocks,
             cfg,
             wake: Notify::new(),
             counters: Counters::default(),
@@ -302,9 +310,14 @@ impl Uploader {
             }
             match result {
                 Ok(entry) => {
-                    self.tree
+                    let node = self
+                        .tree
                         .meta
                         .settle(job.ino, job.version, state_of(&entry))?;
+                    if node.version == job.version && node.kind == Kind::File && node.local_full {
+                        // Clean now: the whole-file copy becomes evictable cache.
+                        self.blocks.hold_file(job.ino, node.size);
+                    }
                     self.retry_at
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())

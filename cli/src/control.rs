@@ -32,6 +32,7 @@ pub struct Status {
     pub uploads: UploadStats,
     pub remote_calls: CallCounts,
     pub cache_bytes: u64,
+    pub cache: ourclone_cache::CacheStats,
     pub nodes: u64,
     pub quarantined: u64,
 }
@@ -43,9 +44,11 @@ pub enum Reply {
     Progress {
         pending_files: u64,
     },
+    /// Sent just before the daemon (process `pid`) exits.
     Unmounted {
         pending_files: u64,
         pending_bytes: u64,
+        pid: u32,
     },
     Ok,
     Error {

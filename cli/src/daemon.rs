@@ -31,6 +31,7 @@ pub struct MountSpec {
     pub state_dir: PathBuf,
     pub write_back: Duration,
     pub dir_cache_time: Duration,
+    pub cache_max_size: u64,
 }
 
 /// The running pieces a control request may look at.
@@ -82,6 +83,7 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
         dir_cache_time: spec.dir_cache_time,
         write_back: spec.write_back,
         upload_parallel: 4,
+        cache_max_size: spec.cache_max_size,
     };
     let (vfs, report) = Vfs::mount(
         counted.clone(),
@@ -104,7 +106,7 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
         &label,
     )
     .map_err(|e| CliError::Fuse(format!("cannot mount {}: {e}", spec.mountpoint.display())))?;
-    let upload_task = vfs.start_uploader();
+    let background = vfs.start_background();
     let daemon = Arc::new(Daemon {
         spec_label: label,
         mountpoint: spec.mountpoint.clone(),
@@ -119,7 +121,9 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
     tracing::info!(mountpoint = %spec.mountpoint.display(), "mounted {}", daemon.spec_label);
     ready();
     let stop = wait_for_stop(&mut stop_rx, &session).await;
-    upload_task.abort();
+    for task in background {
+        task.abort();
+    }
     let unmounted = if matches!(stop, Stop::External) {
         Ok(())
     } else {
@@ -138,6 +142,7 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
         Ok(()) => Reply::Unmounted {
             pending_files: files,
             pending_bytes: bytes,
+            pid: std::process::id(),
         },
         Err(e) => Reply::Error {
             message: format!("unmount failed: {e}"),
@@ -321,6 +326,7 @@ impl Daemon {
             uploads: self.vfs.upload_stats(),
             remote_calls: self.counted.counts(),
             cache_bytes: self.vfs.cache_bytes(),
+            cache: self.vfs.cache_stats(),
             nodes: self.vfs.meta().node_count().unwrap_or(0),
             quarantined: self.quarantined,
         }

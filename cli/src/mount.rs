@@ -31,6 +31,10 @@ pub struct MountArgs {
     /// How long a folder listing is trusted before it is refreshed in the background.
     #[arg(long, default_value = "5m", value_parser = crate::parse_duration)]
     dir_cache_time: Duration,
+    /// Local disk for cached content, e.g. 10G or 500M (default: a tenth of the free space of
+    /// the cache folder's disk, at least 1 GiB). Dirty data beyond it slows writers.
+    #[arg(long, value_parser = crate::parse_size)]
+    cache_max_size: Option<u64>,
     /// Internal: report readiness on stdout to the parent `mount` process.
     #[arg(long, hide = true)]
     notify_ready: bool,
@@ -57,6 +61,18 @@ fn parse_source(source: &str) -> Result<(String, RemotePath), CliError> {
     let path = RemotePath::parse(path)
         .ok_or_else(|| CliError::Usage(format!("'{path}' must not contain '..'")))?;
     Ok((name.to_string(), path))
+}
+
+/// A tenth of the free space where the cache lives, at least 1 GiB.
+fn default_cache_size(cache_dir: &Path) -> u64 {
+    let probe = cache_dir
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    let free = nix::sys::statvfs::statvfs(probe)
+        .map(|s| s.blocks_available() as u64 * s.fragment_size() as u64)
+        .unwrap_or(0);
+    (free / 10).max(1 << 30)
 }
 
 /// The cache folder of one remote folder.
@@ -103,6 +119,9 @@ fn prepare_and_mount(
         mountpoint,
         write_back: args.write_back,
         dir_cache_time: args.dir_cache_time,
+        cache_max_size: args
+            .cache_max_size
+            .unwrap_or_else(|| default_cache_size(cache_dir)),
     };
     let notify = args.notify_ready;
     daemon::run(spec, move || {
@@ -163,10 +182,11 @@ fn spawn_background(
         .arg("--write-back")
         .arg(format!("{}ms", args.write_back.as_millis()))
         .arg("--dir-cache-time")
-        .arg(format!("{}ms", args.dir_cache_time.as_millis()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log);
+        .arg(format!("{}ms", args.dir_cache_time.as_millis()));
+    if let Some(size) = args.cache_max_size {
+        cmd.arg("--cache-max-size").arg(size.to_string());
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
     // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal and session.
     unsafe {
         cmd.pre_exec(|| {
@@ -244,6 +264,7 @@ pub fn unmount(mp: &Path, lazy: bool) -> Result<(), CliError> {
     let mut outcome = Err(CliError::Other(anyhow::anyhow!(
         "the daemon closed the connection"
     )));
+    let mut daemon_pid = None;
     control::call(&socket, &Request::Unmount { lazy }, |reply| match reply {
         Reply::Progress { pending_files } if tty => {
             eprint!("\rUploading before unmount: {pending_files} file(s) left   ");
@@ -253,7 +274,9 @@ pub fn unmount(mp: &Path, lazy: bool) -> Result<(), CliError> {
         Reply::Unmounted {
             pending_files,
             pending_bytes,
+            pid,
         } => {
+            daemon_pid = Some(pid);
             if tty {
                 eprintln!();
             }
@@ -267,15 +290,21 @@ pub fn unmount(mp: &Path, lazy: bool) -> Result<(), CliError> {
         Reply::Error { message } => outcome = Err(CliError::MountPoint(message)),
         _ => {}
     })?;
-    if outcome.is_ok() {
-        wait_until_unmounted(&canon);
+    if let Some(pid) = daemon_pid {
+        wait_for_exit(pid);
     }
     outcome
 }
 
-fn wait_until_unmounted(path: &Path) {
-    for _ in 0..50 {
-        if mountpoint::mounted_fstype(path).is_none() {
+/// Waits (up to 30 s) until the daemon process has exited and released the cache, so the same
+/// remote can be mounted again right away.
+fn wait_for_exit(pid: u32) {
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    for _ in 0..300 {
+        let zombie_or_gone = std::fs::read_to_string(proc_dir.join("stat"))
+            .map(|s| s.split(' ').nth(2) == Some("Z"))
+            .unwrap_or(true);
+        if zombie_or_gone {
             return;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -321,6 +350,14 @@ pub fn status(mp: &Path, json: bool) -> Result<(), CliError> {
     println!(
         "cache: {} byte(s) on disk, {} node(s); quarantined records: {}",
         s.cache_bytes, s.nodes, s.quarantined
+    );
+    let hit_rate = match s.cache.hits + s.cache.misses {
+        0 => 0.0,
+        n => 100.0 * s.cache.hits as f64 / n as f64,
+    };
+    println!(
+        "block cache: {} clean byte(s) of {} cap, {} dirty; hit rate {hit_rate:.1}% ({} hits, {} misses, {} rejected)",
+        s.cache.clean_bytes, s.cache.cap_bytes, s.cache.dirty_bytes, s.cache.hits, s.cache.misses, s.cache.rejected
     );
     let c = &s.remote_calls;
     println!(

@@ -38,6 +38,7 @@ impl Fixture {
             dir_cache_time: Duration::from_secs(300),
             write_back: Duration::ZERO,
             upload_parallel: 2,
+            cache_max_size: 64 << 20,
         };
         let (vfs, _) = Vfs::mount(
             remote.clone(),

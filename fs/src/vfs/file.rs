@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use ourclone_cache::{now_nanos, to_nanos, CacheError, Ino, Kind, Nanos, Node};
 
+use super::prefetch::ReadAhead;
 use super::{lock, Attr, Vfs};
 use crate::error::{Result, VfsError};
 
@@ -39,6 +40,7 @@ pub(crate) struct OpenFile {
     pub data: Mutex<Option<Arc<File>>>,
     pub live: Mutex<Live>,
     pub handles: Mutex<u32>,
+    pub ra: Mutex<ReadAhead>,
 }
 
 /// Changes `setattr` may carry.
@@ -52,6 +54,7 @@ pub struct SetAttr {
     pub mtime: Option<std::time::SystemTime>,
 }
 
+/// Bytes asked of the read path at a time when fetching a whole file.
 const FETCH_CHUNK: u64 = 8 << 20;
 
 async fn blocking<T: Send + 'static>(
@@ -76,6 +79,7 @@ impl Vfs {
                     dirty: false,
                 }),
                 handles: Mutex::new(0),
+                ra: Mutex::new(ReadAhead::default()),
             })
         });
         *lock(&of.handles) += 1;
@@ -118,21 +122,23 @@ impl Vfs {
             self.fetch_whole(ino, &node).await?;
             self.meta().update(ino, |n| n.local_full = true)?;
         }
+        // About to change: no longer clean cache the LRU may drop.
+        self.blocks.release_file(ino);
         let data = Arc::clone(&self.data);
         let file = Arc::new(blocking(move || data.open_rw(ino)).await?);
         *lock(&of.data) = Some(Arc::clone(&file));
         Ok(file)
     }
 
+    /// Copies the whole remote content of `ino` into its data file, through the BlockCache.
     async fn fetch_whole(&self, ino: Ino, node: &Node) -> Result<()> {
-        let obj = self.tree.object(ino, node)?;
         let tmp = self.data.scratch(ino);
         let out = File::create(&tmp)?;
+        let ra = Mutex::new(ReadAhead::default());
         let mut off = 0;
         while off < node.size {
             let chunk = self
-                .remote()
-                .read(&obj, off, FETCH_CHUNK.min(node.size - off))
+                .read_remote(ino, node, &ra, off, FETCH_CHUNK.min(node.size - off))
                 .await?;
             if chunk.is_empty() {
                 break;
@@ -216,18 +222,17 @@ impl Vfs {
             .await;
         }
         let node = self.meta().get(ino)?;
-        if offset >= node.size {
-            return Ok(Bytes::new());
-        }
-        let len = (size as u64).min(node.size - offset);
-        let obj = self.tree.object(ino, &node)?;
-        Ok(self.remote().read(&obj, offset, len).await?)
+        self.read_remote(ino, &node, &of.ra, offset, size as u64)
+            .await
     }
 
     pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32> {
         let (ino, mode, of) = self.handle(fh)?;
         if mode != OpenMode::Write {
             return Err(VfsError::Errno(libc::EBADF, "not open for writing"));
+        }
+        if self.blocks.add_dirty_bytes(data.len() as u64) > self.blocks.cap() {
+            self.wait_for_room().await?;
         }
         let file = self.ensure_local(ino, &of, false).await?;
         file.write_all_at(data, offset)?;

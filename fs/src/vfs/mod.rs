@@ -4,16 +4,18 @@
 //! that other operations on unrelated files need.
 
 mod file;
+mod housekeeping;
 mod namespace;
+mod prefetch;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use ourclone_cache::{
-    from_nanos, now_nanos, CacheError, DataStore, Ino, InodeLocks, Kind, MetaStore, Node,
-    RecoveryReport, RemoteTree, UploadStats, Uploader, UploaderConfig,
+    from_nanos, now_nanos, BlockCache, CacheError, CacheStats, DataStore, Ino, InodeLocks, Kind,
+    MetaStore, Node, RecoveryReport, RemoteTree, UploadStats, Uploader, UploaderConfig,
 };
 use ourclone_remote::{Remote, RemotePath, Usage};
 
@@ -33,6 +35,8 @@ pub struct VfsConfig {
     pub write_back: Duration,
     /// Upload requests in flight at once.
     pub upload_parallel: usize,
+    /// Bytes of clean cached content kept on local disk; dirty data beyond it slows writers.
+    pub cache_max_size: u64,
 }
 
 /// Attributes of one node, as the kernel sees them.
@@ -85,6 +89,11 @@ pub struct Vfs {
     pub(crate) handles: Mutex<HashMap<u64, Handle>>,
     pub(crate) open: Mutex<HashMap<Ino, Arc<OpenFile>>>,
     pub(crate) next_fh: AtomicU64,
+    pub(crate) blocks: Arc<BlockCache>,
+    /// One block fetch per file at a time.
+    pub(crate) fetch_locks: InodeLocks,
+    /// A handle on ourselves for background work.
+    pub(crate) me: Weak<Vfs>,
     refreshing: Arc<Mutex<HashSet<Ino>>>,
     usage: Mutex<Option<(std::time::Instant, Usage)>>,
 }
@@ -94,25 +103,6 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Vfs {
-    fn new(
-        tree: Arc<RemoteTree>,
-        data: Arc<DataStore>,
-        uploader: Arc<Uploader>,
-        cfg: VfsConfig,
-    ) -> Self {
-        Self {
-            tree,
-            data,
-            uploader,
-            cfg,
-            handles: Mutex::new(HashMap::new()),
-            open: Mutex::new(HashMap::new()),
-            next_fh: AtomicU64::new(1),
-            refreshing: Arc::new(Mutex::new(HashSet::new())),
-            usage: Mutex::new(None),
-        }
-    }
-
     /// Opens the Vfs of `root` on `remote`, with its cache under `state_dir`: the MetaStore,
     /// the DataStore and the Uploader, after replaying the journal. The Uploader is not
     /// running yet; see [`Vfs::start_uploader`].
@@ -126,6 +116,10 @@ impl Vfs {
         let meta = MetaStore::open(&state_dir.join("meta.redb"), cfg.defaults)?;
         let data = Arc::new(DataStore::open(&state_dir.join("data"))?);
         let report = ourclone_cache::recover(&meta, &data, &state_dir.join("quarantine"))?;
+        let blocks = Arc::new(BlockCache::open(
+            &state_dir.join("blocks"),
+            cfg.cache_max_size,
+        )?);
         let tree = Arc::new(RemoteTree {
             meta: Arc::new(meta),
             remote,
@@ -136,17 +130,40 @@ impl Vfs {
         let uploader = Arc::new(Uploader::new(
             tree.clone(),
             data.clone(),
+            blocks.clone(),
             UploaderConfig {
                 delay: cfg.write_back,
                 parallel: cfg.upload_parallel,
             },
         ));
-        Ok((Arc::new(Self::new(tree, data, uploader, cfg)), report))
+        let vfs = Arc::new_cyclic(|me| Self {
+            tree,
+            data,
+            uploader,
+            cfg,
+            handles: Mutex::new(HashMap::new()),
+            open: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            blocks,
+            fetch_locks: InodeLocks::default(),
+            me: me.clone(),
+            refreshing: Arc::new(Mutex::new(HashSet::new())),
+            usage: Mutex::new(None),
+        });
+        vfs.hold_clean_files()?;
+        Ok((vfs, report))
     }
 
-    /// Starts draining the journal in the background.
-    pub fn start_uploader(&self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(self.uploader.clone().run())
+    /// Starts the background work: draining the journal, and keeping the cache under its cap.
+    pub fn start_background(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![
+            tokio::spawn(self.uploader.clone().run()),
+            tokio::spawn(self.clone().housekeeping()),
+        ]
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        self.blocks.stats()
     }
 
     pub fn meta(&self) -> &MetaStore {

@@ -100,6 +100,8 @@ impl Vfs {
         if !open {
             self.data.remove(ino)?;
         }
+        self.blocks.release_file(ino);
+        self.blocks.invalidate_file(ino);
         Ok(())
     }
 

@@ -1,0 +1,125 @@
+//! Keeping local disk use under the cache cap: counting dirty data (so clean data makes room
+//! for it), dropping clean whole files the LRU evicted once no one has them open, and slowing
+//! writers while dirty data alone exceeds the cap. Never drops data that is not on the remote.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ourclone_cache::{CacheError, Ino, Kind};
+
+use super::{lock, Vfs};
+use crate::error::Result;
+
+impl Vfs {
+    /// At mount: counts the clean whole files left in the DataStore against the cap, and removes
+    /// data files whose node is gone.
+    pub(crate) fn hold_clean_files(&self) -> Result<()> {
+        let pending: std::collections::HashSet<Ino> = self
+            .meta()
+            .journal()?
+            .pending
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
+        for ino in self.data.list()? {
+            match self.meta().get(ino) {
+                Ok(n) if n.local_full && !n.orphan && !pending.contains(&ino) => {
+                    self.blocks.hold_file(ino, n.size)
+                }
+                Ok(_) => {}
+                Err(CacheError::NotFound) => self.data.remove(ino)?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.blocks.set_dirty_bytes(self.count_dirty()?);
+        Ok(())
+    }
+
+    /// Bytes not yet on the remote: pending files plus what open files wrote since their last
+    /// flush.
+    pub(crate) fn count_dirty(&self) -> Result<u64> {
+        let mut total = 0;
+        for (ino, _) in self.meta().journal()?.pending {
+            if let Ok(n) = self.meta().get(ino) {
+                if n.kind == Kind::File {
+                    total += n.size;
+                }
+            }
+        }
+        for of in lock(&self.open).values() {
+            let live = lock(&of.live);
+            if live.dirty {
+                total += live.size;
+            }
+        }
+        Ok(total)
+    }
+
+    pub(crate) async fn housekeeping(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if let Err(e) = self.tidy() {
+                tracing::warn!("cache housekeeping failed: {e}");
+            }
+        }
+    }
+
+    fn tidy(&self) -> Result<()> {
+        self.blocks.set_dirty_bytes(self.count_dirty()?);
+        for ino in self.blocks.take_evicted_files() {
+            self.demote(ino)?;
+        }
+        Ok(())
+    }
+
+    /// Drops the clean whole-file copy of `ino`; its content stays readable from the remote.
+    fn demote(&self, ino: Ino) -> Result<()> {
+        if self.is_open(ino) {
+            return Ok(());
+        }
+        let pending = self
+            .meta()
+            .journal()?
+            .pending
+            .iter()
+            .any(|(i, _)| *i == ino);
+        if pending {
+            return Ok(());
+        }
+        match self.meta().update(ino, |n| n.local_full = false) {
+            Ok(_) | Err(CacheError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.data.remove(ino)?;
+        Ok(())
+    }
+
+    /// Slows a writer while dirty data alone exceeds the cache cap and uploads can make room.
+    pub(crate) async fn wait_for_room(&self) -> Result<()> {
+        let cap = self.blocks.cap();
+        let mut warned = false;
+        while self.blocks.dirty_bytes() > cap {
+            let uploadable = self
+                .meta()
+                .journal()?
+                .pending
+                .iter()
+                .any(|(i, _)| !self.tree.locks.has_writers(*i));
+            if !uploadable {
+                // Only files still open for writing are dirty: waiting cannot help.
+                break;
+            }
+            if !warned {
+                tracing::info!(
+                    cap,
+                    "dirty data over the cache cap: slowing writers until uploads catch up"
+                );
+                warned = true;
+            }
+            self.uploader.wake();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            self.blocks.set_dirty_bytes(self.count_dirty()?);
+        }
+        Ok(())
+    }
+}
