@@ -295,9 +295,13 @@ async fn rename_move_copy_and_remove() {
         .unwrap();
     assert_ne!(copy.id, z.id);
     assert_eq!(remote.read(&at("a/copy.txt"), 0, 100).await.unwrap(), data);
-    // What we made, we know: no file/info, and no listing of folders we created.
+    // What we made, we know: no file/info beyond the one that confirms each upload request
+    // landed in the account, and no listing of folders we created.
     let stats = emu.stats().await;
-    assert_eq!(stats["calls"]["file/info"], 0, "{stats}");
+    assert_eq!(
+        stats["calls"]["file/info"], stats["calls"]["upload"],
+        "{stats}"
+    );
     assert_eq!(stats["calls"]["folder/ls"], 0, "{stats}");
 
     let names = |entries: Vec<ourclone_remote::Entry>| {
@@ -549,6 +553,17 @@ async fn refused_keys_are_auth_errors() {
         good.list(&at("")).await,
         Err(RemoteError::Auth(_))
     ));
+    // The upload node takes uploads without a valid key as anonymous ones, report and links
+    // included, but they do not land in the account: the upload must fail, not succeed.
+    let tmp = tempfile::tempdir().unwrap();
+    let files = [
+        upload_of(&tmp, "lost1.txt", b"one"),
+        upload_of(&tmp, "lost2.txt", b"two"),
+    ];
+    for result in good.upload_batch(&files).await {
+        assert!(matches!(result, Err(RemoteError::Auth(_))), "{result:?}");
+    }
+    assert_eq!(emu.stats().await["files_uploaded"], 0);
     // The key never shows in Debug output.
     assert!(!format!("{good:?}").contains(KEY));
 }

@@ -100,9 +100,8 @@ pub async fn upload_group(
         let outcomes = match send_once(client, folder_id, &group).await {
             Ok(outcomes) => outcomes,
             Err(err) => {
-                let message = err.to_string();
                 for &i in &pending {
-                    results[i] = Some(Err(same_kind(&err, &message)));
+                    results[i] = Some(Err(same_kind(&err)));
                 }
                 break;
             }
@@ -130,18 +129,28 @@ pub async fn upload_group(
         .collect()
 }
 
-/// The same error kind for each file of a failed group.
-fn same_kind(err: &RemoteError, message: &str) -> RemoteError {
+/// The same error for each file of a failed group (kind and message, without doubling the
+/// kind's prefix in the message).
+fn same_kind(err: &RemoteError) -> RemoteError {
     match err {
-        RemoteError::Auth(_) => RemoteError::Auth(message.to_string()),
-        RemoteError::NotFound(_) => RemoteError::NotFound(message.to_string()),
-        RemoteError::NoSpace(_) => RemoteError::NoSpace(message.to_string()),
-        RemoteError::Throttled { retry_after, .. } => RemoteError::Throttled {
-            message: message.to_string(),
+        RemoteError::NotFound(m) => RemoteError::NotFound(m.clone()),
+        RemoteError::AlreadyExists(m) => RemoteError::AlreadyExists(m.clone()),
+        RemoteError::NotEmpty(m) => RemoteError::NotEmpty(m.clone()),
+        RemoteError::NotADirectory(m) => RemoteError::NotADirectory(m.clone()),
+        RemoteError::IsADirectory(m) => RemoteError::IsADirectory(m.clone()),
+        RemoteError::PermissionDenied(m) => RemoteError::PermissionDenied(m.clone()),
+        RemoteError::Throttled {
+            message,
+            retry_after,
+        } => RemoteError::Throttled {
+            message: message.clone(),
             retry_after: *retry_after,
         },
-        RemoteError::Transient(_) => RemoteError::Transient(message.to_string()),
-        _ => RemoteError::Permanent(message.to_string()),
+        RemoteError::Transient(m) => RemoteError::Transient(m.clone()),
+        RemoteError::Auth(m) => RemoteError::Auth(m.clone()),
+        RemoteError::Permanent(m) => RemoteError::Permanent(m.clone()),
+        RemoteError::Unsupported(m) => RemoteError::Unsupported(m),
+        RemoteError::NoSpace(m) => RemoteError::NoSpace(m.clone()),
     }
 }
 
@@ -161,10 +170,14 @@ async fn send_once(
             Ok((server, digests))
         })
         .await?;
+    // The upload node is not the API: its requests (upload.cgi, end.pl) get the retry policy
+    // but spend no token of the account's API budget (the service's flood limits are
+    // documented for /v1 calls), so a batch costs two API calls: the node and the check.
     let report = client
         .pacer
-        .call("end.pl", || fetch_report(client, &server))
+        .retry("end.pl", || fetch_report(client, &server))
         .await?;
+    confirm_in_account(client, folder_id, &report.links).await?;
     let links = match_links(files, report.links);
     let mut bad_urls = Vec::new();
     let outcomes = files
@@ -221,6 +234,47 @@ fn check_one(
     })
 }
 
+/// Checks, with one authenticated call per upload, that the files landed in the account.
+///
+/// The upload node needs no key: an upload whose key was refused (revoked, wrong, free
+/// account) is taken as an anonymous upload and answered like any other, report and links
+/// included, but its files are not in the account. Trusting the report would drop the data
+/// from the journal while nothing is stored for the user. `file/info` on one of the new URLs
+/// fails with 401 for a refused key and 404 for a file that is not ours.
+async fn confirm_in_account(
+    client: &ApiClient,
+    folder_id: u64,
+    links: &[UploadedLink],
+) -> Result<()> {
+    let Some(first) = links.first() else {
+        return Ok(());
+    };
+    let info: Result<serde_json::Value> = client
+        .post("file/info.cgi", &json!({ "url": first.download }))
+        .await;
+    match info {
+        Ok(info) => {
+            // Only logged: the files are in the account, so sending them again would only
+            // make duplicates.
+            let landed = info.get("folder_id").and_then(serde_json::Value::as_u64);
+            if landed.is_some_and(|f| f != folder_id) {
+                tracing::warn!(folder_id, ?landed, "an upload landed in another folder");
+            }
+            Ok(())
+        }
+        Err(RemoteError::NotFound(m)) => Err(RemoteError::Transient(format!(
+            "the uploaded files are not in the account (an anonymous upload?): {m}"
+        ))),
+        Err(e @ RemoteError::Auth(_)) => Err(e),
+        Err(e) => {
+            // The check itself failed (network, throttling): the report said the files are
+            // stored, and sending them again would make duplicates.
+            tracing::warn!(error = %e, "could not confirm an upload; trusting its report");
+            Ok(())
+        }
+    }
+}
+
 /// Pairs each file with its link: the one at the same position when its name matches, else
 /// the first unused link of that name.
 fn match_links(files: &[OutgoingFile], links: Vec<UploadedLink>) -> Vec<Option<UploadedLink>> {
@@ -263,8 +317,8 @@ async fn get_upload_server(client: &ApiClient) -> Result<UploadServer> {
     Ok(server)
 }
 
+/// One multipart POST to the upload node (no API token: see [`send_once`]).
 async fn post_form(client: &ApiClient, server: &UploadServer, form: Form) -> Result<()> {
-    client.pacer.acquire().await;
     let url = client.node_url(&server.url, &format!("/upload.cgi?id={}", server.id));
     let response = client
         .http_no_redirect
