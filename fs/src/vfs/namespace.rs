@@ -8,6 +8,21 @@ use ourclone_cache::{state_of, CacheError, Ino, Kind, Node};
 use super::{Attr, Vfs};
 use crate::error::{Result, VfsError};
 
+/// Longest name of one object on the remote, in bytes (the providers' own NAME_MAX).
+const REMOTE_NAME_MAX: usize = 255;
+
+/// A symlink lives on the remote as NAME + LINK_SUFFIX, so its name must leave room for the
+/// suffix: refused now (ENAMETOOLONG), rather than an upload that fails for ever.
+fn check_symlink_name(name: &str) -> Result<()> {
+    if name.len() + ourclone_remote::LINK_SUFFIX.len() > REMOTE_NAME_MAX {
+        return Err(VfsError::Errno(
+            libc::ENAMETOOLONG,
+            "symlink name leaves no room for its remote suffix",
+        ));
+    }
+    Ok(())
+}
+
 /// Flags of rename(2) that we honour.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RenameFlags {
@@ -40,6 +55,7 @@ impl Vfs {
         uid: u32,
         gid: u32,
     ) -> Result<Attr> {
+        check_symlink_name(name)?;
         self.ensure_listed(parent).await?;
         let mut node = Node::new_local(parent, name, Kind::Symlink, 0o777, uid, gid);
         node.size = target.len() as u64;
@@ -94,11 +110,12 @@ impl Vfs {
         let open = self.is_open(ino);
         self.meta().unlink(parent, name, |_| open)?;
         self.dir_changed(parent)?;
-        if node.remote.is_some() {
-            self.meta().sync()?;
-        }
         if !open {
-            self.data.remove(ino)?;
+            self.discard_data(ino);
+        }
+        if node.remote.is_some() {
+            // The remote object is gone: the tree must say so durably.
+            self.sync_meta().await?;
         }
         self.blocks.release_file(ino);
         self.blocks.invalidate_file(ino);
@@ -121,10 +138,13 @@ impl Vfs {
         }
         self.ensure_listed(parent).await?;
         self.ensure_listed(new_parent).await?;
-        let (ino, _) = self
+        let (ino, moving) = self
             .meta()
             .lookup(parent, name)?
             .ok_or(CacheError::NotFound)?;
+        if moving.kind == Kind::Symlink {
+            check_symlink_name(new_name)?;
+        }
         let target = self.meta().lookup(new_parent, new_name)?;
         if target.is_some() && flags.no_replace {
             return Err(CacheError::AlreadyExists.into());
@@ -164,13 +184,13 @@ impl Vfs {
         if new_parent != parent {
             self.dir_changed(new_parent)?;
         }
-        if moved_remote.is_some() {
-            self.meta().sync()?;
-        }
         if let Some((old, _)) = replaced {
             if !self.is_open(old) {
-                self.data.remove(old)?;
+                self.discard_data(old);
             }
+        }
+        if moved_remote.is_some() {
+            self.sync_meta().await?;
         }
         Ok(())
     }
