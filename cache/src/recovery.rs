@@ -47,6 +47,28 @@ pub fn recover(meta: &MetaStore, data: &DataStore, quarantine: &Path) -> Result<
         tracing::warn!(ino, %reason, "damaged journal record moved to {}", quarantine.display());
         report.quarantined += 1;
     }
+    for (ino, _) in &scan.pending {
+        let Ok(node) = meta.get(*ino) else { continue };
+        if node.kind != crate::node::Kind::File || !node.local_full || data.exists(*ino) {
+            continue;
+        }
+        // Cannot happen while data files outlive their nodes' durable removal; if it does, say
+        // so, and stop retrying an upload whose content is gone.
+        fs::create_dir_all(quarantine)?;
+        let note = format!(
+            "inode {ino} ({}): pending upload whose staged data file is missing; the remote keeps its previous version\n",
+            node.name
+        );
+        fs::write(
+            quarantine.join(format!("missing-{ino:016x}-{}.txt", now_nanos())),
+            note,
+        )?;
+        meta.update(*ino, |n| n.local_full = false)?;
+        meta.drop_record(*ino)?;
+        tracing::warn!(ino, name = %node.name, "pending upload lost its staged data; reported in quarantine");
+        report.pending -= 1;
+        report.quarantined += 1;
+    }
     if report.pending > 0 {
         tracing::info!(
             files = report.pending,

@@ -65,6 +65,9 @@ struct Job {
     scratch: bool,
 }
 
+/// Failed attempts after which a drain stops waiting for a record.
+pub const DRAIN_GIVE_UP: u32 = 5;
+
 fn backoff(attempts: u32) -> Duration {
     Duration::from_millis(500u64.saturating_mul(1 << attempts.min(7))).min(Duration::from_secs(60))
 }
@@ -118,18 +121,23 @@ impl Uploader {
         }
     }
 
-    /// Uploads everything pending, ignoring the write-back delay, until the journal is empty.
-    /// `progress` hears (records left) after every pass.
+    /// Uploads everything pending, ignoring the write-back delay, until the journal is empty
+    /// or every record left has failed [`DRAIN_GIVE_UP`] times (those stay in the journal for
+    /// the next mount). `progress` hears (records left) after every pass.
     pub async fn drain(self: &Arc<Self>, progress: impl Fn(u64)) -> Result<()> {
+        self.retry_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         loop {
-            self.retry_at
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear();
             self.pass(true).await?;
-            let left = self.tree.meta.pending_count()?;
-            progress(left);
-            if left == 0 {
+            let scan = self.tree.meta.journal()?;
+            progress(scan.pending.len() as u64);
+            let stuck = scan
+                .pending
+                .iter()
+                .all(|(_, r)| r.attempts >= DRAIN_GIVE_UP);
+            if scan.pending.is_empty() || stuck {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

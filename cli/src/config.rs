@@ -146,6 +146,8 @@ mod tests {
                 api_key: "SECRET".into(),
                 endpoint: None,
                 rate: None,
+                flood_backoff: None,
+                list_interval: None,
             },
         );
         c.save(&path).unwrap();

@@ -70,7 +70,7 @@ fn default_cache_size(cache_dir: &Path) -> u64 {
         .find(|p| p.exists())
         .unwrap_or(Path::new("/"));
     let free = nix::sys::statvfs::statvfs(probe)
-        .map(|s| s.blocks_available() as u64 * s.fragment_size() as u64)
+        .map(|s| s.blocks_available() * s.fragment_size())
         .unwrap_or(0);
     (free / 10).max(1 << 30)
 }

@@ -78,20 +78,23 @@ fn stat_path(full: &Path, name: &str) -> Result<Entry> {
         .ok_or_else(|| RemoteError::Permanent(format!("{name}: neither file nor folder")))
 }
 
+/// Where an upload is written before it is renamed into place. The name is fixed per
+/// destination, so an upload cut short by a crash is overwritten by the next attempt instead of
+/// leaving debris beside the user's files.
 fn temp_sibling(dest: &Path) -> PathBuf {
+    // A hash of the name keeps the temp name short whatever the name's length.
     let name = dest
         .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("upload");
-    let nonce: u64 = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    dest.with_file_name(format!(
-        ".{name}.ourclone-tmp-{nonce:x}-{}",
-        std::process::id()
-    ))
+        .map(|n| n.as_encoded_bytes())
+        .unwrap_or(b"upload");
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name {
+        h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    dest.with_file_name(format!(".{h:016x}{TEMP_SUFFIX}"))
 }
+
+const TEMP_SUFFIX: &str = ".ourclone-tmp";
 
 fn copy_into_place(source: &Path, dest: &Path, mtime: Option<SystemTime>) -> io::Result<()> {
     let tmp = temp_sibling(dest);
@@ -141,7 +144,7 @@ impl Remote for LocalRemote {
                     tracing::warn!(dir = %what, "skipping a name that is not UTF-8");
                     continue;
                 };
-                if name.contains(".ourclone-tmp-") {
+                if name.ends_with(TEMP_SUFFIX) {
                     continue;
                 }
                 let meta = item

@@ -273,11 +273,7 @@ impl Vfs {
             n.local_full = true;
         })?;
         lock(&of.live).dirty = false;
-        let tree = Arc::clone(&self.tree);
-        tokio::task::spawn_blocking(move || tree.meta.sync())
-            .await
-            .map_err(|_| VfsError::Errno(libc::EIO, "sync task failed"))??;
-        Ok(())
+        self.sync_meta().await
     }
 
     /// Called on every close(2) of a descriptor: the written data is durable when it returns.
@@ -296,11 +292,7 @@ impl Vfs {
 
     /// Makes namespace changes durable (fsync on a folder).
     pub async fn fsyncdir(&self) -> Result<()> {
-        let tree = Arc::clone(&self.tree);
-        tokio::task::spawn_blocking(move || tree.meta.sync())
-            .await
-            .map_err(|_| VfsError::Errno(libc::EIO, "sync task failed"))??;
-        Ok(())
+        self.sync_meta().await
     }
 
     pub async fn release(&self, fh: u64) -> Result<()> {
@@ -335,9 +327,9 @@ impl Vfs {
         match self.meta().get(ino) {
             Ok(n) if n.orphan => {
                 self.meta().drop_orphan(ino)?;
-                self.data.remove(ino)?;
+                self.discard_data(ino);
             }
-            Err(CacheError::NotFound) => self.data.remove(ino)?,
+            Err(CacheError::NotFound) => self.discard_data(ino),
             _ => {}
         }
         Ok(())

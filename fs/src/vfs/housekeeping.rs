@@ -58,38 +58,40 @@ impl Vfs {
     pub(crate) async fn housekeeping(self: Arc<Self>) {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            if let Err(e) = self.tidy() {
+            if let Err(e) = self.tidy().await {
                 tracing::warn!("cache housekeeping failed: {e}");
             }
         }
     }
 
-    fn tidy(&self) -> Result<()> {
+    async fn tidy(&self) -> Result<()> {
         self.blocks.set_dirty_bytes(self.count_dirty()?);
         for ino in self.blocks.take_evicted_files() {
-            self.demote(ino)?;
+            self.demote(ino).await?;
+        }
+        if self.has_doomed() {
+            self.sync_meta().await?;
         }
         Ok(())
     }
 
     /// Drops the clean whole-file copy of `ino`; its content stays readable from the remote.
-    fn demote(&self, ino: Ino) -> Result<()> {
+    /// Under the inode's lock, so no open-for-write can fetch it back in meanwhile.
+    async fn demote(&self, ino: Ino) -> Result<()> {
+        let _g = self.tree.locks.lock(ino).await;
         if self.is_open(ino) {
             return Ok(());
         }
-        let pending = self
-            .meta()
-            .journal()?
-            .pending
-            .iter()
-            .any(|(i, _)| *i == ino);
-        if pending {
+        let journal = self.meta().journal()?;
+        if journal.pending.iter().any(|(i, _)| *i == ino) {
             return Ok(());
         }
         match self.meta().update(ino, |n| n.local_full = false) {
             Ok(_) | Err(CacheError::NotFound) => {}
             Err(e) => return Err(e.into()),
         }
+        // Durable first: after a crash the node must not claim a local copy we deleted.
+        self.meta().sync()?;
         self.data.remove(ino)?;
         Ok(())
     }

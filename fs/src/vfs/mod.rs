@@ -90,6 +90,8 @@ pub struct Vfs {
     pub(crate) open: Mutex<HashMap<Ino, Arc<OpenFile>>>,
     pub(crate) next_fh: AtomicU64,
     pub(crate) blocks: Arc<BlockCache>,
+    /// Data files of nodes that left the tree, deleted at the next durable commit.
+    doomed: Mutex<Vec<Ino>>,
     /// One block fetch per file at a time.
     pub(crate) fetch_locks: InodeLocks,
     /// A handle on ourselves for background work.
@@ -145,6 +147,7 @@ impl Vfs {
             open: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             blocks,
+            doomed: Mutex::new(Vec::new()),
             fetch_locks: InodeLocks::default(),
             me: me.clone(),
             refreshing: Arc::new(Mutex::new(HashSet::new())),
@@ -353,8 +356,34 @@ impl Vfs {
         Ok(self.uploader.drain(progress).await?)
     }
 
-    /// Makes every acknowledged change durable (used before exit).
+    /// Drops the data file of a node that left the tree once its departure is durable:
+    /// deleting it earlier would leave, after a crash, a node whose content is gone.
+    pub(crate) fn discard_data(&self, ino: Ino) {
+        lock(&self.doomed).push(ino);
+    }
+
+    /// Makes every change so far durable, then deletes the data files of departed nodes.
     pub fn sync_all(&self) -> Result<()> {
-        Ok(self.meta().sync()?)
+        let doomed = std::mem::take(&mut *lock(&self.doomed));
+        self.meta().sync()?;
+        for ino in doomed {
+            self.data.remove(ino)?;
+        }
+        Ok(())
+    }
+
+    /// [`Vfs::sync_all`] off the async workers.
+    pub(crate) async fn sync_meta(&self) -> Result<()> {
+        let me = self
+            .me
+            .upgrade()
+            .ok_or(VfsError::Errno(libc::EIO, "shutting down"))?;
+        tokio::task::spawn_blocking(move || me.sync_all())
+            .await
+            .map_err(|_| VfsError::Errno(libc::EIO, "sync task failed"))?
+    }
+
+    pub(crate) fn has_doomed(&self) -> bool {
+        !lock(&self.doomed).is_empty()
     }
 }
