@@ -11,94 +11,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use common::emulator::{Emulator, FREE_KEY, KEY, KEY2};
+
+const REMOTE: &str = "fic";
 
 use common::{bin, sh, stderr, stdout, wait_for};
 use serde_json::Value;
-
-const KEY: &str = "good-key-0123456789";
-const KEY2: &str = "second-key-0123456789";
-const FREE_KEY: &str = "free-key-0123456789";
-const REMOTE: &str = "fic";
-
-/// The emulator as a child process on 127.0.0.1, killed on drop.
-struct Emulator {
-    child: Child,
-    base: String,
-    _state: tempfile::TempDir,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Emulator {
-    fn start(extra: &[&str]) -> Self {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/fichier-emulator");
-        assert!(
-            path.exists(),
-            "{} is missing: run `cargo build --bins` first",
-            path.display()
-        );
-        let state = tempfile::Builder::new()
-            .prefix("fichier-emu-")
-            .tempdir()
-            .unwrap();
-        let mut child = Command::new(path)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--api-key",
-                KEY,
-                "--api-key",
-                KEY2,
-            ])
-            .args(["--non-customer-key", FREE_KEY])
-            .arg("--state")
-            .arg(state.path())
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the emulator");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("emulator banner");
-        let base = line
-            .trim()
-            .strip_prefix("fichier-emulator listening on ")
-            .unwrap_or_else(|| panic!("unexpected banner {line:?}"))
-            .to_string();
-        Self {
-            child,
-            base,
-            _state: state,
-        }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("{}/v1", self.base)
-    }
-
-    fn stats(&self) -> Value {
-        let out = sh(&format!("curl -sf {}/_emulator/stats", self.base));
-        serde_json::from_str(&out).expect("stats json")
-    }
-
-    fn post(&self, what: &str, body: &str) {
-        sh(&format!(
-            "curl -sf -X POST -H 'Content-Type: application/json' -d '{body}' {}/_emulator/{what}",
-            self.base
-        ));
-    }
-}
 
 /// One "machine": its own config and cache dir, and a mount point. Several machines may share
 /// a config file (same remote) but never a cache dir.

@@ -2,6 +2,8 @@
 //! per test, the real `ourclone-fs` binary, and a guard that always unmounts, even on panic.
 #![allow(dead_code)]
 
+pub mod emulator;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -62,7 +64,12 @@ impl Env {
 
     /// Mounts `demo:` with the given extra flags and returns a guard that unmounts on drop.
     pub fn mount(&self, extra: &[&str]) -> MountGuard<'_> {
-        let mut args = vec!["mount", "demo:", self.mnt.to_str().unwrap()];
+        self.mount_source("demo:", extra)
+    }
+
+    /// Mounts `source` (REMOTE:PATH) with the given extra flags; unmounts on drop.
+    pub fn mount_source(&self, source: &str, extra: &[&str]) -> MountGuard<'_> {
+        let mut args = vec!["mount", source, self.mnt.to_str().unwrap()];
         args.extend_from_slice(extra);
         let out = self.run(&args);
         assert!(out.status.success(), "mount failed: {}", stderr(&out));
@@ -98,6 +105,21 @@ impl MountGuard<'_> {
         let out = self.env.run(&["unmount", self.env.mnt.to_str().unwrap()]);
         assert!(out.status.success(), "unmount failed: {}", stderr(&out));
         assert!(!self.env.mounted(), "still mounted after unmount");
+        out
+    }
+
+    /// Unmounts with --lazy (pending uploads stay in the journal).
+    pub fn unmount_lazy(mut self) -> Output {
+        self.active = false;
+        let out = self
+            .env
+            .run(&["unmount", "--lazy", self.env.mnt.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "unmount --lazy failed: {}",
+            stderr(&out)
+        );
+        assert!(!self.env.mounted(), "still mounted after unmount --lazy");
         out
     }
 
