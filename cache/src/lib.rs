@@ -9,6 +9,7 @@
 //! This crate must not know about FUSE or errno; the filesystem layer above maps its errors.
 
 mod block_cache;
+mod conflict;
 mod data;
 mod error;
 mod journal;
@@ -27,5 +28,5 @@ pub use locks::{InodeGuard, InodeLocks};
 pub use meta::{Defaults, MetaStore};
 pub use node::{from_nanos, now_nanos, to_nanos, Ino, Kind, Nanos, Node, RemoteState, ROOT_INO};
 pub use recovery::{recover, RecoveryReport};
-pub use remote_tree::{remote_name, state_of, RemoteTree};
+pub use remote_tree::{remote_name, state_of, EntryNotices, RemoteTree};
 pub use uploader::{UploadStats, Uploader, UploaderConfig};

@@ -3,7 +3,7 @@
 //! namespace changes of objects already on the remote) and the Uploader. Must not touch file
 //! data.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ourclone_remote::{Dest, ObjectRef, Remote, RemoteError, RemotePath, LINK_SUFFIX};
 
@@ -12,6 +12,23 @@ use crate::locks::InodeLocks;
 use crate::meta::{Defaults, MetaStore};
 use crate::node::{to_nanos, Ino, Kind, Node, RemoteState, ROOT_INO};
 
+/// Who to tell that a name in the tree changed behind the kernel's back (a conflict rename by
+/// the Uploader), so cached lookups of it are dropped. Set once by the FUSE side.
+#[derive(Default)]
+pub struct EntryNotices(OnceLock<Box<dyn Fn(Ino, &str) + Send + Sync>>);
+
+impl EntryNotices {
+    pub fn set(&self, f: impl Fn(Ino, &str) + Send + Sync + 'static) {
+        let _ = self.0.set(Box::new(f));
+    }
+
+    pub fn changed(&self, parent: Ino, name: &str) {
+        if let Some(f) = self.0.get() {
+            f(parent, name);
+        }
+    }
+}
+
 pub struct RemoteTree {
     pub meta: Arc<MetaStore>,
     pub remote: Arc<dyn Remote>,
@@ -19,6 +36,7 @@ pub struct RemoteTree {
     pub root: RemotePath,
     pub locks: InodeLocks,
     pub defaults: Defaults,
+    pub notices: EntryNotices,
 }
 
 /// The name an object of `kind` called `name` has on the remote.

@@ -7,13 +7,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ourclone_remote::{RemoteError, Upload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::block_cache::BlockCache;
+use crate::conflict;
 use crate::data::DataStore;
 use crate::error::{CacheError, Result};
 use crate::journal::PendingRecord;
@@ -269,29 +270,58 @@ impl Uploader {
         }))
     }
 
+    /// If the remote object `job` would replace changed since we last saw it, renames our node
+    /// to a conflict name and uploads it there instead, so both versions are kept; the other
+    /// version shows up under the original name at the folder's next listing.
+    async fn keep_both_on_conflict(&self, mut job: Job, node: &Node) -> Result<Option<Job>> {
+        let (Some(replace), Some(known)) = (&job.upload.replace, &node.remote) else {
+            return Ok(Some(job));
+        };
+        match self.tree.remote.stat(&replace.path).await {
+            Ok(now) if conflict::unchanged(known, &now) => return Ok(Some(job)),
+            Ok(_) => {}
+            // Gone from the remote: nothing of theirs to overwrite.
+            Err(RemoteError::NotFound(_)) => {
+                job.upload.replace = None;
+                return Ok(Some(job));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let name = conflict::conflict_name(&node.name, &conflict::host_name(), SystemTime::now());
+        tracing::warn!(file = %replace.path, conflict = %name, "the remote copy changed underneath local changes; keeping both");
+        self.tree
+            .meta
+            .rename(node.parent, &node.name, node.parent, &name, |n, _| {
+                n.remote = None
+            })?;
+        self.tree.meta.update(node.parent, |d| d.listed_at = None)?;
+        self.tree.notices.changed(node.parent, &node.name);
+        job.upload.dest = self.tree.dest(node.parent, &name, node.kind)?;
+        job.upload.replace = None;
+        Ok(Some(job))
+    }
+
     /// Uploads the pending files of one folder, in one batch where the provider allows.
     async fn upload_group(self: Arc<Self>, items: Vec<(Ino, u64)>) -> Result<()> {
         let inos: Vec<Ino> = items.iter().map(|(i, _)| *i).collect();
         let _guards = self.tree.locks.lock_many(&inos).await;
         let mut jobs = Vec::new();
+        // Re-read: records may have been retired or bumped while we waited for the locks.
+        let records: HashMap<Ino, PendingRecord> =
+            self.tree.meta.journal()?.pending.into_iter().collect();
         for (ino, _) in &items {
-            let Ok(node) = self.tree.meta.get(*ino) else {
+            let (Ok(node), Some(rec)) = (self.tree.meta.get(*ino), records.get(ino)) else {
                 continue;
             };
             if let Err(e) = self.tree.ensure_dir(node.parent).await {
                 self.failed(*ino, 0, &e);
                 continue;
             }
-            // Re-read: the record may have been retired or bumped while we waited.
-            let still = self
-                .tree
-                .meta
-                .journal()?
-                .pending
-                .into_iter()
-                .find(|(i, _)| i == ino);
-            let Some((_, rec)) = still else { continue };
-            match self.prepare(*ino, rec.version, &node) {
+            let prepared = match self.prepare(*ino, rec.version, &node) {
+                Ok(Some(job)) => self.keep_both_on_conflict(job, &node).await,
+                other => other,
+            };
+            match prepared {
                 Ok(Some(job)) => jobs.push((job, rec.attempts)),
                 Ok(None) => {}
                 Err(e) => self.failed(*ino, rec.attempts, &e),

@@ -106,6 +106,7 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
         &label,
     )
     .map_err(|e| CliError::Fuse(format!("cannot mount {}: {e}", spec.mountpoint.display())))?;
+    ourclone_vfs::fuse::forward_invalidations(&vfs, &session);
     let background = vfs.start_background();
     let daemon = Arc::new(Daemon {
         spec_label: label,

@@ -206,3 +206,40 @@ fn slow_provider_writes_return_before_uploads() {
     assert!(emu.stats()["files_uploaded"].as_u64().unwrap() >= 15);
     m.unmount();
 }
+
+#[test]
+fn remote_change_under_local_edit_keeps_both_copies() {
+    let env = Env::new();
+    let m = env.mount(&["--write-back", "0s"]);
+    let f = env.mnt.join("notes.txt");
+    fs::write(&f, b"v1 from here").unwrap();
+    assert!(wait_for(Duration::from_secs(20), || env
+        .cloud
+        .join("notes.txt")
+        .exists()
+        && env.status()["pending_files"] == 0));
+    // Someone else changes the cloud copy; then we save our own edit.
+    fs::write(env.cloud.join("notes.txt"), b"their version, longer").unwrap();
+    fs::write(&f, b"my edit").unwrap();
+    assert!(wait_for(Duration::from_secs(20), || env.status()
+        ["pending_files"]
+        == 0));
+    assert_eq!(
+        fs::read(env.cloud.join("notes.txt")).unwrap(),
+        b"their version, longer"
+    );
+    let conflicts: Vec<String> = fs::read_dir(&env.cloud)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("notes.conflict-") && n.ends_with(".txt"))
+        .collect();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(fs::read(env.cloud.join(&conflicts[0])).unwrap(), b"my edit");
+    // The mount shows both.
+    assert_eq!(fs::read(env.mnt.join(&conflicts[0])).unwrap(), b"my edit");
+    assert_eq!(
+        fs::read(env.mnt.join("notes.txt")).unwrap(),
+        b"their version, longer"
+    );
+    m.unmount();
+}

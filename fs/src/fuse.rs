@@ -81,6 +81,16 @@ pub fn mount_config(source: &str) -> fuser::Config {
     cfg
 }
 
+/// Forwards the Vfs's notices of names changed behind the kernel's back to the kernel.
+pub fn forward_invalidations(vfs: &Vfs, session: &fuser::BackgroundSession) {
+    let notifier = session.notifier();
+    vfs.on_entry_change(move |parent, name| {
+        if let Err(e) = notifier.inval_entry(INodeNo(parent), OsStr::new(name)) {
+            tracing::debug!(parent, name, "entry invalidation failed: {e}");
+        }
+    });
+}
+
 /// Mounts `vfs` at `mountpoint` and serves it until unmounted (from another thread or process).
 pub fn serve(
     vfs: Arc<Vfs>,

@@ -128,6 +128,7 @@ impl Vfs {
             root,
             locks: InodeLocks::default(),
             defaults: cfg.defaults,
+            notices: Default::default(),
         });
         let uploader = Arc::new(Uploader::new(
             tree.clone(),
@@ -167,6 +168,11 @@ impl Vfs {
 
     pub fn cache_stats(&self) -> CacheStats {
         self.blocks.stats()
+    }
+
+    /// Registers who to tell when a name changes behind the kernel's back.
+    pub fn on_entry_change(&self, f: impl Fn(Ino, &str) + Send + Sync + 'static) {
+        self.tree.notices.set(f);
     }
 
     pub fn meta(&self) -> &MetaStore {
