@@ -15,7 +15,9 @@ use crate::node::{to_nanos, Ino, Kind, Node, RemoteState, ROOT_INO};
 /// Who to tell that a name in the tree changed behind the kernel's back (a conflict rename by
 /// the Uploader), so cached lookups of it are dropped. Set once by the FUSE side.
 #[derive(Default)]
-pub struct EntryNotices(OnceLock<Box<dyn Fn(Ino, &str) + Send + Sync>>);
+pub struct EntryNotices(OnceLock<Box<NoticeFn>>);
+
+type NoticeFn = dyn Fn(Ino, &str) + Send + Sync;
 
 impl EntryNotices {
     pub fn set(&self, f: impl Fn(Ino, &str) + Send + Sync + 'static) {
