@@ -125,6 +125,24 @@ impl MetaStore {
         Ok(scan)
     }
 
+    /// The journal record of `ino`, if any (a damaged one reads as pending with an error).
+    pub fn record(&self, ino: Ino) -> Result<Option<PendingRecord>> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(PENDING)?;
+        let Some(raw) = t.get(ino)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            match postcard::from_bytes::<PendingRecord>(raw.value()) {
+                Ok(rec) if rec.is_intact() => rec,
+                _ => PendingRecord {
+                    last_error: Some("damaged journal record".into()),
+                    ..PendingRecord::new(0)
+                },
+            },
+        ))
+    }
+
     /// Number of pending records.
     pub fn pending_count(&self) -> Result<u64> {
         let tx = self.db.begin_read()?;

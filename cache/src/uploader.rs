@@ -97,6 +97,15 @@ impl Uploader {
         self.wake.notify_one();
     }
 
+    /// Tells the Uploader a record was written. Nothing is due before the write-back delay,
+    /// which the periodic pass covers, so this wakes it only when there is no delay: a pass
+    /// per closed file would rescan the journal once per file.
+    pub fn changed(&self) {
+        if self.cfg.delay.is_zero() {
+            self.wake();
+        }
+    }
+
     pub fn stats(&self) -> UploadStats {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         UploadStats {

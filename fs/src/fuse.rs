@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,8 @@ use fuser::{
 use ourclone_cache::Kind;
 use tokio::runtime::Handle;
 
-use crate::vfs::{Attr, DirEntry, OpenMode, RenameFlags, SetAttr, Vfs};
+use crate::backing::Backings;
+use crate::vfs::{Attr, DirEntry, OpenMode, Opened, RenameFlags, SetAttr, Vfs};
 use crate::VfsError;
 
 /// How long the kernel may trust an attribute or name answer without asking again. We are the
@@ -35,6 +37,9 @@ pub struct FuseAdapter {
     rt: Handle,
     dirs: Arc<Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>>,
     next_dir: AtomicU64,
+    /// The kernel agreed to FUSE passthrough (Linux 6.9+).
+    passthrough: bool,
+    backings: Arc<Backings>,
 }
 
 impl FuseAdapter {
@@ -44,6 +49,8 @@ impl FuseAdapter {
             rt,
             dirs: Arc::new(Mutex::new(HashMap::new())),
             next_dir: AtomicU64::new(1),
+            passthrough: false,
+            backings: Arc::new(Backings::default()),
         }
     }
 
@@ -208,6 +215,12 @@ impl Filesystem for FuseAdapter {
                 tracing::debug!("kernel lacks FUSE capability {missing:?}");
             }
         }
+        // Files whose whole content is on local disk are read and written by the kernel
+        // directly (see vfs/direct.rs): local-disk speed, no round trip through us. Needs a
+        // stacking depth of 1 (our data files live on an ordinary file system).
+        self.passthrough = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+            && config.set_max_stack_depth(1).is_ok();
+        tracing::info!(passthrough = self.passthrough, "FUSE session initialised");
         Ok(())
     }
 
@@ -404,10 +417,34 @@ impl Filesystem for FuseAdapter {
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let truncate = flags.0 & libc::O_TRUNC != 0;
+        if !self.passthrough {
+            return self.spawn(move |vfs| async move {
+                match vfs.open(ino.0, open_mode(flags), truncate).await {
+                    Ok(fh) => reply.opened(FileHandle(fh), OPEN_FLAGS),
+                    Err(e) => reply.error(errno(&e)),
+                }
+            });
+        }
+        let backings = self.backings.clone();
         self.spawn(move |vfs| async move {
-            match vfs.open(ino.0, open_mode(flags), truncate).await {
-                Ok(fh) => reply.opened(FileHandle(fh), OPEN_FLAGS),
-                Err(e) => reply.error(errno(&e)),
+            let opened = match vfs.open_direct(ino.0, open_mode(flags), truncate).await {
+                Ok(o) => o,
+                Err(e) => return reply.error(errno(&e)),
+            };
+            let fh = opened.fh;
+            let backing = opened
+                .direct
+                .map(|file| backings.hold(ino.0, fh, || reply.open_backing(file.as_fd())));
+            match backing {
+                Some(Ok(id)) => reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &id),
+                Some(Err(e)) => {
+                    tracing::debug!(
+                        ino = ino.0,
+                        "passthrough refused, serving reads ourselves: {e}"
+                    );
+                    reply.opened(FileHandle(fh), OPEN_FLAGS)
+                }
+                None => reply.opened(FileHandle(fh), OPEN_FLAGS),
             }
         });
     }
@@ -478,6 +515,7 @@ impl Filesystem for FuseAdapter {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        self.backings.release(fh.0);
         self.spawn(move |vfs| async move {
             match vfs.release(fh.0).await {
                 Ok(()) => reply.ok(),
@@ -653,16 +691,36 @@ impl Filesystem for FuseAdapter {
     ) {
         let n = name_or_reply!(n, reply);
         let (uid, gid) = (req.uid(), req.gid());
+        let (direct, backings) = (self.passthrough, self.backings.clone());
         self.spawn(move |vfs| async move {
-            match vfs.create(parent.0, &n, mode & !umask, uid, gid).await {
-                Ok((a, fh)) => reply.created(
+            let made = match direct {
+                true => {
+                    vfs.create_direct(parent.0, &n, mode & !umask, uid, gid)
+                        .await
+                }
+                false => vfs
+                    .create(parent.0, &n, mode & !umask, uid, gid)
+                    .await
+                    .map(|(a, fh)| (a, Opened { fh, direct: None })),
+            };
+            let (attr, opened) = match made {
+                Ok(m) => m,
+                Err(e) => return reply.error(errno(&e)),
+            };
+            let (fh, attr) = (opened.fh, file_attr(&attr));
+            let backing = opened
+                .direct
+                .map(|file| backings.hold(attr.ino.0, fh, || reply.open_backing(file.as_fd())));
+            match backing {
+                Some(Ok(id)) => reply.created_passthrough(
                     &TTL,
-                    &file_attr(&a),
+                    &attr,
                     Generation(0),
                     FileHandle(fh),
-                    OPEN_FLAGS,
+                    FopenFlags::empty(),
+                    &id,
                 ),
-                Err(e) => reply.error(errno(&e)),
+                _ => reply.created(&TTL, &attr, Generation(0), FileHandle(fh), OPEN_FLAGS),
             }
         });
     }

@@ -2,11 +2,12 @@
 //! is tested without the kernel; [`fuse`] is a thin adapter from fuser's callbacks to it.
 //! The Windows adapter over the same Vfs will be a crate of its own (winfsp is GPL-3.0).
 
+mod backing;
 mod error;
 pub mod fuse;
 pub use fuser::BackgroundSession;
 mod vfs;
 
 pub use error::{Result, VfsError};
-pub use vfs::{Attr, DirEntry, OpenMode, SyncState, Vfs, VfsConfig};
+pub use vfs::{Attr, DirEntry, OpenMode, Opened, SyncState, Vfs, VfsConfig};
 pub use vfs::{RenameFlags, SetAttr};

@@ -41,6 +41,9 @@ pub(crate) struct OpenFile {
     pub live: Mutex<Live>,
     pub handles: Mutex<u32>,
     pub ra: Mutex<ReadAhead>,
+    /// Whether the kernel does this inode's I/O directly (see `direct.rs`); `None` until a
+    /// handle asks.
+    pub direct: Mutex<Option<bool>>,
 }
 
 /// Changes `setattr` may carry.
@@ -80,6 +83,7 @@ impl Vfs {
                 }),
                 handles: Mutex::new(0),
                 ra: Mutex::new(ReadAhead::default()),
+                direct: Mutex::new(None),
             })
         });
         *lock(&of.handles) += 1;
@@ -95,7 +99,7 @@ impl Vfs {
         fh
     }
 
-    fn handle(&self, fh: u64) -> Result<(Ino, OpenMode, Arc<OpenFile>)> {
+    pub(crate) fn handle(&self, fh: u64) -> Result<(Ino, OpenMode, Arc<OpenFile>)> {
         let (ino, mode) = lock(&self.handles)
             .get(&fh)
             .map(|h| (h.ino, h.mode))
@@ -109,7 +113,12 @@ impl Vfs {
 
     /// Makes the whole content of `ino` local (fetching it from the remote unless `truncate`)
     /// and returns the data file.
-    async fn ensure_local(&self, ino: Ino, of: &OpenFile, truncate: bool) -> Result<Arc<File>> {
+    pub(crate) async fn ensure_local(
+        &self,
+        ino: Ino,
+        of: &OpenFile,
+        truncate: bool,
+    ) -> Result<Arc<File>> {
         if let Some(f) = lock(&of.data).clone() {
             return Ok(f);
         }
@@ -255,6 +264,7 @@ impl Vfs {
 
     /// Makes what was written through `ino`'s handles durable and journals it for upload.
     async fn persist(&self, ino: Ino, of: &OpenFile) -> Result<()> {
+        self.sense_direct_writes(ino, of);
         let (size, mtime, dirty) = {
             let l = lock(&of.live);
             (l.size, l.mtime, l.dirty)
@@ -317,7 +327,7 @@ impl Vfs {
         }
         if h.mode == OpenMode::Write {
             self.tree.locks.writer_closed(h.ino);
-            self.uploader.wake();
+            self.uploader.changed();
         }
         persisted
     }
@@ -357,8 +367,14 @@ impl Vfs {
             }
             n.ctime = now_nanos();
         })?;
-        if let (Some(t), Some(of)) = (set.mtime, lock(&self.open).get(&ino)) {
+        let open = lock(&self.open).get(&ino).cloned();
+        if let (Some(t), Some(of)) = (set.mtime, open) {
+            self.sense_direct_writes(ino, &of);
             lock(&of.live).mtime = to_nanos(t);
+            // Keep the data file's mtime in step, so direct writes stay detectable.
+            if let Some(file) = lock(&of.data).clone() {
+                file.set_modified(t)?;
+            }
         }
         Ok(self.attr_of(ino, &node))
     }

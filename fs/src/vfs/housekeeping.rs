@@ -82,8 +82,7 @@ impl Vfs {
         if self.is_open(ino) {
             return Ok(());
         }
-        let journal = self.meta().journal()?;
-        if journal.pending.iter().any(|(i, _)| *i == ino) {
+        if self.meta().record(ino)?.is_some() {
             return Ok(());
         }
         match self.meta().update(ino, |n| n.local_full = false) {

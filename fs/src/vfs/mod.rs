@@ -3,6 +3,7 @@
 //! kernel; `fuse.rs` is only an adapter. Must not block on the network while holding a lock
 //! that other operations on unrelated files need.
 
+mod direct;
 mod file;
 mod housekeeping;
 mod namespace;
@@ -20,6 +21,7 @@ use ourclone_cache::{
 use ourclone_remote::{Remote, RemotePath, Usage};
 
 use crate::error::{Result, VfsError};
+pub use direct::Opened;
 use file::{Handle, OpenFile};
 pub use file::{OpenMode, SetAttr};
 pub use namespace::RenameFlags;
@@ -200,6 +202,7 @@ impl Vfs {
         let mut size = node.size;
         let mut mtime = node.mtime;
         if let Some(open) = lock(&self.open).get(&ino) {
+            self.sense_direct_writes(ino, open);
             let live = lock(&open.live);
             size = live.size;
             mtime = live.mtime;
@@ -349,10 +352,9 @@ impl Vfs {
     /// Where `ino` stands with the remote.
     pub fn sync_state(&self, ino: Ino) -> Result<SyncState> {
         self.meta().get(ino)?;
-        let scan = self.meta().journal()?;
-        Ok(match scan.pending.iter().find(|(i, _)| *i == ino) {
+        Ok(match self.meta().record(ino)? {
             None => SyncState::Synced,
-            Some((_, rec)) if rec.last_error.is_some() => SyncState::Error,
+            Some(rec) if rec.last_error.is_some() => SyncState::Error,
             Some(_) => SyncState::Pending,
         })
     }

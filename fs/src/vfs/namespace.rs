@@ -63,7 +63,7 @@ impl Vfs {
         let ino = self.meta().create(node)?;
         let node = self.meta().change(ino, |_| {})?;
         self.dir_changed(parent)?;
-        self.uploader.wake();
+        self.uploader.changed();
         Ok(self.attr_of(ino, &node))
     }
 

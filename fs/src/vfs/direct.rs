@@ -1,0 +1,88 @@
+//! Direct I/O for files whose whole content is on local disk: the adapter may hand the data
+//! file to the kernel (FUSE passthrough, Linux 6.9+) so reads and writes run at local-disk
+//! speed without a round trip through us. We then learn about writes by looking at the data
+//! file (size and mtime) when a handle is flushed, synced or closed, and when attributes are
+//! asked. The kernel forbids mixing passthrough and cached opens of one inode, so the first
+//! open of an inode chooses its mode and later opens follow it until the last one closes.
+//! Must not decide anything about uploads.
+
+use std::fs::File;
+use std::sync::Arc;
+
+use ourclone_cache::{from_nanos, to_nanos, Ino};
+
+use super::file::{OpenFile, OpenMode};
+use super::{lock, Attr, Vfs};
+use crate::error::Result;
+
+/// An open handle, and the data file the kernel may use directly for it.
+pub struct Opened {
+    pub fh: u64,
+    pub direct: Option<Arc<File>>,
+}
+
+impl Vfs {
+    /// Like [`Vfs::open`], and also returns the data file when the handle may use direct I/O.
+    pub async fn open_direct(&self, ino: Ino, mode: OpenMode, truncate: bool) -> Result<Opened> {
+        let fh = self.open(ino, mode, truncate).await?;
+        self.offer_direct(ino, fh, mode).await
+    }
+
+    /// Like [`Vfs::create`], and also returns the data file for direct I/O.
+    pub async fn create_direct(
+        &self,
+        parent: Ino,
+        name: &str,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(Attr, Opened)> {
+        let (attr, fh) = self.create(parent, name, mode, uid, gid).await?;
+        Ok((
+            attr,
+            self.offer_direct(attr.ino, fh, OpenMode::Write).await?,
+        ))
+    }
+
+    async fn offer_direct(&self, ino: Ino, fh: u64, mode: OpenMode) -> Result<Opened> {
+        let (_, _, of) = self.handle(fh)?;
+        let local = lock(&of.data).clone();
+        let direct = *lock(&of.direct).get_or_insert(local.is_some());
+        if !direct {
+            return Ok(Opened { fh, direct: None });
+        }
+        let file = match local {
+            Some(f) => f,
+            None => self.ensure_local(ino, &of, false).await?,
+        };
+        if mode == OpenMode::Write {
+            // From here on, a change of the data file's mtime means the kernel wrote to it.
+            self.sense_direct_writes(ino, &of);
+            let mtime = lock(&of.live).mtime;
+            file.set_modified(from_nanos(mtime))?;
+        }
+        Ok(Opened {
+            fh,
+            direct: Some(file),
+        })
+    }
+
+    /// Picks up what the kernel wrote through direct handles of `ino` into the live size and
+    /// mtime, and marks the file dirty if anything changed.
+    pub(crate) fn sense_direct_writes(&self, ino: Ino, of: &OpenFile) {
+        if *lock(&of.direct) != Some(true) || !self.tree.locks.has_writers(ino) {
+            return;
+        }
+        let Some(file) = lock(&of.data).clone() else {
+            return;
+        };
+        let Ok(meta) = file.metadata() else { return };
+        let (size, mtime) = (meta.len(), meta.modified().map(to_nanos).unwrap_or(0));
+        let mut live = lock(&of.live);
+        if (size, mtime) != (live.size, live.mtime) {
+            live.size = size;
+            live.mtime = mtime;
+            live.dirty = true;
+        }
+    }
+}
