@@ -39,6 +39,22 @@ pub enum Kind {
     File,
     Dir,
     Symlink,
+    /// FIFOs, sockets and device nodes have no form on a cloud drive: they live in the
+    /// MetaStore only, on this machine, and are never uploaded.
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+}
+
+impl Kind {
+    /// Kept on this machine only (see the special kinds above).
+    pub fn is_local_only(self) -> bool {
+        matches!(
+            self,
+            Kind::Fifo | Kind::Socket | Kind::CharDevice | Kind::BlockDevice
+        )
+    }
 }
 
 /// Where a node's object is on the remote, as of the last time we touched or listed it.
@@ -80,6 +96,8 @@ pub struct Node {
     pub version: u64,
     /// Set once `unlink`/`rmdir` took the node out of the tree while handles stayed open.
     pub orphan: bool,
+    /// Device number of a device node.
+    pub rdev: u32,
 }
 
 impl Node {
@@ -100,9 +118,10 @@ impl Node {
             target: None,
             remote: None,
             listed_at: (kind == Kind::Dir).then_some(now),
-            local_full: kind != Kind::Dir,
+            local_full: matches!(kind, Kind::File | Kind::Symlink),
             version: 1,
             orphan: false,
+            rdev: 0,
         }
     }
 

@@ -249,7 +249,9 @@ impl Uploader {
             None => None,
         };
         let (source, size, scratch) = match node.kind {
-            Kind::Dir => return Ok(None),
+            Kind::Dir | Kind::Fifo | Kind::Socket | Kind::CharDevice | Kind::BlockDevice => {
+                return Ok(None)
+            }
             Kind::Symlink => {
                 let target = node.target.clone().unwrap_or_default();
                 let path = self.data.scratch(ino);

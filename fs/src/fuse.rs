@@ -126,7 +126,7 @@ fn file_attr(a: &Attr) -> FileAttr {
         nlink: a.nlink,
         uid: a.uid,
         gid: a.gid,
-        rdev: 0,
+        rdev: a.rdev,
         blksize: 1 << 20,
         flags: 0,
     }
@@ -137,6 +137,10 @@ fn file_type(k: Kind) -> FileType {
         Kind::File => FileType::RegularFile,
         Kind::Dir => FileType::Directory,
         Kind::Symlink => FileType::Symlink,
+        Kind::Fifo => FileType::NamedPipe,
+        Kind::Socket => FileType::Socket,
+        Kind::CharDevice => FileType::CharDevice,
+        Kind::BlockDevice => FileType::BlockDevice,
     }
 }
 
@@ -314,14 +318,30 @@ impl Filesystem for FuseAdapter {
         n: &OsStr,
         mode: u32,
         umask: u32,
-        _rdev: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
         let n = name_or_reply!(n, reply);
-        if mode & libc::S_IFMT != libc::S_IFREG {
-            return reply.error(Errno::from_i32(libc::EPERM));
-        }
+        let special = match mode & libc::S_IFMT {
+            libc::S_IFREG => None,
+            libc::S_IFIFO => Some(Kind::Fifo),
+            libc::S_IFSOCK => Some(Kind::Socket),
+            libc::S_IFCHR => Some(Kind::CharDevice),
+            libc::S_IFBLK => Some(Kind::BlockDevice),
+            _ => return reply.error(Errno::from_i32(libc::EINVAL)),
+        };
         let (uid, gid) = (req.uid(), req.gid());
+        if let Some(kind) = special {
+            return self.spawn(move |vfs| async move {
+                match vfs
+                    .mknod(parent.0, &n, kind, mode & !umask, rdev, uid, gid)
+                    .await
+                {
+                    Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
+                    Err(e) => reply.error(errno(&e)),
+                }
+            });
+        }
         self.spawn(move |vfs| async move {
             match vfs.create(parent.0, &n, mode & !umask, uid, gid).await {
                 Ok((a, fh)) => match vfs.release(fh).await {

@@ -165,6 +165,9 @@ impl Vfs {
         match node.kind {
             Kind::Dir => return Err(CacheError::IsADirectory.into()),
             Kind::Symlink => return Err(VfsError::Errno(libc::ELOOP, "is a symlink")),
+            Kind::Fifo | Kind::Socket | Kind::CharDevice | Kind::BlockDevice => {
+                return Err(VfsError::Errno(libc::ENXIO, "special file"))
+            }
             Kind::File => {}
         }
         let of = self.open_file(ino, &node);
@@ -196,6 +199,7 @@ impl Vfs {
         self.ensure_listed(parent).await?;
         let node = Node::new_local(parent, name, Kind::File, mode, uid, gid);
         let ino = self.meta().create(node.clone())?;
+        self.dir_changed(parent)?;
         let of = self.open_file(ino, &node);
         lock(&of.live).dirty = true;
         let fh = self.new_handle(ino, OpenMode::Write);
@@ -279,7 +283,8 @@ impl Vfs {
         self.meta().change(ino, |n| {
             n.size = size;
             n.mtime = mtime;
-            n.ctime = now_nanos();
+            // The change happened at the last write or truncate, not at this close.
+            n.ctime = n.ctime.max(mtime);
             n.local_full = true;
         })?;
         lock(&of.live).dirty = false;

@@ -54,6 +54,7 @@ pub struct Attr {
     pub uid: u32,
     pub gid: u32,
     pub nlink: u32,
+    pub rdev: u32,
 }
 
 /// One entry of a folder listing.
@@ -217,7 +218,12 @@ impl Vfs {
             mode: node.mode,
             uid: node.uid,
             gid: node.gid,
-            nlink: if node.is_dir() { 2 } else { 1 },
+            nlink: match (node.orphan, node.is_dir()) {
+                (true, _) => 0,
+                (false, true) => 2,
+                (false, false) => 1,
+            },
+            rdev: node.rdev,
         }
     }
 

@@ -47,6 +47,29 @@ impl Vfs {
         Ok(self.attr_of(ino, &node))
     }
 
+    /// A FIFO, socket or device node: kept on this machine only (see `Kind`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn mknod(
+        &self,
+        parent: Ino,
+        name: &str,
+        kind: Kind,
+        mode: u32,
+        rdev: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<Attr> {
+        if !kind.is_local_only() {
+            return Err(VfsError::invalid("mknod makes special files only"));
+        }
+        self.ensure_listed(parent).await?;
+        let mut node = Node::new_local(parent, name, kind, mode, uid, gid);
+        node.rdev = rdev;
+        let ino = self.meta().create(node.clone())?;
+        self.dir_changed(parent)?;
+        Ok(self.attr_of(ino, &node))
+    }
+
     pub async fn symlink(
         &self,
         parent: Ino,
@@ -171,11 +194,16 @@ impl Vfs {
             ),
             (None, false) => None,
         };
+        if node.kind.is_local_only() {
+            // A special file never goes to the remote: what it replaces must leave it now.
+            self.remove_replaced_remote(target.as_ref()).await?;
+        }
         let (_, replaced) = self
             .meta()
             .rename(parent, name, new_parent, new_name, |n, old| {
                 match &moved_remote {
                     Some(state) => n.remote = Some(state.clone()),
+                    None if n.kind.is_local_only() => n.remote = None,
                     // Not on the remote yet: take over the replaced object, so the upload replaces it.
                     None => n.remote = old.and_then(|o| o.remote.clone()),
                 }
@@ -205,6 +233,22 @@ impl Vfs {
             n.ctime = now;
         })?;
         Ok(())
+    }
+
+    /// Removes from the remote the object a rename is about to replace, if it has one.
+    async fn remove_replaced_remote(&self, target: Option<&(Ino, Node)>) -> Result<()> {
+        let Some((t, tnode)) = target.filter(|(_, n)| n.remote.is_some()) else {
+            return Ok(());
+        };
+        let obj = self.tree.object(*t, tnode)?;
+        let gone = match tnode.is_dir() {
+            true => self.remote().remove_dir(&obj).await,
+            false => self.remote().remove_file(&obj).await,
+        };
+        match gone {
+            Ok(()) | Err(ourclone_remote::RemoteError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Moves an object that is on the remote; returns its new remote state.
