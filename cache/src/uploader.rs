@@ -56,6 +56,7 @@ pub struct Uploader {
     counters: Counters,
     last_error: Mutex<Option<String>>,
     retry_at: Mutex<HashMap<Ino, Instant>>,
+    uploading: Mutex<std::collections::HashSet<Ino>>,
 }
 
 /// One upload prepared from a journal record.
@@ -89,12 +90,32 @@ impl Uploader {
             counters: Counters::default(),
             last_error: Mutex::new(None),
             retry_at: Mutex::new(HashMap::new()),
+            uploading: Mutex::new(Default::default()),
         }
     }
 
     /// Asks the Uploader to look at the journal now.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// True while an upload of `ino` is in flight.
+    pub fn is_uploading(&self, ino: Ino) -> bool {
+        self.uploading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&ino)
+    }
+
+    fn uploading_now(&self, inos: &[Ino], on: bool) {
+        let mut set = self.uploading.lock().unwrap_or_else(|e| e.into_inner());
+        for ino in inos {
+            if on {
+                set.insert(*ino);
+            } else {
+                set.remove(ino);
+            }
+        }
     }
 
     /// Tells the Uploader a record was written. Nothing is due before the write-back delay,
@@ -345,6 +366,8 @@ impl Uploader {
         self.counters
             .in_flight
             .fetch_add(uploads.len() as u64, Ordering::Relaxed);
+        let inos: Vec<Ino> = jobs.iter().map(|(j, _)| j.ino).collect();
+        self.uploading_now(&inos, true);
         let results = if uploads.len() == 1 {
             vec![self.tree.remote.upload(&uploads[0]).await]
         } else {
@@ -353,6 +376,7 @@ impl Uploader {
         self.counters
             .in_flight
             .fetch_sub(uploads.len() as u64, Ordering::Relaxed);
+        self.uploading_now(&inos, false);
         for ((job, attempts), result) in jobs.into_iter().zip(results) {
             if job.scratch {
                 let _ = std::fs::remove_file(&job.upload.source);

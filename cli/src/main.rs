@@ -52,6 +52,9 @@ enum Command {
         /// Unmount at once; pending uploads stay in the journal for the next mount.
         #[arg(long)]
         lazy: bool,
+        /// Print the outcome as JSON (no progress bar).
+        #[arg(long)]
+        json: bool,
     },
     /// Show a mount's pending uploads, failures, cache use and remote calls.
     Status {
@@ -107,7 +110,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Remote { action } => remote_cmd::run(action, &config_path),
         Command::Mount(args) => mount::run(args, &config_path, &cache_dir, cli.verbose),
-        Command::Unmount { mountpoint, lazy } => mount::unmount(&mountpoint, lazy),
+        Command::Unmount {
+            mountpoint,
+            lazy,
+            json,
+        } => mount::unmount(&mountpoint, lazy, json),
         Command::Status { mountpoint, json } => mount::status(&mountpoint, json),
     }
 }

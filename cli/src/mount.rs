@@ -2,7 +2,7 @@
 //! by default, waiting until the mount is ready), and talks to running mounts through their
 //! control sockets. Must not serve the filesystem itself (daemon.rs does).
 
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader, IsTerminal};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -244,7 +244,7 @@ fn socket_of(mountpoint: &Path) -> Result<(PathBuf, PathBuf), CliError> {
     Ok((canon, socket))
 }
 
-pub fn unmount(mp: &Path, lazy: bool) -> Result<(), CliError> {
+pub fn unmount(mp: &Path, lazy: bool, json: bool) -> Result<(), CliError> {
     let (canon, socket) = socket_of(mp)?;
     if mountpoint::mounted_fstype(&canon).is_none() {
         return Err(CliError::MountPoint(format!(
@@ -254,37 +254,32 @@ pub fn unmount(mp: &Path, lazy: bool) -> Result<(), CliError> {
     }
     if !socket.exists() {
         mountpoint::force_unmount(&canon)?;
-        println!(
-            "Unmounted {} (its daemon was gone; pending uploads resume at the next mount).",
-            canon.display()
-        );
+        report_unmounted(&canon, None, json);
         return Ok(());
     }
-    let tty = std::io::stderr().is_terminal();
+    let bar = (!json && std::io::stderr().is_terminal()).then(drain_bar);
     let mut outcome = Err(CliError::Other(anyhow::anyhow!(
         "the daemon closed the connection"
     )));
     let mut daemon_pid = None;
     control::call(&socket, &Request::Unmount { lazy }, |reply| match reply {
-        Reply::Progress { pending_files } if tty => {
-            eprint!("\rUploading before unmount: {pending_files} file(s) left   ");
-            let _ = std::io::stderr().flush();
+        Reply::Progress { pending_files } => {
+            if let Some(bar) = &bar {
+                let total = bar.length().unwrap_or(0).max(pending_files);
+                bar.set_length(total);
+                bar.set_position(total - pending_files);
+            }
         }
-        Reply::Progress { .. } => {}
         Reply::Unmounted {
             pending_files,
             pending_bytes,
             pid,
         } => {
             daemon_pid = Some(pid);
-            if tty {
-                eprintln!();
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
             }
-            if pending_files > 0 {
-                println!("Unmounted {}; {pending_files} file(s), {pending_bytes} byte(s) wait in the journal and upload at the next mount.", canon.display());
-            } else {
-                println!("Unmounted {}; everything is uploaded.", canon.display());
-            }
+            report_unmounted(&canon, Some((pending_files, pending_bytes)), json);
             outcome = Ok(());
         }
         Reply::Error { message } => outcome = Err(CliError::MountPoint(message)),
@@ -294,6 +289,33 @@ pub fn unmount(mp: &Path, lazy: bool) -> Result<(), CliError> {
         wait_for_exit(pid);
     }
     outcome
+}
+
+/// The progress bar of uploads drained before an unmount.
+fn drain_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template(
+        "Uploading before unmount {bar:30} {pos}/{len} file(s)",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+/// `pending` is `None` when the daemon was gone (its journal waits for the next mount).
+fn report_unmounted(mp: &Path, pending: Option<(u64, u64)>, json: bool) {
+    let mp = mp.display();
+    if json {
+        let (files, bytes) = pending.unwrap_or((0, 0));
+        let v = serde_json::json!({ "mountpoint": mp.to_string(), "unmounted": true, "daemon_was_gone": pending.is_none(), "pending_files": files, "pending_bytes": bytes });
+        println!("{v}");
+        return;
+    }
+    match pending {
+        None => println!("Unmounted {mp} (its daemon was gone; pending uploads resume at the next mount)."),
+        Some((0, _)) => println!("Unmounted {mp}; everything is uploaded."),
+        Some((files, bytes)) => println!("Unmounted {mp}; {files} file(s), {bytes} byte(s) wait in the journal and upload at the next mount."),
+    }
 }
 
 /// Waits (up to 30 s) until the daemon process has exited and released the cache, so the same

@@ -360,6 +360,7 @@ impl Vfs {
         self.meta().get(ino)?;
         Ok(match self.meta().record(ino)? {
             None => SyncState::Synced,
+            Some(_) if self.uploader.is_uploading(ino) => SyncState::Uploading,
             Some(rec) if rec.last_error.is_some() => SyncState::Error,
             Some(_) => SyncState::Pending,
         })
