@@ -164,10 +164,12 @@ impl Uploader {
             self.pass(true).await?;
             let scan = self.tree.meta.journal()?;
             progress(scan.pending.len() as u64);
+            // Files still open for writing cannot be uploaded yet; failing ones have had
+            // their chances. Both stay in the journal.
             let stuck = scan
                 .pending
                 .iter()
-                .all(|(_, r)| r.attempts >= DRAIN_GIVE_UP);
+                .all(|(ino, r)| r.attempts >= DRAIN_GIVE_UP || self.tree.locks.has_writers(*ino));
             if scan.pending.is_empty() || stuck {
                 return Ok(());
             }

@@ -315,23 +315,35 @@ impl Vfs {
             return Ok(());
         };
         let of = lock(&self.open).get(&h.ino).cloned();
-        let Some(of) = of else { return Ok(()) };
+        let Some(of) = of else {
+            if h.mode == OpenMode::Write {
+                self.tree.locks.writer_closed(h.ino);
+            }
+            return Ok(());
+        };
         let persisted = if h.mode == OpenMode::Write {
             self.persist(h.ino, &of).await
         } else {
             Ok(())
         };
+        // Under the map's lock, as `open_file` counts a new handle: an open racing with this
+        // release either finds the record still counted or makes a fresh one.
         let last = {
+            let mut open = lock(&self.open);
             let mut n = lock(&of.handles);
             *n -= 1;
+            if *n == 0 {
+                open.remove(&h.ino);
+            }
             *n == 0
         };
+        if h.mode == OpenMode::Write {
+            self.tree.locks.writer_closed(h.ino);
+        }
         if last {
-            lock(&self.open).remove(&h.ino);
             self.forget_if_gone(h.ino)?;
         }
         if h.mode == OpenMode::Write {
-            self.tree.locks.writer_closed(h.ino);
             self.uploader.changed();
         }
         persisted
