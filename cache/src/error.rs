@@ -17,6 +17,8 @@ pub enum CacheError {
     IsADirectory,
     #[error("invalid argument: {0}")]
     Invalid(&'static str),
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
     #[error("metadata store: {0}")]
     Store(String),
     #[error("local disk: {0}")]

@@ -164,16 +164,20 @@ impl MetaStore {
     }
 
     /// All children of `parent`, in name order.
+    /// All children of `parent`, in name order. Each node carries the name it has in this
+    /// folder (a hard-linked node's own `name` may be another of its names).
     pub fn children(&self, parent: Ino) -> Result<Vec<(Ino, Node)>> {
         let tx = self.db.begin_read()?;
         let children = tx.open_table(CHILDREN)?;
         let nodes = tx.open_table(NODES)?;
         let mut out = Vec::new();
         for item in children.range((parent, "")..(parent + 1, ""))? {
-            let (_, ino) = item?;
+            let (key, ino) = item?;
             let ino = ino.value();
             if let Some(v) = nodes.get(ino)? {
-                out.push((ino, decode(v.value())?));
+                let mut node = decode(v.value())?;
+                key.value().1.clone_into(&mut node.name);
+                out.push((ino, node));
             }
         }
         Ok(out)
@@ -254,7 +258,17 @@ impl MetaStore {
             }
             children.remove((parent, name))?;
             crate::journal::forget_in(&tx, ino)?;
-            if keep(ino) {
+            if node.extra_links > 0 {
+                // Another name still holds it; point the node at one of them.
+                node.extra_links -= 1;
+                if (node.parent, node.name.as_str()) == (parent, name) {
+                    let (p, n) = any_name_of(&children, ino)?;
+                    node.parent = p;
+                    node.name = n;
+                }
+                node.ctime = now_nanos();
+                write_node(&mut nodes, ino, &node)?;
+            } else if keep(ino) {
                 node.orphan = true;
                 write_node(&mut nodes, ino, &node)?;
             } else {
@@ -264,6 +278,32 @@ impl MetaStore {
         };
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Gives node `ino` (which must be local-only: see `Kind`) another name.
+    pub fn link(&self, ino: Ino, new_parent: Ino, new_name: &str) -> Result<Node> {
+        let tx = self.write()?;
+        let node = {
+            let mut children = tx.open_table(CHILDREN)?;
+            let mut nodes = tx.open_table(NODES)?;
+            let mut node = read_node(&nodes, ino)?;
+            if !node.kind.is_local_only() {
+                return Err(CacheError::Unsupported("hard links"));
+            }
+            if !read_node(&nodes, new_parent)?.is_dir() {
+                return Err(CacheError::NotADirectory);
+            }
+            if child_of(&children, new_parent, new_name)?.is_some() {
+                return Err(CacheError::AlreadyExists);
+            }
+            children.insert((new_parent, new_name), ino)?;
+            node.extra_links += 1;
+            node.ctime = now_nanos();
+            write_node(&mut nodes, ino, &node)?;
+            node
+        };
+        tx.commit()?;
+        Ok(node)
     }
 
     /// Drops an orphan node once its last handle closed.
@@ -300,25 +340,28 @@ impl MetaStore {
             let mut nodes = tx.open_table(NODES)?;
             let ino = child_of(&children, parent, name)?.ok_or(CacheError::NotFound)?;
             let mut node = read_node(&nodes, ino)?;
-            if !read_node(&nodes, new_parent)?.is_dir() {
-                return Err(CacheError::NotADirectory);
-            }
-            if node.is_dir() && self.is_ancestor(&nodes, ino, new_parent)? {
-                return Err(CacheError::Invalid("cannot move a folder into itself"));
-            }
-            let replaced = match child_of(&children, new_parent, new_name)? {
-                Some(old) if old == ino => return Ok((ino, None)),
-                Some(old) => {
-                    let old_node = read_node(&nodes, old)?;
-                    check_replace(&node, &old_node, &children, old)?;
-                    Some((old, old_node))
-                }
-                None => None,
-            };
+            let replaced =
+                match self.validate_rename(&children, &nodes, ino, &node, new_parent, new_name)? {
+                    Target::Same => return Ok((ino, None)),
+                    Target::Free => None,
+                    Target::Replaces(old, old_node) => Some((old, *old_node)),
+                };
             edit(&mut node, replaced.as_ref().map(|(_, n)| n));
-            if let Some((old, _)) = &replaced {
-                nodes.remove(*old)?;
-                crate::journal::forget_in(&tx, *old)?;
+            if let Some((old, old_node)) = &replaced {
+                if old_node.extra_links > 0 {
+                    let mut other = old_node.clone();
+                    other.extra_links -= 1;
+                    children.remove((new_parent, new_name))?;
+                    if (other.parent, other.name.as_str()) == (new_parent, new_name) {
+                        let (p, n) = any_name_of(&children, *old)?;
+                        other.parent = p;
+                        other.name = n;
+                    }
+                    write_node(&mut nodes, *old, &other)?;
+                } else {
+                    nodes.remove(*old)?;
+                    crate::journal::forget_in(&tx, *old)?;
+                }
             }
             children.remove((parent, name))?;
             children.insert((new_parent, new_name), ino)?;
@@ -330,6 +373,51 @@ impl MetaStore {
         };
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Checks, changing nothing, that `name` of `parent` may be renamed to `new_name` of
+    /// `new_parent`: callers that must act on the remote first ask this before they do.
+    pub fn check_rename(
+        &self,
+        parent: Ino,
+        name: &str,
+        new_parent: Ino,
+        new_name: &str,
+    ) -> Result<()> {
+        let tx = self.write()?;
+        let children = tx.open_table(CHILDREN)?;
+        let nodes = tx.open_table(NODES)?;
+        let ino = child_of(&children, parent, name)?.ok_or(CacheError::NotFound)?;
+        let node = read_node(&nodes, ino)?;
+        self.validate_rename(&children, &nodes, ino, &node, new_parent, new_name)?;
+        Ok(())
+        // The transaction is dropped unused: nothing is written.
+    }
+
+    fn validate_rename(
+        &self,
+        children: &Table<(u64, &str), u64>,
+        nodes: &Table<u64, &[u8]>,
+        ino: Ino,
+        node: &Node,
+        new_parent: Ino,
+        new_name: &str,
+    ) -> Result<Target> {
+        if !read_node(nodes, new_parent)?.is_dir() {
+            return Err(CacheError::NotADirectory);
+        }
+        if node.is_dir() && self.is_ancestor(nodes, ino, new_parent)? {
+            return Err(CacheError::Invalid("cannot move a folder into itself"));
+        }
+        match child_of(children, new_parent, new_name)? {
+            Some(old) if old == ino => Ok(Target::Same),
+            Some(old) => {
+                let old_node = read_node(nodes, old)?;
+                check_replace(node, &old_node, children, old)?;
+                Ok(Target::Replaces(old, Box::new(old_node)))
+            }
+            None => Ok(Target::Free),
+        }
     }
 
     fn is_ancestor(&self, nodes: &Table<u64, &[u8]>, anc: Ino, mut ino: Ino) -> Result<bool> {
@@ -411,6 +499,28 @@ impl MetaStore {
         let tx = self.db.begin_read()?;
         Ok(tx.open_table(NODES)?.len()?)
     }
+}
+
+/// Some name of `ino` in the tree (a full scan: only for hard-linked local-only nodes).
+fn any_name_of(children: &Table<(u64, &str), u64>, ino: Ino) -> Result<(Ino, String)> {
+    for item in children.iter()? {
+        let (k, v) = item?;
+        if v.value() == ino {
+            let (p, n) = k.value();
+            return Ok((p, n.to_string()));
+        }
+    }
+    Err(CacheError::Corrupt(format!(
+        "inode {ino} has links but no name"
+    )))
+}
+
+/// What a rename's destination holds.
+enum Target {
+    /// The node itself (another of its names): nothing to do.
+    Same,
+    Free,
+    Replaces(Ino, Box<Node>),
 }
 
 fn check_replace(

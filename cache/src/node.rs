@@ -98,6 +98,9 @@ pub struct Node {
     pub orphan: bool,
     /// Device number of a device node.
     pub rdev: u32,
+    /// Names this node has beyond its first: hard links, which only local-only nodes may have
+    /// (a remote holds one object per name). `parent`/`name` are one of its names.
+    pub extra_links: u32,
 }
 
 impl Node {
@@ -122,6 +125,7 @@ impl Node {
             version: 1,
             orphan: false,
             rdev: 0,
+            extra_links: 0,
         }
     }
 

@@ -207,8 +207,15 @@ impl Uploader {
                 Err(e) => return Err(e),
             };
             if node.is_dir() {
-                if let Err(e) = self.tree.ensure_dir(*ino).await {
-                    self.failed(*ino, rec.attempts, &e);
+                match self.tree.ensure_dir(*ino).await {
+                    // A folder that took over a remote folder (renamed over it) is on the
+                    // remote without a mkdir: retire its record all the same.
+                    Ok(()) => {
+                        if let Some(remote) = self.tree.meta.get(*ino)?.remote {
+                            self.tree.meta.settle(*ino, rec.version, remote)?;
+                        }
+                    }
+                    Err(e) => self.failed(*ino, rec.attempts, &e),
                 }
                 continue;
             }

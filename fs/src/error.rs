@@ -53,6 +53,7 @@ impl VfsError {
                 CacheError::NotADirectory => libc::ENOTDIR,
                 CacheError::IsADirectory => libc::EISDIR,
                 CacheError::Invalid(_) => libc::EINVAL,
+                CacheError::Unsupported(_) => libc::EPERM,
                 CacheError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
                 CacheError::Remote(r) => remote_errno(r),
                 CacheError::Store(_) | CacheError::Corrupt(_) => libc::EIO,

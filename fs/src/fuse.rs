@@ -353,17 +353,23 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    /// Hard links cannot be represented on the remote (one object per name): EPERM, the
-    /// errno link(2) documents for a filesystem that does not support them.
+    /// Hard links: for FIFOs, sockets and devices (local-only nodes); files and folders get
+    /// EPERM, the errno link(2) documents for a filesystem that cannot hold them.
     fn link(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        _new_parent: INodeNo,
-        _new_name: &OsStr,
+        ino: INodeNo,
+        new_parent: INodeNo,
+        new_name: &OsStr,
         reply: ReplyEntry,
     ) {
-        reply.error(Errno::from_i32(libc::EPERM));
+        let new_name = name_or_reply!(new_name, reply);
+        self.spawn(move |vfs| async move {
+            match vfs.link(ino.0, new_parent.0, &new_name).await {
+                Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {

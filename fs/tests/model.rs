@@ -19,8 +19,7 @@
 //! nothing older and nothing that never was. Errnos are Linux's, checked against the Vfs itself
 //! (the kernel answers some of them before asking FUSE; a future non-Linux adapter would not).
 //!
-//! Known bugs have ignored `regression_*` tests at the end; the proptest steps around them
-//! (`known_bug`) unless `MODEL_STRICT=1`. CI runs `MODEL_CASES` cases (default 64) of at most
+//! The `regression_*` tests at the end replay sequences that once failed. CI runs `MODEL_CASES` cases (default 64) of at most
 //! `MODEL_OPS` operations (default 40), in seconds; for more:
 //! `MODEL_CASES=2000 cargo test -p ourclone-vfs --test model` (about a minute).
 //! A failure prints the operations as run, ready to paste into a regression test.
@@ -711,70 +710,19 @@ fn diff(want: &Tree, got: &Tree) -> String {
 // ---------------------------------------------------------------------------------------------
 // The driver
 
-/// What the proptest does about a known bug.
-enum Known {
-    /// Does not run the operation.
-    Skip,
-    /// Runs it, but does not count it as a durability point.
-    NotDurable,
-}
-
-/// Known bugs, each with an ignored regression test below: the proptest steps around them (so
-/// it keeps finding others), unless `MODEL_STRICT=1`. Remove an entry once its bug is fixed
-/// and its regression test passes.
-fn known_bug(model: &Model, op: &Op) -> Option<Known> {
-    match op {
-        // regression_rename_uploaded_folder_into_itself
-        Rename(P(from), P(to), _) if to.len() > from.len() && to.starts_with(from) => {
-            Some(Known::Skip)
-        }
-        // regression_failed_rename_of_uploaded_file_over_folder_moves_it_on_the_remote,
-        // regression_rename_over_folder_with_local_only_content_moves_it_on_the_remote
-        Rename(P(from), P(to), _)
-            if model.resolve(from).is_ok()
-                && model.resolve(to).is_ok()
-                && matches!(
-                    model.clone().apply(op),
-                    Err(libc::EISDIR | libc::ENOTDIR | libc::ENOTEMPTY | ALSO_EISDIR)
-                ) =>
-        {
-            Some(Known::Skip)
-        }
-        // regression_drain_hangs_after_local_folder_renamed_over_uploaded_folder (the model does
-        // not know which folders are uploaded: every folder over a folder)
-        Rename(P(from), P(to), _)
-            if matches!(model.resolve(from), Ok(Obj::Dir))
-                && matches!(model.resolve(to), Ok(Obj::Dir)) =>
-        {
-            Some(Known::Skip)
-        }
-        // regression_fsync_of_a_clean_file_is_no_durability_point
-        Fsync(P(path)) if matches!(model.resolve(path), Ok(Obj::File(_))) => {
-            Some(Known::NotDurable)
-        }
-        // regression_drain_with_nothing_to_upload_is_no_durability_point
-        Drain => Some(Known::NotDurable),
-        _ => None,
-    }
-}
-
-fn strict() -> bool {
-    std::env::var("MODEL_STRICT").is_ok_and(|v| v == "1")
-}
-
 /// Runs `ops` on a fresh Vfs and the model; the first disagreement, described.
-fn run(ops: &[Op<Pick>], skip_known: bool) -> Result<(), String> {
+fn run(ops: &[Op<Pick>]) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let mut ran = Vec::new();
-    rt.block_on(run_async(ops, skip_known, &mut ran))
+    rt.block_on(run_async(ops, &mut ran))
         .map_err(|e| format!("{e}\nops as run: {ran:#?}"))
 }
 
-async fn run_async(ops: &[Op<Pick>], skip_known: bool, ran: &mut Vec<Op>) -> Result<(), String> {
+async fn run_async(ops: &[Op<Pick>], ran: &mut Vec<Op>) -> Result<(), String> {
     let mut w = World::new();
     let mut model = Model::default();
     // The model's states since the last durability point, oldest first: a crash must land on
@@ -783,14 +731,6 @@ async fn run_async(ops: &[Op<Pick>], skip_known: bool, ran: &mut Vec<Op>) -> Res
     for (i, op) in ops.iter().enumerate() {
         let op = &op.map(|pick| pick.path(&model));
         let at = || format!("step {i} ({op:?})");
-        let known = if skip_known {
-            known_bug(&model, op)
-        } else {
-            None
-        };
-        if matches!(known, Some(Known::Skip)) {
-            continue;
-        }
         ran.push(op.clone());
         let want = if matches!(op, Crash) {
             Ok(())
@@ -844,7 +784,7 @@ async fn run_async(ops: &[Op<Pick>], skip_known: bool, ran: &mut Vec<Op>) -> Res
                         diff(&model.tree, &tree)
                     ));
                 }
-                if want.is_ok() && durable_point(op) && known.is_none() {
+                if want.is_ok() && durable_point(op) {
                     since_durable = vec![model.clone()];
                 } else if since_durable.last() != Some(&model) {
                     since_durable.push(model.clone());
@@ -967,7 +907,7 @@ proptest! {
     fn vfs_agrees_with_the_model(
         ops in prop::collection::vec(op(), 1..=env_u32("MODEL_OPS", 40) as usize)
     ) {
-        if let Err(e) = run(&ops, !strict()) {
+        if let Err(e) = run(&ops) {
             return Err(TestCaseError::fail(e));
         }
     }
@@ -976,13 +916,13 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 // Fixed sequences (regressions found by the proptest, and checks of the harness itself)
 
-/// Runs fixed `ops`, strictly (no known bug stepped around).
+/// Runs fixed `ops` and panics with the first disagreement.
 fn check(ops: &[Op]) {
     let ops: Vec<Op<Pick>> = ops
         .iter()
         .map(|op| op.map(|p| Pick::Fixed(p.clone())))
         .collect();
-    if let Err(e) = run(&ops, false) {
+    if let Err(e) = run(&ops) {
         panic!("{e}");
     }
 }
@@ -1025,17 +965,11 @@ fn harness_sees_crash_roll_back_to_the_last_durability_point() {
 }
 
 #[test]
-#[ignore = "bug: rename of a folder already on the remote into its own subfolder answers EIO \
-            (the remote rename is tried before the EINVAL check); the kernel answers EINVAL \
-            itself, so only the Vfs API (and a future non-Linux adapter) sees it"]
 fn regression_rename_uploaded_folder_into_itself() {
     check(&[Mkdir(p("c")), Drain, Rename(p("c"), p("c/a"), false)]);
 }
 
 #[test]
-#[ignore = "bug: rename of a file already on the remote over a local-only folder answers EISDIR \
-            but has already moved the file on the remote; the next drain settles the folder on \
-            that file, and the remote loses 'a' (Vfs API only: the kernel answers EISDIR itself)"]
 fn regression_failed_rename_of_uploaded_file_over_folder_moves_it_on_the_remote() {
     check(&[
         Create(p("a"), d("")),
@@ -1047,9 +981,6 @@ fn regression_failed_rename_of_uploaded_file_over_folder_moves_it_on_the_remote(
 }
 
 #[test]
-#[ignore = "bug: rename of an uploaded folder over an uploaded folder whose only content is \
-            not uploaded yet answers ENOTEMPTY, but has already replaced the target on the \
-            remote (the remote folder was empty); reachable through FUSE"]
 fn regression_rename_over_folder_with_local_only_content_moves_it_on_the_remote() {
     check(&[
         Mkdir(p("c")),
@@ -1062,25 +993,16 @@ fn regression_rename_over_folder_with_local_only_content_moves_it_on_the_remote(
 }
 
 #[test]
-#[ignore = "bug: fsync of a file with nothing new written (flush too) returns without a durable \
-            commit, so changes made before it (here the mkdir) are lost by a crash"]
 fn regression_fsync_of_a_clean_file_is_no_durability_point() {
     check(&[Create(p("a"), d("")), Mkdir(p("d")), Fsync(p("a")), Crash]);
 }
 
 #[test]
-#[ignore = "bug: drain with nothing to upload makes nothing durable: the unlink of a file never \
-            uploaded is lost by a crash, and the file comes back (and is uploaded by the next \
-            drain)"]
 fn regression_drain_with_nothing_to_upload_is_no_durability_point() {
     check(&[Create(p("a"), d("")), Unlink(p("a")), Drain, Crash]);
 }
 
 #[test]
-#[ignore = "bug: a folder made locally and renamed over an empty uploaded folder takes over \
-            that folder's remote object but keeps its journal record, which no upload pass \
-            ever retires (ensure_dir finds it on the remote): drain (so unmount) never returns; \
-            reachable through FUSE (mv -T c d)"]
 fn regression_drain_hangs_after_local_folder_renamed_over_uploaded_folder() {
     check(&[
         Mkdir(p("d")),

@@ -274,7 +274,9 @@ impl Vfs {
             (l.size, l.mtime, l.dirty)
         };
         if !dirty {
-            return Ok(());
+            // Nothing new from these handles, but fsync and close still promise that every
+            // change before them is durable.
+            return self.sync_meta().await;
         }
         let file = lock(&of.data).clone();
         if let Some(file) = file {

@@ -221,7 +221,7 @@ impl Vfs {
             nlink: match (node.orphan, node.is_dir()) {
                 (true, _) => 0,
                 (false, true) => 2,
-                (false, false) => 1,
+                (false, false) => 1 + node.extra_links,
             },
             rdev: node.rdev,
         }
@@ -368,7 +368,9 @@ impl Vfs {
 
     /// Uploads everything pending now; `progress` hears how many records are left.
     pub async fn drain(&self, progress: impl Fn(u64)) -> Result<()> {
-        Ok(self.uploader.drain(progress).await?)
+        self.uploader.drain(progress).await?;
+        // Whatever the drain uploaded or not, everything before it is durable after it.
+        self.sync_meta().await
     }
 
     /// Drops the data file of a node that left the tree once its departure is durable:

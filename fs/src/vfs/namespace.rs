@@ -70,6 +70,15 @@ impl Vfs {
         Ok(self.attr_of(ino, &node))
     }
 
+    /// A hard link: only local-only nodes (FIFOs, sockets, devices) may have several names;
+    /// files and folders answer EPERM, since the remote holds one object per name.
+    pub async fn link(&self, ino: Ino, new_parent: Ino, new_name: &str) -> Result<Attr> {
+        self.ensure_listed(new_parent).await?;
+        let node = self.meta().link(ino, new_parent, new_name)?;
+        self.dir_changed(new_parent)?;
+        Ok(self.attr_of(ino, &node))
+    }
+
     pub async fn symlink(
         &self,
         parent: Ino,
@@ -186,6 +195,9 @@ impl Vfs {
         let _g = self.tree.locks.lock_many(&inos).await;
         let node = self.meta().get(ino)?;
         let target = self.meta().lookup(new_parent, new_name)?;
+        // Everything that can refuse the rename is checked before the remote is touched.
+        self.meta()
+            .check_rename(parent, name, new_parent, new_name)?;
         let moved_remote = match (&node.remote, ino == ourclone_cache::ROOT_INO) {
             (_, true) => return Err(VfsError::Errno(libc::EBUSY, "cannot rename the root")),
             (Some(_), false) => Some(
