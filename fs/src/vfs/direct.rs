@@ -76,9 +76,10 @@ impl Vfs {
         let Some(file) = lock(&of.data).clone() else {
             return;
         };
+        // Under the live lock: setattr changes the data file's mtime and the live one together.
+        let mut live = lock(&of.live);
         let Ok(meta) = file.metadata() else { return };
         let (size, mtime) = (meta.len(), meta.modified().map(to_nanos).unwrap_or(0));
-        let mut live = lock(&of.live);
         if (size, mtime) != (live.size, live.mtime) {
             live.size = size;
             live.mtime = mtime;

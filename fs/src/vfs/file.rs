@@ -269,10 +269,8 @@ impl Vfs {
     /// Makes what was written through `ino`'s handles durable and journals it for upload.
     async fn persist(&self, ino: Ino, of: &OpenFile) -> Result<()> {
         self.sense_direct_writes(ino, of);
-        let (size, mtime, dirty) = {
-            let l = lock(&of.live);
-            (l.size, l.mtime, l.dirty)
-        };
+        // Taken, not read: a write that lands from here on marks the file dirty again.
+        let dirty = std::mem::replace(&mut lock(&of.live).dirty, false);
         if !dirty {
             // Nothing new from these handles, but fsync and close still promise that every
             // change before them is durable.
@@ -282,14 +280,20 @@ impl Vfs {
         if let Some(file) = file {
             blocking(move || file.sync_data()).await?;
         }
-        self.meta().change(ino, |n| {
-            n.size = size;
-            n.mtime = mtime;
+        // Size and mtime are read inside the transaction, so a concurrent utimens (which sets
+        // the live mtime before its own transaction) is never overwritten by an older value.
+        let changed = self.meta().change(ino, |n| {
+            let live = lock(&of.live);
+            n.size = live.size;
+            n.mtime = live.mtime;
             // The change happened at the last write or truncate, not at this close.
-            n.ctime = n.ctime.max(mtime);
+            n.ctime = n.ctime.max(live.mtime);
             n.local_full = true;
-        })?;
-        lock(&of.live).dirty = false;
+        });
+        if changed.is_err() {
+            lock(&of.live).dirty = true;
+        }
+        changed?;
         self.sync_meta().await
     }
 
@@ -372,6 +376,17 @@ impl Vfs {
         if let Some(size) = set.size {
             self.set_size(ino, size, fh).await?;
         }
+        let open = lock(&self.open).get(&ino).cloned();
+        if let (Some(t), Some(of)) = (set.mtime, open) {
+            // Live state first (see `persist`), and the data file's mtime with it under the
+            // same lock, so direct writes stay detectable and no sense sees half of it.
+            self.sense_direct_writes(ino, &of);
+            let mut live = lock(&of.live);
+            if let Some(file) = lock(&of.data).clone() {
+                file.set_modified(t)?;
+            }
+            live.mtime = to_nanos(t);
+        }
         let node = self.meta().update(ino, |n| {
             if let Some(m) = set.mode {
                 n.mode = m & 0o7777;
@@ -386,15 +401,6 @@ impl Vfs {
             }
             n.ctime = now_nanos();
         })?;
-        let open = lock(&self.open).get(&ino).cloned();
-        if let (Some(t), Some(of)) = (set.mtime, open) {
-            self.sense_direct_writes(ino, &of);
-            lock(&of.live).mtime = to_nanos(t);
-            // Keep the data file's mtime in step, so direct writes stay detectable.
-            if let Some(file) = lock(&of.data).clone() {
-                file.set_modified(t)?;
-            }
-        }
         Ok(self.attr_of(ino, &node))
     }
 
