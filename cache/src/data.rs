@@ -55,11 +55,6 @@ impl DataStore {
         }
     }
 
-    /// Makes the directory entries of data files durable (after create or rename).
-    pub fn sync_dir(&self) -> io::Result<()> {
-        File::open(&self.dir)?.sync_all()
-    }
-
     /// Inodes that have a data file.
     pub fn list(&self) -> io::Result<Vec<Ino>> {
         let mut out = Vec::new();

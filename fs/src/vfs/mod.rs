@@ -186,10 +186,6 @@ impl Vfs {
         &self.tree.remote
     }
 
-    pub fn remote_root(&self) -> &RemotePath {
-        &self.tree.root
-    }
-
     /// Bytes of file content held on local disk.
     pub fn cache_bytes(&self) -> u64 {
         self.data.usage()
