@@ -23,6 +23,10 @@ BIN="${OURCLONE_FS_BIN:-$REPO/target/debug/ourclone-fs}"
 FSX_SEEDS="${FSX_SEEDS:-1 2 3}"
 FSX_OPS="${FSX_OPS:-20000}"
 EXPECTED="$HERE/pjdfstest-expected-failures.txt"
+# Which remote the mount shows: "local" (a folder) or "1fichier" (the emulator on loopback).
+REMOTE_KIND="${CONFORMANCE_REMOTE:-local}"
+EMULATOR="${OURCLONE_FICHIER_EMULATOR:-$REPO/target/debug/fichier-emulator}"
+EMU_PID=
 
 die() { echo "conformance: $*" >&2; exit 2; }
 
@@ -49,6 +53,7 @@ cleanup() {
     "$BIN" unmount --lazy "$MNT" >/dev/null 2>&1 || true
     mounted && { fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true; }
   fi
+  [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null
   if [ "${CONFORMANCE_KEEP:-0}" = 1 ]; then echo "conformance: kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -104,7 +109,21 @@ fi
 [ -x "$BIN" ] || die "$BIN is missing: cargo build --bins (or set OURCLONE_FS_BIN)"
 [ -f "$EXPECTED" ] || die "$EXPECTED is missing"
 mkdir -p "$WORK/cloud" "$MNT"
-"$BIN" remote add demo --type local --path "$WORK/cloud" >/dev/null
+case "$REMOTE_KIND" in
+  local) "$BIN" remote add demo --type local --path "$WORK/cloud" >/dev/null ;;
+  1fichier)
+    [ -x "$EMULATOR" ] || die "$EMULATOR is missing: cargo build --bins"
+    mkdir -p "$WORK/emulator"
+    "$EMULATOR" --listen 127.0.0.1:0 --api-key conformance-key --state "$WORK/emulator" >"$WORK/emulator.out" 2>&1 &
+    EMU_PID=$!
+    for _ in $(seq 1 100); do grep -q 'listening on' "$WORK/emulator.out" && break; sleep 0.1; done
+    ENDPOINT="$(sed -n 's/.*listening on //p' "$WORK/emulator.out" | head -1)"
+    [ -n "$ENDPOINT" ] || die "the emulator did not start"
+    echo conformance-key | "$BIN" remote add demo --type 1fichier --endpoint "$ENDPOINT/v1" \
+      --api-key-stdin --flood-backoff 1s --list-interval 0s >/dev/null
+    ;;
+  *) die "CONFORMANCE_REMOTE must be local or 1fichier" ;;
+esac
 # Uploads start right after each close, so they overlap the tests (the harder case).
 "$BIN" mount demo: "$MNT" --write-back 0s >/dev/null
 mounted || die "mount failed"
@@ -130,7 +149,7 @@ sort -m "$WORK/listed" "$WORK/flaky" | comm -23 - "$WORK/all" >"$WORK/unknown"
 comm -12 "$WORK/listed" "$WORK/skipped" >"$WORK/listed_skipped"
 
 n() { wc -l <"$1" | tr -d ' '; }
-echo "pjdfstest on ourclone-fs (local provider): $(n "$WORK/passed") passed, $(n "$WORK/xfailed") expected failures, $(n "$WORK/flaky") flaky (not judged), $(n "$WORK/skipped") skipped, $(n "$WORK/failed") unexpected failures, $(n "$WORK/xpassed") unexpected passes"
+echo "pjdfstest on ourclone-fs ($REMOTE_KIND provider): $(n "$WORK/passed") passed, $(n "$WORK/xfailed") expected failures, $(n "$WORK/flaky") flaky (not judged), $(n "$WORK/skipped") skipped, $(n "$WORK/failed") unexpected failures, $(n "$WORK/xpassed") unexpected passes"
 if [ -s "$WORK/failed" ]; then
   FAIL=1
   echo "UNEXPECTED FAILURES (fix them, or list them with a reason in $EXPECTED):"
@@ -172,9 +191,19 @@ done
 # What the mount shows must be what reaches the cloud once the journal is drained.
 (cd "$MNT" && sha256sum fsx.* 2>/dev/null | sort -k2) >"$WORK/mount.sums" || true
 "$BIN" unmount "$MNT" >/dev/null || { FAIL=1; echo "unmount (drain) failed"; }
-(cd "$WORK/cloud" && sha256sum fsx.* 2>/dev/null | sort -k2) >"$WORK/cloud.sums" || true
+cloud_sums() {
+  if [ "$REMOTE_KIND" = local ]; then
+    (cd "$WORK/cloud" && sha256sum fsx.* 2>/dev/null | sort -k2)
+  else
+    # A second machine (fresh cache) reads the files back from the emulator.
+    OURCLONE_FS_CACHE_DIR="$WORK/cache2" "$BIN" mount demo: "$MNT" >/dev/null || return
+    (cd "$MNT" && sha256sum fsx.* 2>/dev/null | sort -k2)
+    OURCLONE_FS_CACHE_DIR="$WORK/cache2" "$BIN" unmount "$MNT" >/dev/null
+  fi
+}
+cloud_sums >"$WORK/cloud.sums" || true
 if [ -s "$WORK/mount.sums" ] && cmp -s "$WORK/mount.sums" "$WORK/cloud.sums"; then
-  echo "fsx files after unmount: $(n "$WORK/mount.sums") of $(n "$WORK/mount.sums") identical in the cloud folder"
+  echo "fsx files after unmount: $(n "$WORK/mount.sums") of $(n "$WORK/mount.sums") identical on the remote"
 else
   FAIL=1
   echo "fsx files differ between the mount and the cloud folder after unmount:"
