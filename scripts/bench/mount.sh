@@ -205,6 +205,8 @@ row small "Create ${SMALL_FILES} files of 1 KiB (time until the loop returns)" "
 row ls_first "ls -lR of a ${TREE_FILES}-file tree, first listing after mount" "s" 0
 row ls_cold "ls -lR of the tree, cold (remount, caches dropped)" "s" 0
 row ls_warm "ls -lR of the tree, warm" "s" 0
+row find_cold "find of the tree, page and dentry caches dropped" "s" 0
+row find_warm "find of the tree, warm" "s" 0
 row git "git clone of a local repository (SRC_DESC)" "s" 0
 row tar "tar x of a source tarball (SRC_DESC)" "s" 0
 
@@ -327,6 +329,12 @@ w_ls() { # system row
     ls -lR "$(dir_of "$1")/seed/tree" >/dev/null
     put "$2" "$1" "$(elapsed "$t0")"
 }
+w_find() { # system row
+    local t0
+    t0=$(now)
+    find "$(dir_of "$1")/seed/tree" >/dev/null
+    put "$2" "$1" "$(elapsed "$t0")"
+}
 w_git() {
     local s=$1 t0
     t0=$(now)
@@ -383,6 +391,8 @@ remount_all
 
 log "ls -lR, cold and warm"
 for s in "${SYSTEMS[@]}"; do drop_caches; w_ls "$s" ls_cold; w_ls "$s" ls_warm; done
+log "find, caches dropped and warm"
+for s in "${SYSTEMS[@]}"; do drop_caches; w_find "$s" find_cold; w_find "$s" find_warm; done
 log "time to first byte"
 each w_ttfb
 log "sequential read, never cached"
