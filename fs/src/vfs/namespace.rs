@@ -150,7 +150,11 @@ impl Vfs {
             self.sync_meta().await?;
         }
         self.blocks.release_file(ino);
-        self.blocks.invalidate_file(ino);
+        if node.remote.is_some() {
+            // Blocks only ever come from the remote; skipping the index scan for files that
+            // never reached it keeps `rm -rf` of fresh trees cheap.
+            self.blocks.invalidate_file(ino);
+        }
         Ok(())
     }
 
