@@ -71,14 +71,20 @@ pub struct BlockCache {
     evicted_files: Arc<Mutex<Vec<Ino>>>,
 }
 
-/// A tag naming one version of a remote object; blocks of another version are stale.
+/// A tag naming one version of a remote object; blocks of another version are stale. Built
+/// from the provider's id and content hash where it has them (a new version gets a new id or
+/// hash), with the size; from size and mtime only where it has neither.
 pub fn version_tag(remote: Option<&RemoteState>) -> u64 {
     let Some(r) = remote else { return 0 };
     let mut h = blake3::Hasher::new();
     h.update(r.id.as_deref().unwrap_or("").as_bytes());
-    h.update(&r.size.to_le_bytes());
-    h.update(&r.mtime.unwrap_or(0).to_le_bytes());
+    h.update(&[0]);
     h.update(r.hash.as_deref().unwrap_or("").as_bytes());
+    h.update(&r.size.to_le_bytes());
+    if r.id.is_none() && r.hash.is_none() {
+        // Server dates may be rewritten by a relisting without any change of content.
+        h.update(&r.mtime.unwrap_or(0).to_le_bytes());
+    }
     let out = h.finalize();
     u64::from_le_bytes(out.as_bytes()[..8].try_into().unwrap_or([0; 8]))
 }

@@ -8,7 +8,10 @@ use ourclone_remote::Entry;
 
 use crate::node::{to_nanos, RemoteState};
 
-/// True when `now` is still the object we last saw as `known`.
+/// True when `now` is still the object we last saw as `known`. Where the provider names
+/// objects by id or content hash, those decide: its dates come from the server's clock, which
+/// need not agree with ours (1Fichier stamps uploads with its own time), so a date alone never
+/// makes our own upload look like someone else's change.
 pub fn unchanged(known: &RemoteState, now: &Entry) -> bool {
     let same_id = match (&known.id, &now.id) {
         (Some(a), Some(b)) => a == b,
@@ -18,20 +21,48 @@ pub fn unchanged(known: &RemoteState, now: &Entry) -> bool {
         (Some(a), Some(b)) => a == b,
         _ => true,
     };
-    let same_mtime = match (known.mtime, now.mtime) {
-        (Some(a), Some(b)) => a == to_nanos(b),
-        _ => true,
-    };
+    let identified =
+        (known.id.is_some() && now.id.is_some()) || (known.hash.is_some() && now.hash.is_some());
+    let same_mtime = identified
+        || match (known.mtime, now.mtime) {
+            (Some(a), Some(b)) => a == to_nanos(b),
+            _ => true,
+        };
     same_id && same_hash && same_mtime && known.size == now.size
 }
 
-/// `report.pdf` → `report.conflict-<host>-<YYYYmmdd-HHMMSS>.pdf`.
+/// Longest name most file systems and providers accept, in bytes.
+pub const NAME_MAX: usize = 255;
+
+/// `report.pdf` → `report.conflict-<host>-<YYYYmmdd-HHMMSS>.pdf`, shortened to fit in
+/// [`NAME_MAX`] bytes: the stem loses its tail first, the extension is kept (unless it is so
+/// long it cannot be), and the host name is cut last.
 pub fn conflict_name(name: &str, host: &str, at: SystemTime) -> String {
     let stamp = utc_stamp(at);
-    match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => format!("{stem}.conflict-{host}-{stamp}.{ext}"),
-        _ => format!("{name}.conflict-{host}-{stamp}"),
+    let host = cut(host, 64);
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && ext.len() <= 32 => (stem, Some(ext)),
+        _ => (name, None),
+    };
+    let tag = format!(".conflict-{host}-{stamp}");
+    let ext_len = ext.map_or(0, |e| e.len() + 1);
+    let stem = cut(stem, NAME_MAX.saturating_sub(tag.len() + ext_len).max(1));
+    match ext {
+        Some(ext) => format!("{stem}{tag}.{ext}"),
+        None => format!("{stem}{tag}"),
     }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// This machine's name, for conflict names.
@@ -89,6 +120,26 @@ mod tests {
         );
     }
 
+    /// Issue 8, item 8: conflict names fit in 255 bytes, keep the extension, and cut on
+    /// character boundaries.
+    #[test]
+    fn item08_conflict_names_fit_in_255_bytes() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let long = format!("{}.pdf", "é".repeat(126));
+        assert_eq!(long.len(), 256);
+        let c = conflict_name(&long, &"h".repeat(300), t);
+        assert!(c.len() <= NAME_MAX, "{} bytes: {c}", c.len());
+        assert!(c.ends_with("-20231114-221320.pdf"), "{c}");
+        assert!(c.starts_with("éé"), "{c}");
+        let c = conflict_name(&"x".repeat(255), "box", t);
+        assert!(
+            c.len() <= NAME_MAX && c.ends_with("-20231114-221320"),
+            "{c}"
+        );
+        let c = conflict_name(&format!("a.{}", "e".repeat(250)), "box", t);
+        assert!(c.len() <= NAME_MAX, "{c}");
+    }
+
     #[test]
     fn change_is_any_of_id_size_hash_or_mtime() {
         let known = RemoteState {
@@ -106,6 +157,22 @@ mod tests {
             hash: Some("h".into()),
         };
         assert!(unchanged(&known, &e));
+        // Issue 8, item 9: with an id, the server's own date is not a change.
+        e.mtime = Some(UNIX_EPOCH + Duration::from_secs(300));
+        assert!(unchanged(&known, &e));
+        let no_id = RemoteState {
+            id: None,
+            ..known.clone()
+        };
+        let e2 = Entry {
+            id: None,
+            hash: None,
+            ..e.clone()
+        };
+        assert!(
+            !unchanged(&no_id, &e2),
+            "without id or hash the date decides"
+        );
         e.size = 4;
         assert!(!unchanged(&known, &e));
         e.size = 3;

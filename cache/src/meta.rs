@@ -18,6 +18,7 @@ pub(crate) const NODES: TableDefinition<u64, &[u8]> = TableDefinition::new("node
 pub(crate) const CHILDREN: TableDefinition<(u64, &str), u64> = TableDefinition::new("children");
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const NEXT_INO: &str = "next_ino";
+const RESERVED_INO: &str = "reserved_ino";
 
 /// Attributes given to objects first seen in a remote listing.
 #[derive(Clone, Copy, Debug)]
@@ -57,11 +58,47 @@ fn child_of(t: &Table<(u64, &str), u64>, parent: Ino, name: &str) -> Result<Opti
     Ok(t.get((parent, name))?.map(|v| v.value()))
 }
 
-fn alloc_ino(tx: &WriteTransaction) -> Result<Ino> {
+/// Inode numbers reserved at a time. Allocation commits are not durable on their own, so after
+/// a crash the counter may go back; it never goes back past the durable reservation, and every
+/// open starts above it, so an inode number is never handed out twice (blocks, data files and
+/// the kernel key on it).
+const INO_WINDOW: u64 = 1 << 16;
+
+/// Allocates an inode number. Returns true as the second value when the transaction took a new
+/// reservation and must be committed durably.
+fn alloc_ino(tx: &WriteTransaction) -> Result<(Ino, bool)> {
     let mut c = tx.open_table(COUNTERS)?;
     let next = c.get(NEXT_INO)?.map(|v| v.value()).unwrap_or(ROOT_INO + 1);
+    let reserved = c.get(RESERVED_INO)?.map(|v| v.value()).unwrap_or(0);
     c.insert(NEXT_INO, next + 1)?;
-    Ok(next)
+    if next < reserved {
+        return Ok((next, false));
+    }
+    c.insert(RESERVED_INO, next + INO_WINDOW)?;
+    Ok((next, true))
+}
+
+/// Commits `tx`, durably when it took a new inode reservation.
+fn commit_reserving(mut tx: WriteTransaction, reserved: bool) -> Result<()> {
+    if reserved {
+        tx.set_durability(Durability::Immediate)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// At open: skips whatever an earlier run may have allocated without a durable commit.
+fn skip_reserved_inos(tx: &WriteTransaction) -> Result<()> {
+    let mut c = tx.open_table(COUNTERS)?;
+    let next = c.get(NEXT_INO)?.map(|v| v.value()).unwrap_or(ROOT_INO + 1);
+    // Stores made before reservations existed: skip a whole window past the counter.
+    let reserved = c
+        .get(RESERVED_INO)?
+        .map(|v| v.value())
+        .unwrap_or(next + INO_WINDOW);
+    c.insert(NEXT_INO, next.max(reserved))?;
+    c.insert(RESERVED_INO, next.max(reserved))?;
+    Ok(())
 }
 
 /// How a listed remote entry appears in the tree.
@@ -103,6 +140,7 @@ impl MetaStore {
             let mut nodes = tx.open_table(NODES)?;
             tx.open_table(CHILDREN)?;
             tx.open_table(crate::journal::PENDING)?;
+            skip_reserved_inos(&tx)?;
             if nodes.get(ROOT_INO)?.is_none() {
                 let mut root = Node::new_local(ROOT_INO, "", Kind::Dir, d.dir_mode, d.uid, d.gid);
                 root.listed_at = None;
@@ -216,13 +254,13 @@ impl MetaStore {
             if !parent.is_dir() {
                 return Err(CacheError::NotADirectory);
             }
-            let ino = alloc_ino(&tx)?;
+            let (ino, reserved) = alloc_ino(&tx)?;
             children.insert((node.parent, node.name.as_str()), ino)?;
             write_node(&mut nodes, ino, &node)?;
-            ino
+            (ino, reserved)
         };
-        tx.commit()?;
-        Ok(ino)
+        commit_reserving(tx, ino.1)?;
+        Ok(ino.0)
     }
 
     /// Changes one node in place and returns its new state.
@@ -435,8 +473,15 @@ impl MetaStore {
     /// Merges a fresh remote listing of folder `dir` into the tree: new remote objects appear,
     /// changed ones are updated, and objects gone from the remote disappear unless they hold
     /// changes not yet uploaded.
-    pub fn merge_listing(&self, dir: Ino, entries: &[Entry], d: Defaults) -> Result<()> {
+    pub fn merge_listing(
+        &self,
+        dir: Ino,
+        entries: &[Entry],
+        d: Defaults,
+        busy: impl Fn(Ino) -> bool,
+    ) -> Result<()> {
         let tx = self.write()?;
+        let mut reserved = false;
         {
             let mut children = tx.open_table(CHILDREN)?;
             let mut nodes = tx.open_table(NODES)?;
@@ -448,7 +493,9 @@ impl MetaStore {
                 match child_of(&children, dir, name)? {
                     Some(ino) => {
                         let mut node = read_node(&nodes, ino)?;
-                        if pending.get(ino)?.is_some() || node.kind != kind {
+                        // Changes not yet uploaded, or a file open for writing (no record
+                        // until its first close): the Uploader's conflict check decides.
+                        if pending.get(ino)?.is_some() || busy(ino) || node.kind != kind {
                             continue;
                         }
                         let fresh = remote_state(e);
@@ -466,7 +513,8 @@ impl MetaStore {
                         }
                     }
                     None => {
-                        let ino = alloc_ino(&tx)?;
+                        let (ino, window) = alloc_ino(&tx)?;
+                        reserved |= window;
                         let node = node_from_listing(dir, name, kind, e, d);
                         children.insert((dir, name), ino)?;
                         write_node(&mut nodes, ino, &node)?;
@@ -479,7 +527,7 @@ impl MetaStore {
                 .collect::<std::result::Result<_, _>>()?;
             for (name, ino) in gone.into_iter().filter(|(n, _)| !seen.contains(n)) {
                 let node = read_node(&nodes, ino)?;
-                let local_only = node.remote.is_none() || pending.get(ino)?.is_some();
+                let local_only = node.remote.is_none() || pending.get(ino)?.is_some() || busy(ino);
                 if local_only || children.range((ino, "")..(ino + 1, ""))?.next().is_some() {
                     continue;
                 }
@@ -490,8 +538,7 @@ impl MetaStore {
             dnode.listed_at = Some(now_nanos());
             write_node(&mut nodes, dir, &dnode)?;
         }
-        tx.commit()?;
-        Ok(())
+        commit_reserving(tx, reserved)
     }
 
     /// Number of nodes in the tree (for status).

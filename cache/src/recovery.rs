@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::data::DataStore;
 use crate::error::Result;
 use crate::meta::MetaStore;
-use crate::node::now_nanos;
+use crate::node::{now_nanos, Ino, Node};
 
 /// What recovery found.
 #[derive(Clone, Debug, Default)]
@@ -49,23 +49,23 @@ pub fn recover(meta: &MetaStore, data: &DataStore, quarantine: &Path) -> Result<
     }
     for (ino, _) in &scan.pending {
         let Ok(node) = meta.get(*ino) else { continue };
-        if node.kind != crate::node::Kind::File || !node.local_full || data.exists(*ino) {
+        if node.kind != crate::node::Kind::File || !node.local_full {
             continue;
         }
-        // Cannot happen while data files outlive their nodes' durable removal; if it does, say
-        // so, and stop retrying an upload whose content is gone.
-        fs::create_dir_all(quarantine)?;
-        let note = format!(
-            "inode {ino} ({}): pending upload whose staged data file is missing; the remote keeps its previous version\n",
-            node.name
-        );
-        fs::write(
-            quarantine.join(format!("missing-{ino:016x}-{}.txt", now_nanos())),
-            note,
-        )?;
-        meta.update(*ino, |n| n.local_full = false)?;
-        meta.drop_record(*ino)?;
-        tracing::warn!(ino, name = %node.name, "pending upload lost its staged data; reported in quarantine");
+        match local_len(data, *ino)? {
+            // Bytes written after the last acknowledged close: never acknowledged, not uploaded.
+            Some(len) if len > node.size => {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(data.path(*ino))?
+                    .set_len(node.size)?;
+                continue;
+            }
+            Some(len) if len == node.size => continue,
+            _ if node.size == 0 => continue,
+            _ => {}
+        }
+        report_lost_copy(meta, *ino, &node, quarantine)?;
         report.pending -= 1;
         report.quarantined += 1;
     }
@@ -76,4 +76,39 @@ pub fn recover(meta: &MetaStore, data: &DataStore, quarantine: &Path) -> Result<
         );
     }
     Ok(report)
+}
+
+/// Length of the data file of `ino`, if it has one.
+fn local_len(data: &DataStore, ino: Ino) -> Result<Option<u64>> {
+    match fs::metadata(data.path(ino)) {
+        Ok(m) => Ok(Some(m.len())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A pending upload whose staged data file is missing or short (a cache accident): say so in
+/// quarantine and stop retrying an upload whose content is gone. The node falls back to what
+/// the remote holds, which stays untouched.
+fn report_lost_copy(meta: &MetaStore, ino: Ino, node: &Node, quarantine: &Path) -> Result<()> {
+    fs::create_dir_all(quarantine)?;
+    let note = format!(
+        "inode {ino} ({}): pending upload whose staged data file is missing or short; the remote keeps its previous version\n",
+        node.name
+    );
+    fs::write(
+        quarantine.join(format!("missing-{ino:016x}-{}.txt", now_nanos())),
+        note,
+    )?;
+    meta.update(ino, |n| match &n.remote {
+        Some(r) => {
+            n.size = r.size;
+            n.local_full = false;
+        }
+        // Never uploaded: nothing to fall back to but an empty file.
+        None => n.size = 0,
+    })?;
+    meta.drop_record(ino)?;
+    tracing::warn!(ino, name = %node.name, "pending upload lost its staged data; reported in quarantine");
+    Ok(())
 }

@@ -139,6 +139,11 @@ impl RemoteTree {
             return Ok(());
         }
         let entries = self.remote.list(&self.object(dir, &node)?).await?;
-        self.meta.merge_listing(dir, &entries, self.defaults)
+        // Files open for writing have no journal record before their first close: the merge
+        // must not touch them either.
+        self.meta
+            .merge_listing(dir, &entries, self.defaults, |ino| {
+                self.locks.has_writers(ino)
+            })
     }
 }

@@ -288,7 +288,10 @@ impl Uploader {
                 std::fs::write(&path, target.as_bytes())?;
                 (path, target.len() as u64, true)
             }
-            Kind::File if node.local_full => (self.data.path(ino), node.size, false),
+            Kind::File if node.local_full => {
+                self.check_local_copy(ino, node)?;
+                (self.data.path(ino), node.size, false)
+            }
             Kind::File => {
                 return Err(CacheError::Corrupt(format!(
                     "{}: pending upload but no local data",
@@ -309,6 +312,23 @@ impl Uploader {
             upload,
             scratch,
         }))
+    }
+
+    /// Refuses to upload a data file whose length is not the node's size: a short or missing
+    /// copy (a cache accident) would replace the remote file with content the user never wrote.
+    fn check_local_copy(&self, ino: Ino, node: &Node) -> Result<()> {
+        let len = match std::fs::metadata(self.data.path(ino)) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e.into()),
+        };
+        if len == node.size {
+            return Ok(());
+        }
+        Err(CacheError::Corrupt(format!(
+            "{}: local copy holds {len} bytes, the file {}; not uploading it",
+            node.name, node.size
+        )))
     }
 
     /// If the remote object `job` would replace changed since we last saw it, renames our node

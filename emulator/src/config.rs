@@ -67,6 +67,16 @@ pub struct Config {
     #[arg(long)]
     pub allow_empty_files: bool,
 
+    /// Seconds added to the server's clock in the dates it stamps (negative: behind), to test
+    /// clients against a server whose clock disagrees with theirs.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 0,
+        allow_hyphen_values = true
+    )]
+    pub clock_skew: i64,
+
     /// Lifetime of download tokens.
     #[arg(long, hide = true, default_value = "5m", value_parser = parse_duration)]
     pub token_ttl: Duration,

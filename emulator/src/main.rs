@@ -28,6 +28,7 @@ use crate::{app::AppState, config::Config};
 
 fn main() -> ExitCode {
     let cfg = Config::parse();
+    clock::set_skew(cfg.clock_skew);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -126,7 +126,10 @@ impl Vfs {
         if let Some(f) = lock(&of.data).clone() {
             return Ok(f);
         }
-        let node = self.meta().get(ino)?;
+        let mut node = self.meta().get(ino)?;
+        if node.local_full && !truncate && !self.local_copy_is_whole(ino, &node)? {
+            node = self.distrust_local_copy(ino, &node)?;
+        }
         if !node.local_full && !truncate {
             self.fetch_whole(ino, &node).await?;
             self.meta().update(ino, |n| n.local_full = true)?;
@@ -134,9 +137,59 @@ impl Vfs {
         // About to change: no longer clean cache the LRU may drop.
         self.blocks.release_file(ino);
         let data = Arc::clone(&self.data);
-        let file = Arc::new(blocking(move || data.open_rw(ino)).await?);
+        let size = node.size;
+        let file = Arc::new(
+            blocking(move || {
+                let f = data.open_rw(ino)?;
+                // Bytes past the node's size were never acknowledged (a crash mid-write): they
+                // must not reappear if the file is later extended.
+                if !truncate && f.metadata()?.len() > size {
+                    f.set_len(size)?;
+                }
+                Ok(f)
+            })
+            .await?,
+        );
         *lock(&of.data) = Some(Arc::clone(&file));
         Ok(file)
+    }
+
+    /// True when the data file of `ino` holds at least the node's size. A missing or short data
+    /// file (a cache accident: a cleaner, a user, a disk error) must never be taken for the
+    /// content, or an append would replace the remote file with a few bytes.
+    fn local_copy_is_whole(&self, ino: Ino, node: &Node) -> Result<bool> {
+        match std::fs::metadata(self.data.path(ino)) {
+            Ok(m) => Ok(m.len() >= node.size),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(node.size == 0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The local copy of `ino` is damaged: a clean file falls back to the remote copy; a file
+    /// with changes not yet uploaded cannot be rebuilt, so it fails with EIO (and the remote
+    /// keeps its previous version) instead of being completed with zeros.
+    fn distrust_local_copy(&self, ino: Ino, node: &Node) -> Result<Node> {
+        let dirty = self.meta().record(ino)?.is_some() || node.remote.is_none();
+        if dirty || self.is_dirty_open(ino) {
+            tracing::error!(
+                ino,
+                name = %node.name,
+                "the local copy of a file with changes not yet uploaded is missing or short"
+            );
+            return Err(VfsError::Errno(
+                libc::EIO,
+                "local copy of unsaved changes is damaged",
+            ));
+        }
+        tracing::warn!(ino, name = %node.name, "local copy missing or short; fetching the remote copy again");
+        self.blocks.release_file(ino);
+        Ok(self.meta().update(ino, |n| n.local_full = false)?)
+    }
+
+    fn is_dirty_open(&self, ino: Ino) -> bool {
+        lock(&self.open)
+            .get(&ino)
+            .is_some_and(|of| lock(&of.live).dirty)
     }
 
     /// Copies the whole remote content of `ino` into its data file, through the BlockCache.
@@ -225,11 +278,11 @@ impl Vfs {
                 let mut done = 0;
                 while done < len {
                     match file.read_at(&mut buf[done..], offset + done as u64)? {
-                        0 => break,
+                        // The data file is shorter than the file: never answer short.
+                        0 => return Err(std::io::Error::from_raw_os_error(libc::EIO)),
                         n => done += n,
                     }
                 }
-                buf.truncate(done);
                 Ok(Bytes::from(buf))
             })
             .await;
