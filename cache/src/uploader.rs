@@ -348,8 +348,18 @@ impl Uploader {
             }
             Err(e) => return Err(e.into()),
         }
+        tracing::warn!(file = %replace.path, "the remote copy changed underneath local changes; keeping both");
+        let name = self.divert(node)?;
+        job.upload.dest = self.tree.dest(node.parent, &name, node.kind)?;
+        job.upload.replace = None;
+        Ok(Some(job))
+    }
+
+    /// Renames our node to a conflict name, so its upload goes there and the remote object
+    /// under the original name (someone else's) shows up at the folder's next listing.
+    fn divert(&self, node: &Node) -> Result<String> {
         let name = conflict::conflict_name(&node.name, &conflict::host_name(), SystemTime::now());
-        tracing::warn!(file = %replace.path, conflict = %name, "the remote copy changed underneath local changes; keeping both");
+        tracing::warn!(file = %node.name, conflict = %name, "keeping both copies");
         self.tree
             .meta
             .rename(node.parent, &node.name, node.parent, &name, |n, _| {
@@ -357,9 +367,28 @@ impl Uploader {
             })?;
         self.tree.meta.update(node.parent, |d| d.listed_at = None)?;
         self.tree.notices.changed(node.parent, &node.name);
-        job.upload.dest = self.tree.dest(node.parent, &name, node.kind)?;
-        job.upload.replace = None;
-        Ok(Some(job))
+        Ok(name)
+    }
+
+    /// A new file's upload found a same-named object that appeared on the remote since the
+    /// last listing. If it is our own upload whose confirmation was lost (a crash), adopt it;
+    /// otherwise it is someone else's: divert ours to a conflict name and retry at once.
+    async fn name_taken(&self, job: &Job) -> Result<()> {
+        let node = self.tree.meta.get(job.ino)?;
+        if let Ok(there) = self.tree.remote.stat(&job.upload.dest.path).await {
+            let ours = there.size == job.upload.size
+                && there.mtime.map(crate::node::to_nanos) == Some(node.mtime)
+                && self.tree.remote.features().keeps_mtime;
+            if ours {
+                self.tree
+                    .meta
+                    .settle(job.ino, job.version, state_of(&there))?;
+                return Ok(());
+            }
+        }
+        self.divert(&node)?;
+        self.wake();
+        Ok(())
     }
 
     /// Uploads the pending files of one folder, in one batch where the provider allows.
@@ -429,6 +458,11 @@ impl Uploader {
                         .bytes
                         .fetch_add(job.upload.size, Ordering::Relaxed);
                     tracing::debug!(ino = job.ino, path = %job.upload.dest.path, "uploaded");
+                }
+                Err(RemoteError::AlreadyExists(_)) if job.upload.replace.is_none() => {
+                    if let Err(e) = self.name_taken(&job).await {
+                        self.failed(job.ino, attempts, &e);
+                    }
                 }
                 Err(e) => self.failed(job.ino, attempts, &CacheError::Remote(e)),
             }

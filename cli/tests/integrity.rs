@@ -181,3 +181,23 @@ fn item09_server_clock_skew_is_not_a_conflict() {
     assert_eq!(fs::read_to_string(&f).unwrap(), "version 2");
     m.unmount();
 }
+
+/// Item 5: a new file must not replace a same-named file that appeared on the remote since
+/// the last listing: both are kept.
+#[test]
+fn item05_new_file_never_replaces_a_remote_newcomer() {
+    let env = Env::new();
+    let m = env.mount(&["--write-back", "2s"]);
+    let _ = fs::read_dir(&env.mnt).unwrap().count();
+    fs::write(env.mnt.join("report.txt"), b"ours").unwrap();
+    // Another device creates the same name before our upload.
+    fs::write(env.cloud.join("report.txt"), b"theirs").unwrap();
+    assert!(wait_for(Duration::from_secs(30), || env.status()
+        ["pending_files"]
+        == 0));
+    assert_eq!(fs::read(env.cloud.join("report.txt")).unwrap(), b"theirs");
+    let conflicts = conflict_names(&env.cloud);
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(fs::read(env.cloud.join(&conflicts[0])).unwrap(), b"ours");
+    m.unmount();
+}

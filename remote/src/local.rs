@@ -96,7 +96,15 @@ fn temp_sibling(dest: &Path) -> PathBuf {
 
 const TEMP_SUFFIX: &str = ".ourclone-tmp";
 
-fn copy_into_place(source: &Path, dest: &Path, mtime: Option<SystemTime>) -> io::Result<()> {
+/// Copies `source` to `dest` through a temporary sibling. With `replace` false the final step
+/// is a hard link, which fails if `dest` appeared meanwhile: a same-named file someone else
+/// created is never overwritten by a new file of ours.
+fn copy_into_place(
+    source: &Path,
+    dest: &Path,
+    mtime: Option<SystemTime>,
+    replace: bool,
+) -> io::Result<()> {
     let tmp = temp_sibling(dest);
     let result = (|| {
         let mut src = fs::File::open(source)?;
@@ -107,9 +115,12 @@ fn copy_into_place(source: &Path, dest: &Path, mtime: Option<SystemTime>) -> io:
             out.set_modified(t)?;
         }
         out.sync_all()?;
-        fs::rename(&tmp, dest)
+        if replace {
+            return fs::rename(&tmp, dest);
+        }
+        fs::hard_link(&tmp, dest)
     })();
-    if result.is_err() {
+    if result.is_err() || !replace {
         let _ = fs::remove_file(&tmp);
     }
     result
@@ -189,8 +200,10 @@ impl Remote for LocalRemote {
         let source = item.source.clone();
         let mtime = item.mtime;
         let name = item.dest.path.name().to_string();
+        let replace = item.replace.is_some();
         blocking(move || {
-            copy_into_place(&source, &dest, mtime).map_err(|e| RemoteError::from_io(e, &name))?;
+            copy_into_place(&source, &dest, mtime, replace)
+                .map_err(|e| RemoteError::from_io(e, &name))?;
             stat_path(&dest, &name)
         })
         .await
@@ -251,7 +264,8 @@ impl Remote for LocalRemote {
         let name = to.path.name().to_string();
         blocking(move || {
             let mtime = fs::metadata(&src).and_then(|m| m.modified()).ok();
-            copy_into_place(&src, &dst, mtime).map_err(|e| RemoteError::from_io(e, &name))?;
+            copy_into_place(&src, &dst, mtime, false)
+                .map_err(|e| RemoteError::from_io(e, &name))?;
             stat_path(&dst, &name)
         })
         .await

@@ -15,6 +15,9 @@ use super::file::{OpenFile, OpenMode};
 use super::{lock, Attr, Vfs};
 use crate::error::Result;
 
+/// The mtime data files of direct handles are parked at (one second after the epoch).
+const WRITE_MARKER: ourclone_cache::Nanos = 1_000_000_000;
+
 /// An open handle, and the data file the kernel may use directly for it.
 pub struct Opened {
     pub fh: u64,
@@ -57,9 +60,14 @@ impl Vfs {
         };
         if mode == OpenMode::Write {
             // From here on, a change of the data file's mtime means the kernel wrote to it.
-            self.sense_direct_writes(ino, &of);
-            let mtime = lock(&of.live).mtime;
-            file.set_modified(from_nanos(mtime))?;
+            // Parked already: other write handles are open, pick up what they wrote.
+            let parked = file.metadata()?.modified().map(to_nanos).ok() == Some(WRITE_MARKER);
+            if parked {
+                self.sense_direct_writes(ino, &of);
+            } else {
+                let _live = lock(&of.live);
+                file.set_modified(from_nanos(WRITE_MARKER))?;
+            }
         }
         Ok(Opened {
             fh,
@@ -68,7 +76,10 @@ impl Vfs {
     }
 
     /// Picks up what the kernel wrote through direct handles of `ino` into the live size and
-    /// mtime, and marks the file dirty if anything changed.
+    /// mtime, and marks the file dirty if anything changed. The data file's own mtime is only a
+    /// change detector (the file's mtime is the live one): it is parked at [`WRITE_MARKER`], a
+    /// time no kernel write can stamp, so even a same-size overwrite within one timestamp tick
+    /// of the last one is seen.
     pub(crate) fn sense_direct_writes(&self, ino: Ino, of: &OpenFile) {
         if *lock(&of.direct) != Some(true) || !self.tree.locks.has_writers(ino) {
             return;
@@ -80,9 +91,15 @@ impl Vfs {
         let mut live = lock(&of.live);
         let Ok(meta) = file.metadata() else { return };
         let (size, mtime) = (meta.len(), meta.modified().map(to_nanos).unwrap_or(0));
-        if (size, mtime) != (live.size, live.mtime) {
-            live.size = size;
+        if mtime != WRITE_MARKER {
             live.mtime = mtime;
+            live.size = size;
+            live.dirty = true;
+            if let Err(e) = file.set_modified(from_nanos(WRITE_MARKER)) {
+                tracing::warn!(ino, "cannot reset the write detector of a data file: {e}");
+            }
+        } else if size != live.size {
+            live.size = size;
             live.dirty = true;
         }
     }

@@ -431,14 +431,10 @@ impl Vfs {
         }
         let open = lock(&self.open).get(&ino).cloned();
         if let (Some(t), Some(of)) = (set.mtime, open) {
-            // Live state first (see `persist`), and the data file's mtime with it under the
-            // same lock, so direct writes stay detectable and no sense sees half of it.
+            // Writes so far are picked up first (see `persist`); the data file's mtime is only
+            // a write detector for direct handles (see `direct.rs`) and stays as it is.
             self.sense_direct_writes(ino, &of);
-            let mut live = lock(&of.live);
-            if let Some(file) = lock(&of.data).clone() {
-                file.set_modified(t)?;
-            }
-            live.mtime = to_nanos(t);
+            lock(&of.live).mtime = to_nanos(t);
         }
         let node = self.meta().update(ino, |n| {
             if let Some(m) = set.mode {

@@ -1,0 +1,109 @@
+//! Issue 8 through the Vfs, without the kernel, where a real mount cannot make the accident
+//! happen on demand: a listing refresh racing with files open for writing (item 3), and a
+//! same-size overwrite through a direct (passthrough) handle within one timestamp tick
+//! (item 7; kernels since 6.13 give fine-grained stamps once the time was read, older ones do
+//! not, so the coarse tick is reproduced by setting the data file's mtime back).
+
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ourclone_cache::{Defaults, ROOT_INO};
+use ourclone_remote::local::LocalRemote;
+use ourclone_remote::RemotePath;
+use ourclone_vfs::{OpenMode, Vfs, VfsConfig};
+
+fn mount(dir: &std::path::Path) -> Arc<Vfs> {
+    let remote = Arc::new(LocalRemote::open(dir.join("cloud")).unwrap());
+    let cfg = VfsConfig {
+        defaults: Defaults {
+            uid: 0,
+            gid: 0,
+            file_mode: 0o644,
+            dir_mode: 0o755,
+        },
+        dir_cache_time: Duration::from_secs(300),
+        write_back: Duration::ZERO,
+        upload_parallel: 2,
+        cache_max_size: 64 << 20,
+    };
+    Vfs::mount(remote, RemotePath::root(), &dir.join("state"), cfg)
+        .unwrap()
+        .0
+}
+
+fn conflicts(cloud: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(cloud)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(".conflict-"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn item03_refresh_leaves_files_open_for_writing_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = dir.path().join("cloud");
+    std::fs::create_dir(&cloud).unwrap();
+    std::fs::write(cloud.join("gone.txt"), b"original ").unwrap();
+    std::fs::write(cloud.join("changed.txt"), b"original ").unwrap();
+    let vfs = mount(dir.path());
+    let gone = vfs.lookup(ROOT_INO, "gone.txt").await.unwrap().ino;
+    let changed = vfs.lookup(ROOT_INO, "changed.txt").await.unwrap().ino;
+    let g = vfs.open(gone, OpenMode::Write, false).await.unwrap();
+    let c = vfs.open(changed, OpenMode::Write, false).await.unwrap();
+    vfs.write(g, 9, b"mine").await.unwrap();
+    vfs.write(c, 9, b"mine").await.unwrap();
+    // Another device deletes one and rewrites the other; then the folder is listed again.
+    std::fs::remove_file(cloud.join("gone.txt")).unwrap();
+    std::fs::write(cloud.join("changed.txt"), b"theirs, longer").unwrap();
+    vfs.refresh(ROOT_INO).await.unwrap();
+    vfs.fsync(g).await.expect("fsync after a remote delete");
+    vfs.release(g).await.expect("close after a remote delete");
+    vfs.fsync(c).await.expect("fsync after a remote change");
+    vfs.release(c).await.expect("close after a remote change");
+    vfs.drain(|_| {}).await.unwrap();
+    assert_eq!(
+        std::fs::read(cloud.join("gone.txt")).unwrap(),
+        b"original mine"
+    );
+    assert_eq!(
+        std::fs::read(cloud.join("changed.txt")).unwrap(),
+        b"theirs, longer"
+    );
+    let names = conflicts(&cloud);
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(
+        std::fs::read(cloud.join(&names[0])).unwrap(),
+        b"original mine"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn item07_same_size_overwrite_in_one_tick_is_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = dir.path().join("cloud");
+    std::fs::create_dir(&cloud).unwrap();
+    let vfs = mount(dir.path());
+    let (attr, opened) = vfs.create_direct(ROOT_INO, "t", 0o644, 0, 0).await.unwrap();
+    let data = opened.direct.expect("a direct handle for a new file");
+    // What the kernel does for a passthrough handle: writes the data file itself.
+    data.write_all_at(b"AAAAAAAAAA", 0).unwrap();
+    let tick = data.metadata().unwrap().modified().unwrap();
+    vfs.fsync(opened.fh).await.unwrap();
+    vfs.release(opened.fh).await.unwrap();
+    vfs.drain(|_| {}).await.unwrap();
+    assert_eq!(std::fs::read(cloud.join("t")).unwrap(), b"AAAAAAAAAA");
+    // Saved again at once: a coarse clock stamps the second write with the first one's tick.
+    let again = vfs
+        .open_direct(attr.ino, OpenMode::Write, false)
+        .await
+        .unwrap();
+    let data = again.direct.expect("a direct handle for a local file");
+    data.write_all_at(b"BBBBBBBBBB", 0).unwrap();
+    data.set_modified(tick).unwrap();
+    vfs.fsync(again.fh).await.unwrap();
+    vfs.release(again.fh).await.unwrap();
+    vfs.drain(|_| {}).await.unwrap();
+    assert_eq!(std::fs::read(cloud.join("t")).unwrap(), b"BBBBBBBBBB");
+}
