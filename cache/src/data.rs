@@ -5,11 +5,19 @@
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::node::Ino;
 
 pub struct DataStore {
     dir: PathBuf,
+    /// A data file was created or renamed since the folder was last fsynced.
+    dir_dirty: AtomicBool,
+}
+
+/// Fsyncs a folder, so the names created or renamed in it survive a power loss.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 impl DataStore {
@@ -17,6 +25,7 @@ impl DataStore {
         fs::create_dir_all(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            dir_dirty: AtomicBool::new(false),
         })
     }
 
@@ -26,17 +35,45 @@ impl DataStore {
 
     /// Opens the data file of `ino` for reading and writing, creating it empty if absent.
     pub fn open_rw(&self, ino: Ino) -> io::Result<File> {
-        OpenOptions::new()
+        let path = self.path(ino);
+        let existing = OpenOptions::new().read(true).write(true).open(&path);
+        match existing {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            other => return other,
+        }
+        let f = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(self.path(ino))
+            .open(path)?;
+        self.dir_dirty.store(true, Ordering::Release);
+        Ok(f)
     }
 
     /// Replaces the data file of `ino` with `tmp` atomically (for whole-file fetches).
     pub fn install(&self, ino: Ino, tmp: &Path) -> io::Result<()> {
-        fs::rename(tmp, self.path(ino))
+        fs::rename(tmp, self.path(ino))?;
+        self.dir_dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// True when a data file was created or installed since the last [`DataStore::sync_names`].
+    pub fn names_pending(&self) -> bool {
+        self.dir_dirty.load(Ordering::Acquire)
+    }
+
+    /// Makes the names of data files created or installed so far durable (one folder fsync,
+    /// shared by everyone who asks before the next change). Called before a journal record
+    /// that needs those files is committed durably.
+    pub fn sync_names(&self) -> io::Result<()> {
+        if self.dir_dirty.swap(false, Ordering::AcqRel) {
+            if let Err(e) = sync_dir(&self.dir) {
+                self.dir_dirty.store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// A scratch path beside the data files, on the same file system.

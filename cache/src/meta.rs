@@ -101,6 +101,23 @@ fn skip_reserved_inos(tx: &WriteTransaction) -> Result<()> {
     Ok(())
 }
 
+/// A remote name as the tree can hold it: a name holding `/` or NUL (a broken or hostile
+/// server) shows with look-alikes instead (the kernel refuses a whole listing over one such
+/// name); `None` for names that cannot be shown at all (`.`, `..`, empty).
+fn shown_name(name: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if matches!(name, "" | "." | "..") {
+        return None;
+    }
+    if !name.contains(['/', '\0']) {
+        return Some(name.into());
+    }
+    Some(
+        name.replace('/', "\u{2215}")
+            .replace('\0', "\u{2400}")
+            .into(),
+    )
+}
+
 /// How a listed remote entry appears in the tree.
 fn listed_kind_and_name(e: &Entry) -> (Kind, &str) {
     match (e.kind, e.name.strip_suffix(LINK_SUFFIX)) {
@@ -489,6 +506,11 @@ impl MetaStore {
             let mut seen = std::collections::HashSet::new();
             for e in entries {
                 let (kind, name) = listed_kind_and_name(e);
+                let Some(name) = shown_name(name) else {
+                    tracing::warn!(name = %e.name, "remote entry with an unusable name skipped");
+                    continue;
+                };
+                let name = name.as_ref();
                 seen.insert(name.to_string());
                 match child_of(&children, dir, name)? {
                     Some(ino) => {

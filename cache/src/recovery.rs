@@ -31,19 +31,22 @@ pub fn recover(meta: &MetaStore, data: &DataStore, quarantine: &Path) -> Result<
         let base = quarantine.join(format!("journal-{ino:016x}-{}", now_nanos()));
         fs::write(base.with_extension("record"), raw)?;
         let mut note = format!("inode {ino}: {reason}\n");
-        if let Ok(node) = meta.get(*ino) {
+        let node = meta.get(*ino).ok();
+        if let Some(node) = &node {
             note.push_str(&format!("name: {} size: {}\n", node.name, node.size));
             if data.exists(*ino) {
                 let copy = base.with_extension("data");
                 fs::copy(data.path(*ino), &copy)?;
                 note.push_str(&format!("staged data copied to {}\n", copy.display()));
             }
-            // The node is still there: record it afresh so its data is uploaded again.
-            meta.mark_pending(*ino)?;
-        } else {
-            meta.drop_record(*ino)?;
         }
         fs::write(base.with_extension("txt"), note)?;
+        keep(quarantine, &base)?;
+        match node {
+            // The node is still there: record it afresh so its data is uploaded again.
+            Some(_) => meta.mark_pending(*ino)?,
+            None => meta.drop_record(*ino)?,
+        }
         tracing::warn!(ino, %reason, "damaged journal record moved to {}", quarantine.display());
         report.quarantined += 1;
     }
@@ -96,10 +99,10 @@ fn report_lost_copy(meta: &MetaStore, ino: Ino, node: &Node, quarantine: &Path) 
         "inode {ino} ({}): pending upload whose staged data file is missing or short; the remote keeps its previous version\n",
         node.name
     );
-    fs::write(
-        quarantine.join(format!("missing-{ino:016x}-{}.txt", now_nanos())),
-        note,
-    )?;
+    let path = quarantine.join(format!("missing-{ino:016x}-{}.txt", now_nanos()));
+    fs::write(&path, note)?;
+    fs::File::open(&path)?.sync_all()?;
+    crate::data::sync_dir(quarantine)?;
     meta.update(ino, |n| match &n.remote {
         Some(r) => {
             n.size = r.size;
@@ -110,5 +113,17 @@ fn report_lost_copy(meta: &MetaStore, ino: Ino, node: &Node, quarantine: &Path) 
     })?;
     meta.drop_record(ino)?;
     tracing::warn!(ino, name = %node.name, "pending upload lost its staged data; reported in quarantine");
+    Ok(())
+}
+
+/// Makes the quarantine files of `base` and their names durable: the record that named the
+/// data is dropped right after, so they must survive a power loss first.
+fn keep(quarantine: &Path, base: &Path) -> Result<()> {
+    for ext in ["record", "data", "txt"] {
+        if let Ok(f) = fs::File::open(base.with_extension(ext)) {
+            f.sync_all()?;
+        }
+    }
+    crate::data::sync_dir(quarantine)?;
     Ok(())
 }

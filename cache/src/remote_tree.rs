@@ -58,21 +58,28 @@ pub fn state_of(e: &ourclone_remote::Entry) -> RemoteState {
     }
 }
 
+/// `dir/name`, refusing a name that is not one path component.
+fn child(dir: &RemotePath, name: &str) -> Result<RemotePath> {
+    dir.child(name)
+        .ok_or(CacheError::Invalid("not a valid name"))
+}
+
 impl RemoteTree {
     /// The remote path of the folder `ino` (or of a child named by `child`).
     pub fn dir_path(&self, ino: Ino) -> Result<RemotePath> {
         let mut p = self.root.clone();
         for name in self.meta.path_of(ino)? {
-            p = p.join(&name);
+            p = child(&p, &name)?;
         }
         Ok(p)
     }
 
     /// The remote path of `node`.
     pub fn path_of(&self, node: &Node) -> Result<RemotePath> {
-        Ok(self
-            .dir_path(node.parent)?
-            .join(&remote_name(&node.name, node.kind)))
+        child(
+            &self.dir_path(node.parent)?,
+            &remote_name(&node.name, node.kind),
+        )
     }
 
     /// `node`'s object on the remote (it must be there).
@@ -92,7 +99,7 @@ impl RemoteTree {
     pub fn dest(&self, parent: Ino, name: &str, kind: Kind) -> Result<Dest> {
         let pnode = self.meta.get(parent)?;
         Ok(Dest {
-            path: self.dir_path(parent)?.join(&remote_name(name, kind)),
+            path: child(&self.dir_path(parent)?, &remote_name(name, kind))?,
             parent_id: pnode.remote.and_then(|r| r.id),
         })
     }

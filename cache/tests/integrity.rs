@@ -56,3 +56,28 @@ fn item04_inode_numbers_stay_unique_across_reopens() {
         }
     }
 }
+
+/// Item 6: creating or installing a data file leaves its folder to be fsynced before the
+/// journal record naming it becomes durable (the Vfs calls `sync_names` in every persist);
+/// reopening an existing one does not cost a folder fsync.
+#[test]
+fn item06_new_data_file_names_are_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = ourclone_cache::DataStore::open(dir.path()).unwrap();
+    assert!(!data.names_pending());
+    drop(data.open_rw(7).unwrap());
+    assert!(
+        data.names_pending(),
+        "a new data file's name is not marked for fsync"
+    );
+    data.sync_names().unwrap();
+    assert!(!data.names_pending());
+    drop(data.open_rw(7).unwrap());
+    assert!(!data.names_pending(), "reopening costs a folder fsync");
+    std::fs::write(data.scratch(8), b"fetched").unwrap();
+    data.install(8, &data.scratch(8)).unwrap();
+    assert!(
+        data.names_pending(),
+        "an installed file's name is not marked for fsync"
+    );
+}

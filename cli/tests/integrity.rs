@@ -201,3 +201,56 @@ fn item05_new_file_never_replaces_a_remote_newcomer() {
     assert_eq!(fs::read(env.cloud.join(&conflicts[0])).unwrap(), b"ours");
     m.unmount();
 }
+
+/// Item 12: a name on the server that decodes to one holding `/` (a '／' typed in 1Fichier's
+/// web UI) must not break the folder's listing (the kernel answers EIO for the whole folder
+/// when one name holds '/'): it shows as stored, and reads.
+#[test]
+fn item12_server_name_with_a_slash_lookalike_lists_and_reads() {
+    let emu = common::emulator::Emulator::start(&[]);
+    let env = Env::new();
+    add_fichier(&env, &emu, &[]);
+    let m = env.mount_source("fic:", &["--write-back", "0s"]);
+    fs::write(env.mnt.join("plain.txt"), b"renamed on the web").unwrap();
+    fs::write(env.mnt.join("other.txt"), b"untouched").unwrap();
+    assert!(wait_for(Duration::from_secs(30), || env.status()
+        ["pending_files"]
+        == 0));
+    m.unmount();
+    let api = |call: &str, body: &str| {
+        sh(&format!(
+            "curl -sf -X POST -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{body}' {}/{call}",
+            common::emulator::KEY,
+            emu.endpoint()
+        ))
+    };
+    let listing: serde_json::Value =
+        serde_json::from_str(&api("file/ls.cgi", r#"{"folder_id":0}"#)).unwrap();
+    let url = listing["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["filename"] == "plain.txt")
+        .expect("plain.txt on the server")["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api(
+        "file/rename.cgi",
+        &format!(r#"{{"urls":[{{"url":"{url}","filename":"a\uff0fb.txt"}}]}}"#),
+    );
+    // A second machine (fresh cache) lists the folder.
+    fs::remove_dir_all(&env.cache).unwrap();
+    let m = env.mount_source("fic:", &[]);
+    let mut names: Vec<String> = fs::read_dir(&env.mnt)
+        .expect("listing the folder")
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a\u{ff0f}b.txt", "other.txt"]);
+    assert_eq!(
+        fs::read(env.mnt.join("a\u{ff0f}b.txt")).unwrap(),
+        b"renamed on the web"
+    );
+    m.unmount();
+}

@@ -34,13 +34,28 @@ impl RemotePath {
         &self.0
     }
 
-    /// This path with `name` appended. `name` must be a single component.
-    pub fn join(&self, name: &str) -> Self {
-        debug_assert!(!name.contains('/') && !name.is_empty());
-        if self.0.is_empty() {
+    /// This path with the single component `name` appended, or `None` when `name` is not one
+    /// (empty, `.`, `..`, or holding `/` or NUL): names come from users and servers, and a
+    /// bad one must never reach another object.
+    pub fn child(&self, name: &str) -> Option<Self> {
+        if !is_component(name) {
+            return None;
+        }
+        Some(if self.0.is_empty() {
             Self(name.to_string())
         } else {
             Self(format!("{}/{}", self.0, name))
+        })
+    }
+
+    /// [`RemotePath::child`] for names known to be valid (literals in tests and examples).
+    ///
+    /// # Panics
+    /// When `name` is not a single valid component, in every build.
+    pub fn join(&self, name: &str) -> Self {
+        match self.child(name) {
+            Some(p) => p,
+            None => panic!("invalid path component {name:?}"),
         }
     }
 
@@ -61,6 +76,11 @@ impl RemotePath {
     }
 }
 
+/// True when `name` can be one component of a path.
+pub fn is_component(name: &str) -> bool {
+    !matches!(name, "" | "." | "..") && !name.contains(['/', '\0'])
+}
+
 impl fmt::Display for RemotePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "/{}", self.0)
@@ -76,6 +96,16 @@ mod tests {
         assert_eq!(RemotePath::parse("/a//b/./c/").unwrap().as_str(), "a/b/c");
         assert!(RemotePath::parse("a/../b").is_none());
         assert!(RemotePath::parse("/").unwrap().is_root());
+    }
+
+    /// Issue 8, item 12: bad components are refused in every build.
+    #[test]
+    fn item12_child_rejects_bad_components() {
+        let root = RemotePath::root();
+        for bad in ["", ".", "..", "a/b", "nul\0byte", "/"] {
+            assert!(root.child(bad).is_none(), "{bad:?} accepted");
+        }
+        assert_eq!(root.child("a b").unwrap().as_str(), "a b");
     }
 
     #[test]

@@ -331,7 +331,13 @@ impl Vfs {
         }
         let file = lock(&of.data).clone();
         if let Some(file) = file {
-            blocking(move || file.sync_data()).await?;
+            let data = Arc::clone(&self.data);
+            blocking(move || {
+                file.sync_data()?;
+                // A new data file's name must be durable before the record naming it is.
+                data.sync_names()
+            })
+            .await?;
         }
         // Size and mtime are read inside the transaction, so a concurrent utimens (which sets
         // the live mtime before its own transaction) is never overwritten by an older value.

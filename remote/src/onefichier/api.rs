@@ -184,7 +184,7 @@ impl FileItem {
 impl SubFolder {
     pub fn into_entry(self) -> Entry {
         Entry {
-            name: names::decode(&self.name),
+            name: names::showable(&names::decode(&self.name)),
             kind: EntryKind::Dir,
             size: 0,
             mtime: self.create_date.as_deref().and_then(parse_date),

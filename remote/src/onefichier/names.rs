@@ -156,9 +156,16 @@ pub fn encode_file_name(name: &str, empty: bool) -> String {
 pub fn decode_file_name(stored: &str) -> (String, bool) {
     let decoded = decode(stored);
     match decoded.strip_suffix(EMPTY_NAME_MARKER) {
-        Some(name) if !name.is_empty() => (name.to_string(), true),
-        _ => (decoded, false),
+        Some(name) if !name.is_empty() => (showable(name), true),
+        _ => (showable(&decoded), false),
     }
+}
+
+/// A decoded name as a local name can hold it: a stored '／' or '␀' that was not ours (typed in
+/// the web UI, say) decodes to a path separator or NUL, which no local name may hold (the
+/// kernel refuses a whole listing over one); those show as the look-alikes they were stored as.
+pub fn showable(decoded: &str) -> String {
+    decoded.replace('/', "\u{ff0f}").replace('\0', "\u{2400}")
 }
 
 /// A file id with the empty-placeholder flag, as handed out in [`Entry::id`].
