@@ -1,5 +1,6 @@
-//! The config file: the named remotes a user added. Owns reading and writing it (0600, since
-//! it holds API keys); must not open remotes or log secrets.
+//! The config file: the named remotes a user added. Owns reading, checking (numbers and
+//! durations in range) and writing it (0600, since it holds API keys); must not open remotes
+//! or log secrets.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -59,6 +60,28 @@ impl RemoteConfig {
         }
     }
 
+    /// Checks the numbers and durations a remote's entry holds.
+    pub fn check(&self) -> Result<(), String> {
+        if let Self::OneFichier {
+            rate,
+            flood_backoff,
+            list_interval,
+            ..
+        } = self
+        {
+            if let Some(r) = rate {
+                crate::parse::check_rate(*r).map_err(|e| format!("rate: {e}"))?;
+            }
+            if let Some(d) = flood_backoff {
+                crate::parse::parse_duration(d).map_err(|e| format!("flood_backoff: {e}"))?;
+            }
+            if let Some(d) = list_interval {
+                crate::parse::parse_duration(d).map_err(|e| format!("list_interval: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// What `remote list` shows: never the key.
     pub fn describe(&self) -> String {
         match self {
@@ -79,6 +102,12 @@ pub struct Config {
 impl Config {
     /// Reads the config at `path`; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<Self, CliError> {
+        if fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+            return Err(CliError::Config(format!(
+                "cannot read config file {}: it is a folder, not a file",
+                path.display()
+            )));
+        }
         let text = match fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
@@ -90,13 +119,29 @@ impl Config {
                 )))
             }
         };
-        toml::from_str(&text).map_err(|e| {
-            let msg = e.message().to_string();
+        Self::parse(&text).map_err(|msg| {
             CliError::Config(format!(
                 "config file {} is not valid: {msg}",
                 path.display()
             ))
         })
+    }
+
+    /// Parses and checks config text; the error is the reason, on one line.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Self = toml::from_str(text).map_err(|e| {
+            e.message()
+                .lines()
+                .next()
+                .unwrap_or("unreadable")
+                .to_string()
+        })?;
+        for (name, remote) in &config.remotes {
+            remote
+                .check()
+                .map_err(|e| format!("remote '{name}': {e}"))?;
+        }
+        Ok(config)
     }
 
     /// Writes the config atomically, readable by its owner only.
@@ -156,5 +201,43 @@ mod tests {
         let back = Config::load(&path).unwrap();
         assert_eq!(back.remotes, c.remotes);
         assert!(!format!("{:?}", back.remotes["cloud"]).contains("SECRET"));
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_refused() {
+        for field in [
+            "rate = 1e-20",
+            "rate = -1.0",
+            "rate = nan",
+            "rate = inf",
+            "flood_backoff = \"99999999999999999999s\"",
+            "list_interval = \"1e400s\"",
+        ] {
+            let text = format!("[remotes.x]\ntype = \"1fichier\"\napi_key = \"k\"\n{field}\n");
+            let err = Config::parse(&text).err().unwrap_or_default();
+            assert!(err.starts_with("remote 'x': "), "{field}: {err}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics(text in ".{0,200}") {
+            let _ = Config::parse(&text);
+        }
+
+        #[test]
+        fn fichier_entries_never_panic(
+            rate in proptest::num::f64::ANY,
+            backoff in "[0-9.e+-]{0,25}(|s|ms|m|h)",
+            interval in ".{0,20}",
+        ) {
+            let rate = if rate.is_nan() { "nan".to_string() } else if rate.is_infinite() { format!("{}inf", if rate < 0.0 { "-" } else { "" }) } else { format!("{rate:e}") };
+            let text = format!(
+                "[remotes.x]\ntype = \"1fichier\"\napi_key = \"k\"\nrate = {rate}\nflood_backoff = {backoff:?}\nlist_interval = {interval:?}\n"
+            );
+            if let Ok(c) = Config::parse(&text) {
+                proptest::prop_assert!(c.remotes["x"].check().is_ok());
+            }
+        }
     }
 }

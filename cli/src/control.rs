@@ -58,9 +58,19 @@ pub enum Reply {
 
 /// Sends `req` to the daemon at `socket` and hands every reply line to `each` until the
 /// daemon closes the connection.
-pub fn call(socket: &Path, req: &Request, mut each: impl FnMut(Reply)) -> Result<(), CliError> {
-    let mut stream = UnixStream::connect(socket)
+pub fn call(socket: &Path, req: &Request, each: impl FnMut(Reply)) -> Result<(), CliError> {
+    let stream = UnixStream::connect(socket)
         .map_err(|e| CliError::Other(anyhow::anyhow!("cannot reach the mount's daemon: {e}")))?;
+    exchange(stream, req, each)
+}
+
+/// Sends `req` on a connection to a daemon and hands every reply line to `each` until the
+/// daemon closes it.
+pub fn exchange(
+    mut stream: UnixStream,
+    req: &Request,
+    mut each: impl FnMut(Reply),
+) -> Result<(), CliError> {
     let mut line = serde_json::to_string(req).map_err(|e| CliError::Other(e.into()))?;
     line.push('\n');
     stream

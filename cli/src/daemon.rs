@@ -29,6 +29,10 @@ pub struct MountSpec {
     pub remote_path: RemotePath,
     pub mountpoint: PathBuf,
     pub state_dir: PathBuf,
+    /// The cache folder (holds the record of where the control socket is).
+    pub cache_dir: PathBuf,
+    /// Let other users reach the mount (FUSE allow_other).
+    pub allow_other: bool,
     pub write_back: Duration,
     pub dir_cache_time: Duration,
     pub cache_max_size: u64,
@@ -73,8 +77,8 @@ fn defaults() -> Defaults {
 }
 
 async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
-    fs::create_dir_all(&spec.state_dir)
-        .with_context(|| format!("cannot create cache folder {}", spec.state_dir.display()))?;
+    crate::mount::private_dir(&spec.cache_dir.join("mounts"))?;
+    crate::mount::private_dir(&spec.state_dir)?;
     let provider = crate::remotes::open(&spec.remote_name, &spec.remote).await?;
     check_root(&spec, provider.as_ref()).await?;
     let counted = Arc::new(Counted::new(provider));
@@ -104,6 +108,7 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
         tokio::runtime::Handle::current(),
         &spec.mountpoint,
         &label,
+        spec.allow_other,
     )
     .map_err(|e| CliError::Fuse(format!("cannot mount {}: {e}", spec.mountpoint.display())))?;
     ourclone_vfs::fuse::forward_invalidations(&vfs, &session);
@@ -118,6 +123,14 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
     let socket = mountpoint::control_socket(&spec.mountpoint);
     let (stop_tx, mut stop_rx) = mpsc::channel(4);
     let listener = bind_control(&socket)?;
+    let record = mountpoint::socket_record(&spec.cache_dir, &spec.mountpoint);
+    if let Err(e) = record_socket(&record, &socket) {
+        // `unmount` still finds the socket in the usual places.
+        tracing::warn!(
+            "cannot record the control socket in {}: {e}",
+            record.display()
+        );
+    }
     tokio::spawn(accept_loop(listener, daemon.clone(), stop_tx));
     tracing::info!(mountpoint = %spec.mountpoint.display(), "mounted {}", daemon.spec_label);
     ready();
@@ -133,6 +146,7 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
             .map_err(|e| anyhow::anyhow!("unmount task failed: {e}"))?
     };
     let _ = fs::remove_file(&socket);
+    let _ = fs::remove_file(&record);
     vfs.sync_all()
         .map_err(|e| anyhow::anyhow!("cannot flush the cache: {e}"))?;
     let (files, bytes) = pending(&vfs);
@@ -195,10 +209,23 @@ fn pending(vfs: &Vfs) -> (u64, u64) {
     (scan.pending.len() as u64, bytes)
 }
 
-fn bind_control(socket: &Path) -> Result<UnixListener, CliError> {
-    if let Some(dir) = socket.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+/// Writes the control socket's path where `unmount` and `status` look it up whatever their
+/// environment (see `mountpoint::find_control_socket`).
+fn record_socket(record: &Path, socket: &Path) -> Result<(), CliError> {
+    if let Some(dir) = record.parent() {
+        crate::mount::private_dir(dir)?;
     }
+    let tmp = record.with_extension("tmp");
+    let text = format!("{}\n", socket.display());
+    fs::write(&tmp, text)
+        .and_then(|()| fs::rename(&tmp, record))
+        .with_context(|| format!("cannot write {}", record.display()))?;
+    Ok(())
+}
+
+fn bind_control(socket: &Path) -> Result<UnixListener, CliError> {
+    // The runtime folder must be a private folder of ours (created 0700 if missing).
+    mountpoint::ensure_runtime_dir()?;
     let _ = fs::remove_file(socket);
     let l = UnixListener::bind(socket)
         .with_context(|| format!("cannot create control socket {}", socket.display()))?;

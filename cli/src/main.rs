@@ -7,15 +7,16 @@ mod daemon;
 mod error;
 mod mount;
 mod mountpoint;
+mod parse;
 mod remote_cmd;
 mod remotes;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::error::CliError;
+pub use crate::parse::{parse_duration, parse_rate, parse_size};
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +53,10 @@ enum Command {
         /// Unmount at once; pending uploads stay in the journal for the next mount.
         #[arg(long)]
         lazy: bool,
+        /// Detach the mount even when its daemon cannot be reached (pending uploads resume at
+        /// the next mount).
+        #[arg(long)]
+        force: bool,
         /// Print the outcome as JSON (no progress bar).
         #[arg(long)]
         json: bool,
@@ -89,11 +94,13 @@ impl Cli {
 /// line), the log file for a background mount's daemon.
 fn init_logging(verbose: u8, daemon: bool) {
     use std::io::IsTerminal;
+    // The HTTP stack stays at info even with -vv: its debug output names request URLs, and
+    // 1Fichier's download URLs are credentials.
     let default = match verbose {
         0 if daemon => "warn",
         0 => "off",
         1 => "info",
-        _ => "debug",
+        _ => "debug,reqwest=info,hyper=info,hyper_util=info,h2=info,rustls=info,tower=info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("OURCLONE_FS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -113,57 +120,17 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Unmount {
             mountpoint,
             lazy,
+            force,
             json,
-        } => mount::unmount(&mountpoint, lazy, json),
-        Command::Status { mountpoint, json } => mount::status(&mountpoint, json),
+        } => mount::unmount(&mountpoint, lazy, force, &cache_dir, json),
+        Command::Status { mountpoint, json } => mount::status(&mountpoint, &cache_dir, json),
     }
 }
 
-/// Parses a duration such as `5s`, `500ms`, `2m`, `1h` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (try 5s, 500ms, 2m)"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("'{s}' has an unknown unit (use ms, s, m or h)")),
-    };
-    Ok(Duration::from_secs_f64(secs))
-}
-
-/// Parses a size such as `10G`, `500M`, `64K` or a bare number of bytes (powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s
-        .trim()
-        .trim_end_matches(['B', 'b'])
-        .trim_end_matches(['i']);
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (try 10G or 500M)"))?;
-    let mult = match unit.to_ascii_uppercase().as_str() {
-        "" => 1u64,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        "T" => 1 << 40,
-        _ => return Err(format!("'{s}' has an unknown unit (use K, M, G or T)")),
-    };
-    Ok((n * mult as f64) as u64)
-}
-
 fn main() {
+    // Everything we create (cache, journal, logs, control sockets) is the user's only,
+    // whatever the caller's umask.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     let daemon = matches!(&cli.command, Command::Mount(m) if m.is_daemon());
     init_logging(cli.verbose, daemon);

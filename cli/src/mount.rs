@@ -3,6 +3,7 @@
 //! control sockets. Must not serve the filesystem itself (daemon.rs does).
 
 use std::io::{BufRead, BufReader, IsTerminal};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -35,6 +36,10 @@ pub struct MountArgs {
     /// the cache folder's disk, at least 1 GiB). Dirty data beyond it slows writers.
     #[arg(long, value_parser = crate::parse_size)]
     cache_max_size: Option<u64>,
+    /// Let users other than the one mounting use the mount (non-root users need
+    /// user_allow_other in /etc/fuse.conf). Off by default.
+    #[arg(long)]
+    allow_other: bool,
     /// Internal: report readiness on stdout to the parent `mount` process.
     #[arg(long, hide = true)]
     notify_ready: bool,
@@ -82,6 +87,20 @@ fn state_dir(cache_dir: &Path, name: &str, path: &RemotePath) -> PathBuf {
         .join(format!("{name}-{}", mountpoint::short_hash(path.as_str())))
 }
 
+/// Creates `dir` (and its parents) if missing and makes it the user's only (0700), also when an
+/// older version left it open.
+pub fn private_dir(dir: &Path) -> Result<(), CliError> {
+    let fail = |e: std::io::Error| {
+        CliError::Other(anyhow::anyhow!(
+            "cannot create the private folder {}: {}",
+            dir.display(),
+            crate::error::io_reason(&e)
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)
+}
+
 pub fn run(
     args: MountArgs,
     config_path: &Path,
@@ -108,11 +127,15 @@ fn prepare_and_mount(
     let remote = config.remote(&name)?.clone();
     let mountpoint = mountpoint::check_free(&args.mountpoint)?;
     mountpoint::check_fuse()?;
+    mountpoint::ensure_runtime_dir()?;
+    private_dir(cache_dir)?;
     if !args.foreground {
         return spawn_background(args, &mountpoint, config_path, cache_dir, verbose);
     }
     let spec = MountSpec {
         state_dir: state_dir(cache_dir, &name, &path),
+        cache_dir: cache_dir.to_path_buf(),
+        allow_other: args.allow_other,
         remote_name: name,
         remote,
         remote_path: path,
@@ -149,8 +172,7 @@ fn spawn_background(
     verbose: u8,
 ) -> Result<(), CliError> {
     let logs = cache_dir.join("logs");
-    std::fs::create_dir_all(&logs)
-        .map_err(|e| CliError::Other(anyhow::anyhow!("cannot create {}: {e}", logs.display())))?;
+    private_dir(&logs)?;
     let log_path = logs.join(format!(
         "mount-{}.log",
         mountpoint::short_hash(&mountpoint.to_string_lossy())
@@ -158,7 +180,13 @@ fn spawn_background(
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log_path)
+        .and_then(|f| {
+            // A log left by an older version may be readable by others.
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            Ok(f)
+        })
         .map_err(|e| {
             CliError::Other(anyhow::anyhow!(
                 "cannot open log {}: {e}",
@@ -185,6 +213,9 @@ fn spawn_background(
         .arg(format!("{}ms", args.dir_cache_time.as_millis()));
     if let Some(size) = args.cache_max_size {
         cmd.arg("--cache-max-size").arg(size.to_string());
+    }
+    if args.allow_other {
+        cmd.arg("--allow-other");
     }
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
     // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal and session.
@@ -231,38 +262,59 @@ fn spawn_background(
     )))
 }
 
-fn socket_of(mountpoint: &Path) -> Result<(PathBuf, PathBuf), CliError> {
-    let canon = mountpoint::canonical(mountpoint).or_else(|e| {
-        // A mount whose daemon died answers ENOTCONN to stat; use the path as given.
+/// The canonical mount point path (as given when its daemon died: stat answers ENOTCONN).
+fn canonical_mounted(mountpoint: &Path) -> Result<PathBuf, CliError> {
+    mountpoint::canonical(mountpoint).or_else(|e| {
         if mountpoint.is_absolute() {
             Ok(mountpoint.to_path_buf())
         } else {
             Err(e)
         }
-    })?;
-    let socket = mountpoint::control_socket(&canon);
-    Ok((canon, socket))
+    })
 }
 
-pub fn unmount(mp: &Path, lazy: bool, json: bool) -> Result<(), CliError> {
-    let (canon, socket) = socket_of(mp)?;
+pub fn unmount(
+    mp: &Path,
+    lazy: bool,
+    force: bool,
+    cache_dir: &Path,
+    json: bool,
+) -> Result<(), CliError> {
+    let canon = canonical_mounted(mp)?;
     if mountpoint::mounted_fstype(&canon).is_none() {
         return Err(CliError::MountPoint(format!(
             "{} is not mounted",
             canon.display()
         )));
     }
-    if !socket.exists() {
-        mountpoint::force_unmount(&canon)?;
-        report_unmounted(&canon, None, json);
-        return Ok(());
-    }
+    let socket = mountpoint::find_control_socket(&canon, cache_dir);
+    let stream = match &socket {
+        Some(s) => std::os::unix::net::UnixStream::connect(s).map_err(|e| e.to_string()),
+        None => Err("no control socket found".to_string()),
+    };
+    let stream = match stream {
+        Ok(stream) => stream,
+        Err(why) if lazy || force => {
+            tracing::info!("daemon unreachable ({why}); detaching the mount");
+            mountpoint::force_unmount(&canon)?;
+            report_unmounted(&canon, None, json);
+            return Ok(());
+        }
+        Err(why) => {
+            return Err(CliError::Other(anyhow::anyhow!(
+                "cannot reach the daemon of {} ({why}), so its pending uploads cannot be drained; \
+                 `ourclone-fs unmount --force {}` detaches it and leaves them for the next mount",
+                canon.display(),
+                canon.display()
+            )))
+        }
+    };
     let bar = (!json && std::io::stderr().is_terminal()).then(drain_bar);
     let mut outcome = Err(CliError::Other(anyhow::anyhow!(
         "the daemon closed the connection"
     )));
     let mut daemon_pid = None;
-    control::call(&socket, &Request::Unmount { lazy }, |reply| match reply {
+    control::exchange(stream, &Request::Unmount { lazy }, |reply| match reply {
         Reply::Progress { pending_files } => {
             if let Some(bar) = &bar {
                 let total = bar.length().unwrap_or(0).max(pending_files);
@@ -333,14 +385,14 @@ fn wait_for_exit(pid: u32) {
     }
 }
 
-pub fn status(mp: &Path, json: bool) -> Result<(), CliError> {
-    let (canon, socket) = socket_of(mp)?;
-    if !socket.exists() {
+pub fn status(mp: &Path, cache_dir: &Path, json: bool) -> Result<(), CliError> {
+    let canon = canonical_mounted(mp)?;
+    let Some(socket) = mountpoint::find_control_socket(&canon, cache_dir) else {
         return Err(CliError::MountPoint(format!(
             "{} is not mounted by ourclone-fs",
             canon.display()
         )));
-    }
+    };
     let mut result = Err(CliError::Other(anyhow::anyhow!(
         "no status from the daemon"
     )));

@@ -1,6 +1,7 @@
 //! Mount points: the checks made before mounting (exists, empty, not mounted, /dev/fuse
-//! usable), finding whether a path is mounted, the per-mount runtime paths (control socket),
-//! and unmounting a mount whose daemon is gone. Must not know about the Vfs.
+//! usable), finding whether a path is mounted, the per-mount runtime paths (the control
+//! socket, its private runtime folder, and finding it again from any environment), and
+//! unmounting a mount whose daemon is gone. Must not know about the Vfs.
 
 use std::fs;
 use std::io;
@@ -104,13 +105,91 @@ pub fn check_fuse() -> Result<(), CliError> {
     }
 }
 
-/// Folder for per-mount runtime files (control sockets).
+/// Folder for per-mount runtime files (control sockets): `OURCLONE_FS_RUNTIME_DIR`, else
+/// `$XDG_RUNTIME_DIR/ourclone-fs`, else `/tmp/ourclone-fs-UID`.
 pub fn runtime_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR") {
+    if let Some(d) = std::env::var_os("OURCLONE_FS_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d).join("ourclone-fs");
     }
-    let uid = nix::unistd::getuid();
+    fallback_runtime_dir()
+}
+
+fn fallback_runtime_dir() -> PathBuf {
+    let uid = nix::unistd::geteuid();
     std::env::temp_dir().join(format!("ourclone-fs-{uid}"))
+}
+
+/// Why `dir` may not hold our control sockets, if it may not. A folder of ours that others
+/// may read but not write (left by an older version) is tightened to 0700; a symbolic link,
+/// a non-folder, a folder of another user or one others may write to is refused, untouched.
+fn unsafe_runtime_dir(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let hint = "remove it, or set OURCLONE_FS_RUNTIME_DIR to a private folder";
+    let shown = dir.display();
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("runtime folder {shown}: {}", io_reason(&e))),
+    };
+    if meta.file_type().is_symlink() {
+        return Some(format!(
+            "runtime folder {shown} is a symbolic link; refusing to follow it ({hint})"
+        ));
+    }
+    if !meta.is_dir() {
+        return Some(format!("runtime folder {shown} is not a folder ({hint})"));
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Some(format!(
+            "runtime folder {shown} belongs to user {}, not to us ({hint})",
+            meta.uid()
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "runtime folder {shown} has mode {mode:o}: others may write to it ({hint})"
+        ));
+    }
+    if mode != 0o700 {
+        // Open without following a link swapped in since the check, then fchmod.
+        let fixed = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(dir)
+            .and_then(|f| f.set_permissions(fs::Permissions::from_mode(0o700)));
+        if let Err(e) = fixed {
+            return Some(format!(
+                "runtime folder {shown} has mode {mode:o} and cannot be made private: {}",
+                io_reason(&e)
+            ));
+        }
+    }
+    None
+}
+
+/// Creates the runtime folder (0700) if missing and checks it is a private folder of ours.
+pub fn ensure_runtime_dir() -> Result<PathBuf, CliError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = runtime_dir();
+    if matches!(fs::symlink_metadata(&dir), Err(e) if e.kind() == io::ErrorKind::NotFound) {
+        if let Err(e) = fs::DirBuilder::new().mode(0o700).create(&dir) {
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                return Err(CliError::Other(anyhow::anyhow!(
+                    "cannot create runtime folder {}: {}",
+                    dir.display(),
+                    io_reason(&e)
+                )));
+            }
+        }
+    }
+    match unsafe_runtime_dir(&dir) {
+        Some(why) => Err(CliError::Other(anyhow::anyhow!(why))),
+        None => Ok(dir),
+    }
 }
 
 /// A short stable hash of a string (FNV-1a), for file names.
@@ -123,12 +202,47 @@ pub fn short_hash(s: &str) -> String {
     format!("{h:016x}")
 }
 
-/// The control socket of the mount at `mountpoint` (canonical).
+/// The control socket's file name of the mount at `mountpoint` (canonical).
+fn socket_name(mountpoint: &Path) -> String {
+    format!("{}.sock", short_hash(&mountpoint.to_string_lossy()))
+}
+
+/// The control socket of the mount at `mountpoint` (canonical), in this process's runtime
+/// folder.
 pub fn control_socket(mountpoint: &Path) -> PathBuf {
-    runtime_dir().join(format!(
-        "{}.sock",
-        short_hash(&mountpoint.to_string_lossy())
-    ))
+    runtime_dir().join(socket_name(mountpoint))
+}
+
+/// Where a daemon records its control socket's path for `unmount` and `status` callers whose
+/// runtime folder differs (another XDG_RUNTIME_DIR, or none).
+pub fn socket_record(cache_dir: &Path, mountpoint: &Path) -> PathBuf {
+    cache_dir
+        .join("sockets")
+        .join(short_hash(&mountpoint.to_string_lossy()))
+}
+
+/// The control socket of the running mount at `mountpoint` (canonical), wherever its daemon
+/// put it: the path it recorded in the cache folder, else this process's runtime folder,
+/// else the usual places. Only sockets of ours in private folders count.
+pub fn find_control_socket(mountpoint: &Path, cache_dir: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let name = socket_name(mountpoint);
+    let mut candidates = Vec::new();
+    if let Ok(recorded) = fs::read_to_string(socket_record(cache_dir, mountpoint)) {
+        candidates.push(PathBuf::from(recorded.trim_end_matches('\n')));
+    }
+    candidates.push(runtime_dir().join(&name));
+    let uid = nix::unistd::geteuid();
+    candidates.push(PathBuf::from(format!("/run/user/{uid}/ourclone-fs")).join(&name));
+    candidates.push(fallback_runtime_dir().join(&name));
+    let me = uid.as_raw();
+    candidates.into_iter().find(|sock| {
+        let ours =
+            fs::symlink_metadata(sock).is_ok_and(|m| m.file_type().is_socket() && m.uid() == me);
+        ours && sock
+            .parent()
+            .is_some_and(|dir| unsafe_runtime_dir(dir).is_none())
+    })
 }
 
 /// Detaches a FUSE mount whose daemon is gone (the kernel then answers ENOTCONN).

@@ -33,7 +33,7 @@ pub enum RemoteAction {
         #[arg(long)]
         endpoint: Option<String>,
         /// 1fichier: API calls per second for the account (default 1.8).
-        #[arg(long)]
+        #[arg(long, value_parser = crate::parse_rate)]
         rate: Option<f64>,
         /// 1fichier: pause after a "Flood detected" answer (default 30s).
         #[arg(long, value_parser = crate::parse_duration)]

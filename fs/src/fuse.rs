@@ -65,8 +65,9 @@ impl FuseAdapter {
     }
 }
 
-/// Mount options for a remote named `source`.
-pub fn mount_config(source: &str) -> fuser::Config {
+/// Mount options for a remote named `source`. `allow_other` lets users other than the one
+/// who mounted reach the mount (off by default, as in rclone and mountpoint-s3).
+pub fn mount_config(source: &str, allow_other: bool) -> fuser::Config {
     let mut cfg = fuser::Config::default();
     cfg.mount_options = vec![
         fuser::MountOption::FSName(source.to_string()),
@@ -77,12 +78,10 @@ pub fn mount_config(source: &str) -> fuser::Config {
     // Several kernel reader threads, so a slow remote read never stalls `ls` in another window.
     cfg.n_threads = Some(4);
     cfg.clone_fd = true;
-    // A mount made by root serves every user, as a local filesystem does: with
-    // default_permissions the kernel checks each caller against our modes and owners, so a
-    // service or `sudo -u` sees what its permissions allow rather than EACCES for everything.
-    // Other users' mounts stay private (allow_other would need user_allow_other in fuse.conf).
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    // Only on request (`--allow-other`): with default_permissions the kernel then checks each
+    // caller against our modes and owners. Non-root users also need user_allow_other in
+    // /etc/fuse.conf.
+    if allow_other {
         cfg.acl = fuser::SessionACL::All;
     }
     cfg
@@ -104,8 +103,13 @@ pub fn serve(
     rt: Handle,
     mountpoint: &Path,
     source: &str,
+    allow_other: bool,
 ) -> std::io::Result<fuser::BackgroundSession> {
-    fuser::spawn_mount(FuseAdapter::new(vfs, rt), mountpoint, &mount_config(source))
+    fuser::spawn_mount(
+        FuseAdapter::new(vfs, rt),
+        mountpoint,
+        &mount_config(source, allow_other),
+    )
 }
 
 fn errno(e: &VfsError) -> Errno {

@@ -79,6 +79,14 @@ impl Env {
         }
     }
 
+    /// A guard for a mount this test made itself (e.g. through a shell); unmounts on drop.
+    pub fn adopt_mount(&self) -> MountGuard<'_> {
+        MountGuard {
+            env: self,
+            active: true,
+        }
+    }
+
     pub fn status(&self) -> serde_json::Value {
         let out = self.run(&["status", self.mnt.to_str().unwrap(), "--json"]);
         assert!(out.status.success(), "status failed: {}", stderr(&out));

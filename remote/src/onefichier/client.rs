@@ -230,8 +230,15 @@ pub fn non_json_error(
 /// Connection failures, timeouts and broken bodies are worth retrying; a request we could
 /// not even build is not.
 pub fn transport_error(what: &str, err: &reqwest::Error) -> RemoteError {
-    // reqwest's message names the URL, never headers, so the key cannot leak here.
-    let message = format!("{what}: {err}");
+    // reqwest's message names the URL (never headers), and a download URL is a credential:
+    // keep only its scheme, host and port.
+    let mut message = format!("{what}: {err}");
+    if let Some(url) = err.url() {
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let host = url.host_str().unwrap_or("?");
+        let redacted = format!("{}://{host}{port}/…", url.scheme());
+        message = message.replace(url.as_str(), &redacted);
+    }
     if err.is_builder() {
         RemoteError::Permanent(message)
     } else {
