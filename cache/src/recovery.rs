@@ -56,17 +56,16 @@ pub fn recover(meta: &MetaStore, data: &DataStore, quarantine: &Path) -> Result<
             continue;
         }
         match local_len(data, *ino)? {
-            // Bytes written after the last acknowledged close: never acknowledged, not uploaded.
-            Some(len) if len > node.size => {
-                fs::OpenOptions::new()
-                    .write(true)
-                    .open(data.path(*ino))?
-                    .set_len(node.size)?;
+            // The data file changed after the last durable commit (writes or a truncation not
+            // yet closed): it is what the user wrote; the node takes its length, so the
+            // Uploader's exact-length check holds.
+            Some(len) if len != node.size => {
+                meta.update(*ino, |n| n.size = len)?;
                 continue;
             }
-            Some(len) if len == node.size => continue,
-            _ if node.size == 0 => continue,
-            _ => {}
+            Some(_) => continue,
+            None if node.size == 0 => continue,
+            None => {}
         }
         report_lost_copy(meta, *ino, &node, quarantine)?;
         report.pending -= 1;
