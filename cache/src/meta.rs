@@ -4,6 +4,7 @@
 //! before or after it, never between. Must not call the remote or touch file data.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ourclone_remote::{Entry, EntryKind, LINK_SUFFIX};
 use redb::{
@@ -32,6 +33,8 @@ pub struct Defaults {
 /// The metadata store of one mount.
 pub struct MetaStore {
     pub(crate) db: Database,
+    /// End of the durable inode reservation (a copy of the `reserved_ino` counter).
+    reserved: AtomicU64,
 }
 
 pub(crate) fn encode(node: &Node) -> Result<Vec<u8>> {
@@ -58,47 +61,42 @@ fn child_of(t: &Table<(u64, &str), u64>, parent: Ino, name: &str) -> Result<Opti
     Ok(t.get((parent, name))?.map(|v| v.value()))
 }
 
-/// Inode numbers reserved at a time. Allocation commits are not durable on their own, so after
-/// a crash the counter may go back; it never goes back past the durable reservation, and every
+/// Inode numbers reserved at a time. Tree commits are not durable on their own, so after a
+/// crash the counter may go back; it never goes back past the durable reservation, and every
 /// open starts above it, so an inode number is never handed out twice (blocks, data files and
-/// the kernel key on it).
+/// the kernel key on it). Reservations are their own durable transactions: they never make a
+/// tree change durable ahead of its journal record.
 const INO_WINDOW: u64 = 1 << 16;
 
-/// Allocates an inode number. Returns true as the second value when the transaction took a new
-/// reservation and must be committed durably.
-fn alloc_ino(tx: &WriteTransaction) -> Result<(Ino, bool)> {
+fn next_ino(c: &impl ReadableTable<&'static str, u64>) -> Result<Ino> {
+    Ok(c.get(NEXT_INO)?.map(|v| v.value()).unwrap_or(ROOT_INO + 1))
+}
+
+/// Allocates an inode number below the reservation `limit` (see [`MetaStore::reserve_inos`]).
+fn alloc_ino(tx: &WriteTransaction, limit: Ino) -> Result<Ino> {
     let mut c = tx.open_table(COUNTERS)?;
-    let next = c.get(NEXT_INO)?.map(|v| v.value()).unwrap_or(ROOT_INO + 1);
-    let reserved = c.get(RESERVED_INO)?.map(|v| v.value()).unwrap_or(0);
+    let next = next_ino(&c)?;
+    if next >= limit {
+        return Err(CacheError::Store("inode reservation exhausted".into()));
+    }
     c.insert(NEXT_INO, next + 1)?;
-    if next < reserved {
-        return Ok((next, false));
-    }
-    c.insert(RESERVED_INO, next + INO_WINDOW)?;
-    Ok((next, true))
+    Ok(next)
 }
 
-/// Commits `tx`, durably when it took a new inode reservation.
-fn commit_reserving(mut tx: WriteTransaction, reserved: bool) -> Result<()> {
-    if reserved {
-        tx.set_durability(Durability::Immediate)?;
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-/// At open: skips whatever an earlier run may have allocated without a durable commit.
-fn skip_reserved_inos(tx: &WriteTransaction) -> Result<()> {
+/// At open: skips whatever an earlier run may have allocated without a durable commit, and
+/// returns the new (empty) reservation's end.
+fn skip_reserved_inos(tx: &WriteTransaction) -> Result<Ino> {
     let mut c = tx.open_table(COUNTERS)?;
-    let next = c.get(NEXT_INO)?.map(|v| v.value()).unwrap_or(ROOT_INO + 1);
+    let next = next_ino(&c)?;
     // Stores made before reservations existed: skip a whole window past the counter.
     let reserved = c
         .get(RESERVED_INO)?
         .map(|v| v.value())
         .unwrap_or(next + INO_WINDOW);
-    c.insert(NEXT_INO, next.max(reserved))?;
-    c.insert(RESERVED_INO, next.max(reserved))?;
-    Ok(())
+    let start = next.max(reserved);
+    c.insert(NEXT_INO, start)?;
+    c.insert(RESERVED_INO, start)?;
+    Ok(start)
 }
 
 /// A remote name as the tree can hold it: a name holding `/` or NUL (a broken or hostile
@@ -146,9 +144,32 @@ impl MetaStore {
             )),
             e => e.into(),
         })?;
-        let store = Self { db };
+        let store = Self {
+            db,
+            reserved: AtomicU64::new(0),
+        };
         store.ensure_root(defaults)?;
         Ok(store)
+    }
+
+    /// Makes sure at least `n` inode numbers are durably reserved beyond the counter, taking a
+    /// new window in a durable transaction of its own when fewer than half a window is left.
+    fn reserve_inos(&self, n: u64) -> Result<Ino> {
+        let next = next_ino(&self.db.begin_read()?.open_table(COUNTERS)?)?;
+        let limit = self.reserved.load(Ordering::Acquire);
+        if next + n + INO_WINDOW / 2 <= limit {
+            return Ok(limit);
+        }
+        let tx = self.db.begin_write()?;
+        let limit = {
+            let mut c = tx.open_table(COUNTERS)?;
+            let limit = next_ino(&c)? + n + INO_WINDOW;
+            c.insert(RESERVED_INO, limit)?;
+            limit
+        };
+        tx.commit()?;
+        self.reserved.store(limit, Ordering::Release);
+        Ok(limit)
     }
 
     fn ensure_root(&self, d: Defaults) -> Result<()> {
@@ -157,7 +178,8 @@ impl MetaStore {
             let mut nodes = tx.open_table(NODES)?;
             tx.open_table(CHILDREN)?;
             tx.open_table(crate::journal::PENDING)?;
-            skip_reserved_inos(&tx)?;
+            self.reserved
+                .store(skip_reserved_inos(&tx)?, Ordering::Release);
             if nodes.get(ROOT_INO)?.is_none() {
                 let mut root = Node::new_local(ROOT_INO, "", Kind::Dir, d.dir_mode, d.uid, d.gid);
                 root.listed_at = None;
@@ -260,6 +282,7 @@ impl MetaStore {
 
     /// Adds `node` under its parent; fails if the name is taken.
     pub fn create(&self, node: Node) -> Result<Ino> {
+        let limit = self.reserve_inos(1)?;
         let tx = self.write()?;
         let ino = {
             let mut children = tx.open_table(CHILDREN)?;
@@ -271,13 +294,13 @@ impl MetaStore {
             if !parent.is_dir() {
                 return Err(CacheError::NotADirectory);
             }
-            let (ino, reserved) = alloc_ino(&tx)?;
+            let ino = alloc_ino(&tx, limit)?;
             children.insert((node.parent, node.name.as_str()), ino)?;
             write_node(&mut nodes, ino, &node)?;
-            (ino, reserved)
+            ino
         };
-        commit_reserving(tx, ino.1)?;
-        Ok(ino.0)
+        tx.commit()?;
+        Ok(ino)
     }
 
     /// Changes one node in place and returns its new state.
@@ -497,8 +520,8 @@ impl MetaStore {
         d: Defaults,
         busy: impl Fn(Ino) -> bool,
     ) -> Result<()> {
+        let limit = self.reserve_inos(entries.len() as u64)?;
         let tx = self.write()?;
-        let mut reserved = false;
         {
             let mut children = tx.open_table(CHILDREN)?;
             let mut nodes = tx.open_table(NODES)?;
@@ -535,8 +558,7 @@ impl MetaStore {
                         }
                     }
                     None => {
-                        let (ino, window) = alloc_ino(&tx)?;
-                        reserved |= window;
+                        let ino = alloc_ino(&tx, limit)?;
                         let node = node_from_listing(dir, name, kind, e, d);
                         children.insert((dir, name), ino)?;
                         write_node(&mut nodes, ino, &node)?;
@@ -560,7 +582,8 @@ impl MetaStore {
             dnode.listed_at = Some(now_nanos());
             write_node(&mut nodes, dir, &dnode)?;
         }
-        commit_reserving(tx, reserved)
+        tx.commit()?;
+        Ok(())
     }
 
     /// Number of nodes in the tree (for status).
