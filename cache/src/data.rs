@@ -16,7 +16,7 @@ pub struct DataStore {
 }
 
 /// Fsyncs a folder, so the names created or renamed in it survive a power loss.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
@@ -79,6 +79,16 @@ impl DataStore {
     /// A scratch path beside the data files, on the same file system.
     pub fn scratch(&self, ino: Ino) -> PathBuf {
         self.dir.join(format!("{ino:016x}.part"))
+    }
+
+    /// Length of the data file of `ino`, or `None` when it has none. Callers compare it with
+    /// the node's size before trusting the file (the cache is only a cache).
+    pub fn len(&self, ino: Ino) -> io::Result<Option<u64>> {
+        match fs::metadata(self.path(ino)) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn exists(&self, ino: Ino) -> bool {

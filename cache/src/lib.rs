@@ -21,7 +21,7 @@ mod remote_tree;
 mod uploader;
 
 pub use block_cache::{version_tag, BlockCache, CacheStats, BLOCK_SIZE};
-pub use data::{sync_dir, DataStore};
+pub use data::DataStore;
 pub use error::{CacheError, Result};
 pub use journal::{JournalScan, PendingRecord};
 pub use locks::{InodeGuard, InodeLocks};

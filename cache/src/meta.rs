@@ -35,6 +35,8 @@ pub struct MetaStore {
     pub(crate) db: Database,
     /// End of the durable inode reservation (a copy of the `reserved_ino` counter).
     reserved: AtomicU64,
+    /// At least the next inode number the counter will hand out (it only grows).
+    next: AtomicU64,
 }
 
 pub(crate) fn encode(node: &Node) -> Result<Vec<u8>> {
@@ -72,14 +74,16 @@ fn next_ino(c: &impl ReadableTable<&'static str, u64>) -> Result<Ino> {
     Ok(c.get(NEXT_INO)?.map(|v| v.value()).unwrap_or(ROOT_INO + 1))
 }
 
-/// Allocates an inode number below the reservation `limit` (see [`MetaStore::reserve_inos`]).
-fn alloc_ino(tx: &WriteTransaction, limit: Ino) -> Result<Ino> {
+/// Allocates an inode number below the reservation `limit` (see [`MetaStore::reserve_inos`])
+/// and moves `seen` (the store's in-memory copy of the counter) past it.
+fn alloc_ino(tx: &WriteTransaction, limit: Ino, seen: &AtomicU64) -> Result<Ino> {
     let mut c = tx.open_table(COUNTERS)?;
     let next = next_ino(&c)?;
     if next >= limit {
         return Err(CacheError::Store("inode reservation exhausted".into()));
     }
     c.insert(NEXT_INO, next + 1)?;
+    seen.fetch_max(next + 1, Ordering::AcqRel);
     Ok(next)
 }
 
@@ -103,17 +107,14 @@ fn skip_reserved_inos(tx: &WriteTransaction) -> Result<Ino> {
 /// server) shows with look-alikes instead (the kernel refuses a whole listing over one such
 /// name); `None` for names that cannot be shown at all (`.`, `..`, empty).
 fn shown_name(name: &str) -> Option<std::borrow::Cow<'_, str>> {
-    if matches!(name, "" | "." | "..") {
-        return None;
-    }
-    if !name.contains(['/', '\0']) {
-        return Some(name.into());
-    }
-    Some(
+    let shown: std::borrow::Cow<'_, str> = if name.contains(['/', '\0']) {
         name.replace('/', "\u{2215}")
             .replace('\0', "\u{2400}")
-            .into(),
-    )
+            .into()
+    } else {
+        name.into()
+    };
+    ourclone_remote::is_component(&shown).then_some(shown)
 }
 
 /// How a listed remote entry appears in the tree.
@@ -147,6 +148,7 @@ impl MetaStore {
         let store = Self {
             db,
             reserved: AtomicU64::new(0),
+            next: AtomicU64::new(0),
         };
         store.ensure_root(defaults)?;
         Ok(store)
@@ -155,7 +157,7 @@ impl MetaStore {
     /// Makes sure at least `n` inode numbers are durably reserved beyond the counter, taking a
     /// new window in a durable transaction of its own when fewer than half a window is left.
     fn reserve_inos(&self, n: u64) -> Result<Ino> {
-        let next = next_ino(&self.db.begin_read()?.open_table(COUNTERS)?)?;
+        let next = self.next.load(Ordering::Acquire);
         let limit = self.reserved.load(Ordering::Acquire);
         if next + n + INO_WINDOW / 2 <= limit {
             return Ok(limit);
@@ -178,8 +180,9 @@ impl MetaStore {
             let mut nodes = tx.open_table(NODES)?;
             tx.open_table(CHILDREN)?;
             tx.open_table(crate::journal::PENDING)?;
-            self.reserved
-                .store(skip_reserved_inos(&tx)?, Ordering::Release);
+            let start = skip_reserved_inos(&tx)?;
+            self.reserved.store(start, Ordering::Release);
+            self.next.store(start, Ordering::Release);
             if nodes.get(ROOT_INO)?.is_none() {
                 let mut root = Node::new_local(ROOT_INO, "", Kind::Dir, d.dir_mode, d.uid, d.gid);
                 root.listed_at = None;
@@ -294,7 +297,7 @@ impl MetaStore {
             if !parent.is_dir() {
                 return Err(CacheError::NotADirectory);
             }
-            let ino = alloc_ino(&tx, limit)?;
+            let ino = alloc_ino(&tx, limit, &self.next)?;
             children.insert((node.parent, node.name.as_str()), ino)?;
             write_node(&mut nodes, ino, &node)?;
             ino
@@ -558,7 +561,7 @@ impl MetaStore {
                         }
                     }
                     None => {
-                        let ino = alloc_ino(&tx, limit)?;
+                        let ino = alloc_ino(&tx, limit, &self.next)?;
                         let node = node_from_listing(dir, name, kind, e, d);
                         children.insert((dir, name), ino)?;
                         write_node(&mut nodes, ino, &node)?;

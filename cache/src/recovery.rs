@@ -55,7 +55,7 @@ pub fn recover(meta: &MetaStore, data: &DataStore, quarantine: &Path) -> Result<
         if node.kind != crate::node::Kind::File || !node.local_full {
             continue;
         }
-        match local_len(data, *ino)? {
+        match data.len(*ino)? {
             // The data file changed after the last durable commit (writes or a truncation not
             // yet closed): it is what the user wrote; the node takes its length, so the
             // Uploader's exact-length check holds.
@@ -80,22 +80,13 @@ pub fn recover(meta: &MetaStore, data: &DataStore, quarantine: &Path) -> Result<
     Ok(report)
 }
 
-/// Length of the data file of `ino`, if it has one.
-fn local_len(data: &DataStore, ino: Ino) -> Result<Option<u64>> {
-    match fs::metadata(data.path(ino)) {
-        Ok(m) => Ok(Some(m.len())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// A pending upload whose staged data file is missing or short (a cache accident): say so in
-/// quarantine and stop retrying an upload whose content is gone. The node falls back to what
+/// A pending upload whose staged data file is missing (a cache accident): say so in quarantine
+/// and stop retrying an upload whose content is gone. The node falls back to what
 /// the remote holds, which stays untouched.
 fn report_lost_copy(meta: &MetaStore, ino: Ino, node: &Node, quarantine: &Path) -> Result<()> {
     fs::create_dir_all(quarantine)?;
     let note = format!(
-        "inode {ino} ({}): pending upload whose staged data file is missing or short; the remote keeps its previous version\n",
+        "inode {ino} ({}): pending upload whose staged data file is missing; the remote keeps its previous version\n",
         node.name
     );
     let path = quarantine.join(format!("missing-{ino:016x}-{}.txt", now_nanos()));

@@ -317,11 +317,7 @@ impl Uploader {
     /// Refuses to upload a data file whose length is not the node's size: a short or missing
     /// copy (a cache accident) would replace the remote file with content the user never wrote.
     fn check_local_copy(&self, ino: Ino, node: &Node) -> Result<()> {
-        let len = match std::fs::metadata(self.data.path(ino)) {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(e.into()),
-        };
+        let len = self.data.len(ino)?.unwrap_or(0);
         if len == node.size {
             return Ok(());
         }

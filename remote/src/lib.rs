@@ -21,7 +21,7 @@ use bytes::Bytes;
 
 pub use counted::{CallCounts, Counted};
 pub use error::{RemoteError, Result};
-pub use path::RemotePath;
+pub use path::{is_component, RemotePath};
 
 /// Suffix of the small object that stands for a symbolic link on providers without links.
 /// Its content is the link target.

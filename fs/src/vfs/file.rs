@@ -128,7 +128,7 @@ impl Vfs {
         }
         let mut node = self.meta().get(ino)?;
         if node.local_full && !truncate && !self.local_copy_is_whole(ino, &node)? {
-            node = self.distrust_local_copy(ino, &node)?;
+            node = self.distrust_local_copy(ino, &node, of)?;
         }
         if !node.local_full && !truncate {
             self.fetch_whole(ino, &node).await?;
@@ -141,8 +141,8 @@ impl Vfs {
         let file = Arc::new(
             blocking(move || {
                 let f = data.open_rw(ino)?;
-                // Bytes past the node's size were never acknowledged (a crash mid-write): they
-                // must not reappear if the file is later extended.
+                // Bytes past the node's size are not the file's (recovery gives a pending
+                // file its data file's length): they must not reappear if it is extended.
                 if !truncate && f.metadata()?.len() > size {
                     f.set_len(size)?;
                 }
@@ -158,19 +158,15 @@ impl Vfs {
     /// file (a cache accident: a cleaner, a user, a disk error) must never be taken for the
     /// content, or an append would replace the remote file with a few bytes.
     fn local_copy_is_whole(&self, ino: Ino, node: &Node) -> Result<bool> {
-        match std::fs::metadata(self.data.path(ino)) {
-            Ok(m) => Ok(m.len() >= node.size),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(node.size == 0),
-            Err(e) => Err(e.into()),
-        }
+        Ok(self.data.len(ino)?.unwrap_or(0) >= node.size)
     }
 
     /// The local copy of `ino` is damaged: a clean file falls back to the remote copy; a file
     /// with changes not yet uploaded cannot be rebuilt, so it fails with EIO (and the remote
     /// keeps its previous version) instead of being completed with zeros.
-    fn distrust_local_copy(&self, ino: Ino, node: &Node) -> Result<Node> {
+    fn distrust_local_copy(&self, ino: Ino, node: &Node, of: &OpenFile) -> Result<Node> {
         let dirty = self.meta().record(ino)?.is_some() || node.remote.is_none();
-        if dirty || self.is_dirty_open(ino) {
+        if dirty || lock(&of.live).dirty {
             tracing::error!(
                 ino,
                 name = %node.name,
@@ -184,12 +180,6 @@ impl Vfs {
         tracing::warn!(ino, name = %node.name, "local copy missing or short; fetching the remote copy again");
         self.blocks.release_file(ino);
         Ok(self.meta().update(ino, |n| n.local_full = false)?)
-    }
-
-    fn is_dirty_open(&self, ino: Ino) -> bool {
-        lock(&self.open)
-            .get(&ino)
-            .is_some_and(|of| lock(&of.live).dirty)
     }
 
     /// Copies the whole remote content of `ino` into its data file, through the BlockCache.
