@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use common::emulator::{Emulator, KEY};
+use common::emulator::Emulator;
 use common::*;
 
 fn du(path: &Path) -> u64 {
@@ -23,16 +23,6 @@ fn du(path: &Path) -> u64 {
     .unwrap()
 }
 
-fn state_dir(env: &Env) -> std::path::PathBuf {
-    let mounts = env.cache.join("mounts");
-    fs::read_dir(&mounts)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-}
-
 #[test]
 fn damaged_journal_record_is_quarantined_and_its_file_still_uploads() {
     let env = Env::new();
@@ -43,7 +33,7 @@ fn damaged_journal_record_is_quarantined_and_its_file_still_uploads() {
     let out = m.unmount_lazy();
     assert!(stdout(&out).contains("1 file(s)"), "{}", stdout(&out));
     {
-        let meta_path = state_dir(&env).join("meta.redb");
+        let meta_path = env.state_dir().join("meta.redb");
         let defaults = ourclone_cache::Defaults {
             uid: 0,
             gid: 0,
@@ -57,7 +47,7 @@ fn damaged_journal_record_is_quarantined_and_its_file_still_uploads() {
     assert_eq!(env.status()["quarantined"], 1);
     let notes = sh(&format!(
         "cat {}/quarantine/*.txt",
-        state_dir(&env).display()
+        env.state_dir().display()
     ));
     assert!(notes.contains("precious.txt"), "quarantine note: {notes}");
     assert!(wait_for(Duration::from_secs(20), || fs::read(
@@ -79,7 +69,7 @@ fn corrupt_cache_block_is_refetched_not_served() {
     m.unmount();
     let blocks = sh(&format!(
         "find {}/blocks -type f",
-        state_dir(&env).display()
+        env.state_dir().display()
     ));
     let victim = blocks.lines().next().expect("a cached block");
     let mut raw = fs::read(victim).unwrap();
@@ -142,7 +132,7 @@ fn cache_stays_under_its_cap_with_reads_and_writes() {
     for i in 0..10 {
         fs::write(env.mnt.join(format!("w{i}.bin")), vec![i as u8; 4_000_000]).unwrap();
     }
-    let state = state_dir(&env);
+    let state = env.state_dir();
     let bounded = wait_for(Duration::from_secs(30), || {
         env.status()["pending_files"] == 0
             && du(&state.join("blocks")) + du(&state.join("data")) <= cap + (2 << 20)
@@ -167,27 +157,7 @@ fn cache_stays_under_its_cap_with_reads_and_writes() {
 fn slow_provider_writes_return_before_uploads() {
     let emu = Emulator::start(&["--latency", "400"]);
     let env = Env::new();
-    let add = env
-        .cmd()
-        .args([
-            "remote",
-            "add",
-            "slow",
-            "--type",
-            "1fichier",
-            "--endpoint",
-            &emu.endpoint(),
-            "--api-key-stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(KEY.as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    assert!(add.status.success(), "{}", stderr(&add));
+    env.add_fichier(&emu, "slow", &[]);
     let m = env.mount_source("slow:", &["--write-back", "0s"]);
     for i in 0..15 {
         fs::write(env.mnt.join(format!("s{i}.txt")), format!("slow {i}")).unwrap();

@@ -12,19 +12,9 @@ use std::time::Duration;
 
 use common::*;
 
-fn state_dir(env: &Env) -> PathBuf {
-    let mounts = env.cache.join("mounts");
-    fs::read_dir(&mounts)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-}
-
 fn data_file(env: &Env, file: &Path) -> PathBuf {
     let ino = fs::metadata(file).unwrap().ino();
-    state_dir(env).join("data").join(format!("{ino:016x}"))
+    env.state_dir().join("data").join(format!("{ino:016x}"))
 }
 
 fn seq_100k() -> Vec<u8> {
@@ -117,39 +107,6 @@ fn item01_lost_unsaved_changes_fail_loudly_and_spare_the_remote() {
     m.unmount();
 }
 
-/// Adds a 1fichier remote named `fic` on `emu` to `env`'s config.
-fn add_fichier(env: &Env, emu: &common::emulator::Emulator, extra: &[&str]) {
-    use std::io::Write;
-    let endpoint = emu.endpoint();
-    let mut args = vec![
-        "remote",
-        "add",
-        "fic",
-        "--type",
-        "1fichier",
-        "--endpoint",
-        &endpoint,
-        "--api-key-stdin",
-    ];
-    args.extend_from_slice(extra);
-    let mut child = env
-        .cmd()
-        .args(&args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(common::emulator::KEY.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "remote add: {}", stderr(&out));
-}
-
 fn conflict_names(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .unwrap()
@@ -164,16 +121,14 @@ fn conflict_names(dir: &Path) -> Vec<String> {
 fn item09_server_clock_skew_is_not_a_conflict() {
     let emu = common::emulator::Emulator::start(&["--clock-skew", "-600"]);
     let env = Env::new();
-    add_fichier(&env, &emu, &["--list-interval", "1s"]);
+    env.add_fichier(&emu, "fic", &["--list-interval", "1s"]);
     // The mount's own listing stays fresh (it would learn the server's dates); the provider's
     // listing cache expires, so the conflict check asks the server.
     let m = env.mount_source("fic:", &["--write-back", "0s", "--dir-cache-time", "1h"]);
     let f = env.mnt.join("notes.txt");
     for round in 0..3 {
         fs::write(&f, format!("version {round}")).unwrap();
-        assert!(wait_for(Duration::from_secs(30), || env.status()
-            ["pending_files"]
-            == 0));
+        assert!(env.drained(Duration::from_secs(30)));
         // Past the list interval: the next check sees the server's listing and its dates.
         std::thread::sleep(Duration::from_millis(2500));
     }
@@ -192,9 +147,7 @@ fn item05_new_file_never_replaces_a_remote_newcomer() {
     fs::write(env.mnt.join("report.txt"), b"ours").unwrap();
     // Another device creates the same name before our upload.
     fs::write(env.cloud.join("report.txt"), b"theirs").unwrap();
-    assert!(wait_for(Duration::from_secs(30), || env.status()
-        ["pending_files"]
-        == 0));
+    assert!(env.drained(Duration::from_secs(30)));
     assert_eq!(fs::read(env.cloud.join("report.txt")).unwrap(), b"theirs");
     let conflicts = conflict_names(&env.cloud);
     assert_eq!(conflicts.len(), 1, "{conflicts:?}");
@@ -209,13 +162,11 @@ fn item05_new_file_never_replaces_a_remote_newcomer() {
 fn item12_server_name_with_a_slash_lookalike_lists_and_reads() {
     let emu = common::emulator::Emulator::start(&[]);
     let env = Env::new();
-    add_fichier(&env, &emu, &[]);
+    env.add_fichier(&emu, "fic", &[]);
     let m = env.mount_source("fic:", &["--write-back", "0s"]);
     fs::write(env.mnt.join("plain.txt"), b"renamed on the web").unwrap();
     fs::write(env.mnt.join("other.txt"), b"untouched").unwrap();
-    assert!(wait_for(Duration::from_secs(30), || env.status()
-        ["pending_files"]
-        == 0));
+    assert!(env.drained(Duration::from_secs(30)));
     m.unmount();
     let api = |call: &str, body: &str| {
         sh(&format!(

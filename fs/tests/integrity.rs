@@ -4,29 +4,19 @@
 //! (item 7; kernels since 6.13 give fine-grained stamps once the time was read, older ones do
 //! not, so the coarse tick is reproduced by setting the data file's mtime back).
 
+mod common;
+
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use ourclone_cache::{Defaults, ROOT_INO};
+use ourclone_cache::ROOT_INO;
 use ourclone_remote::local::LocalRemote;
 use ourclone_remote::RemotePath;
-use ourclone_vfs::{OpenMode, Vfs, VfsConfig};
+use ourclone_vfs::{OpenMode, Vfs};
 
 fn mount(dir: &std::path::Path) -> Arc<Vfs> {
     let remote = Arc::new(LocalRemote::open(dir.join("cloud")).unwrap());
-    let cfg = VfsConfig {
-        defaults: Defaults {
-            uid: 0,
-            gid: 0,
-            file_mode: 0o644,
-            dir_mode: 0o755,
-        },
-        dir_cache_time: Duration::from_secs(300),
-        write_back: Duration::ZERO,
-        upload_parallel: 2,
-        cache_max_size: 64 << 20,
-    };
+    let cfg = common::config();
     Vfs::mount(remote, RemotePath::root(), &dir.join("state"), cfg)
         .unwrap()
         .0

@@ -24,13 +24,15 @@
 //! `MODEL_CASES=2000 cargo test -p ourclone-vfs --test model` (about a minute).
 //! A failure prints the operations as run, ready to paste into a regression test.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ourclone_cache::{Defaults, Kind, ROOT_INO};
+use ourclone_cache::{Kind, ROOT_INO};
 use ourclone_remote::local::LocalRemote;
 use ourclone_remote::{Counted, RemotePath};
 use ourclone_vfs::{OpenMode, RenameFlags, SetAttr, Vfs, VfsConfig};
@@ -443,16 +445,9 @@ impl World {
             LocalRemote::open(&self.cloud).unwrap(),
         )));
         let cfg = VfsConfig {
-            defaults: Defaults {
-                uid: 0,
-                gid: 0,
-                file_mode: 0o644,
-                dir_mode: 0o755,
-            },
             dir_cache_time: Duration::from_secs(3600),
             write_back: Duration::from_secs(3600),
-            upload_parallel: 2,
-            cache_max_size: 64 << 20,
+            ..common::config()
         };
         let (vfs, _) = Vfs::mount(remote, RemotePath::root(), &self.state, cfg).unwrap();
         self.vfs = Some(vfs);

@@ -1,13 +1,14 @@
 //! The Vfs without the kernel: POSIX behaviour over a local remote, remounts, and coalescing
 //! of namespace changes into uploads, counted with the `Counted` wrapper.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
-use ourclone_cache::{Defaults, ROOT_INO};
+use std::sync::Arc;
+
+use ourclone_cache::ROOT_INO;
 use ourclone_remote::local::LocalRemote;
 use ourclone_remote::{Counted, RemotePath};
-use ourclone_vfs::{OpenMode, RenameFlags, Vfs, VfsConfig};
+use ourclone_vfs::{OpenMode, RenameFlags, Vfs};
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -28,18 +29,7 @@ impl Fixture {
         let remote = Arc::new(Counted::new(Arc::new(
             LocalRemote::open(self.cloud()).unwrap(),
         )));
-        let cfg = VfsConfig {
-            defaults: Defaults {
-                uid: 0,
-                gid: 0,
-                file_mode: 0o644,
-                dir_mode: 0o755,
-            },
-            dir_cache_time: Duration::from_secs(300),
-            write_back: Duration::ZERO,
-            upload_parallel: 2,
-            cache_max_size: 64 << 20,
-        };
+        let cfg = common::config();
         let (vfs, _) = Vfs::mount(
             remote.clone(),
             RemotePath::root(),

@@ -93,6 +93,54 @@ impl Env {
         serde_json::from_slice(&out.stdout).expect("status json")
     }
 
+    /// Adds a 1fichier remote named `name` on `emu` (key [`emulator::KEY`]) to the config.
+    pub fn add_fichier(&self, emu: &emulator::Emulator, name: &str, extra: &[&str]) {
+        use std::io::Write;
+        let endpoint = emu.endpoint();
+        let mut args = vec![
+            "remote",
+            "add",
+            name,
+            "--type",
+            "1fichier",
+            "--endpoint",
+            &endpoint,
+            "--api-key-stdin",
+        ];
+        args.extend_from_slice(extra);
+        let out = self
+            .cmd()
+            .args(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(emulator::KEY.as_bytes())?;
+                c.wait_with_output()
+            })
+            .expect("run ourclone-fs remote add");
+        assert!(out.status.success(), "remote add: {}", stderr(&out));
+    }
+
+    /// The state folder of the (only) mount made from this environment's cache.
+    pub fn state_dir(&self) -> PathBuf {
+        std::fs::read_dir(self.cache.join("mounts"))
+            .expect("a mounts folder")
+            .next()
+            .expect("a mount's state folder")
+            .expect("readable")
+            .path()
+    }
+
+    /// Waits until the mount has nothing pending; false on timeout.
+    pub fn drained(&self, timeout: Duration) -> bool {
+        wait_for(timeout, || self.status()["pending_files"] == 0)
+    }
+
     pub fn mounted(&self) -> bool {
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let want = self.mnt.to_string_lossy().to_string();
