@@ -35,6 +35,9 @@ pub struct Status {
     pub cache: ourclone_cache::CacheStats,
     pub nodes: u64,
     pub quarantined: u64,
+    /// Why writes fail with ENOSPC right now (dirty data over the cap, uploads stalled).
+    #[serde(default)]
+    pub writes_refused: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

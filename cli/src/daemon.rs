@@ -35,6 +35,8 @@ pub struct MountSpec {
     pub allow_other: bool,
     pub write_back: Duration,
     pub dir_cache_time: Duration,
+    /// How long writers wait for room before ENOSPC (see `VfsConfig::room_wait`).
+    pub dirty_wait: Duration,
     pub cache_max_size: u64,
 }
 
@@ -88,6 +90,7 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
         write_back: spec.write_back,
         upload_parallel: 4,
         cache_max_size: spec.cache_max_size,
+        room_wait: spec.dirty_wait,
     };
     let (vfs, report) = Vfs::mount(
         counted.clone(),
@@ -357,6 +360,7 @@ impl Daemon {
             cache: self.vfs.cache_stats(),
             nodes: self.vfs.meta().node_count().unwrap_or(0),
             quarantined: self.quarantined,
+            writes_refused: self.vfs.write_refusal(),
         }
     }
 }

@@ -36,6 +36,10 @@ pub struct MountArgs {
     /// the cache folder's disk, at least 1 GiB). Dirty data beyond it slows writers.
     #[arg(long, value_parser = crate::parse_size)]
     cache_max_size: Option<u64>,
+    /// How long a writer waits, while data not yet uploaded exceeds the cache cap and uploads
+    /// make no progress (offline, a refused key), before its writes fail with ENOSPC.
+    #[arg(long, default_value = "2m", value_parser = crate::parse_duration)]
+    dirty_wait: Duration,
     /// Let users other than the one mounting use the mount (non-root users need
     /// user_allow_other in /etc/fuse.conf). Off by default.
     #[arg(long)]
@@ -142,6 +146,7 @@ fn prepare_and_mount(
         mountpoint,
         write_back: args.write_back,
         dir_cache_time: args.dir_cache_time,
+        dirty_wait: args.dirty_wait,
         cache_max_size: args
             .cache_max_size
             .unwrap_or_else(|| default_cache_size(cache_dir)),
@@ -210,7 +215,9 @@ fn spawn_background(
         .arg("--write-back")
         .arg(format!("{}ms", args.write_back.as_millis()))
         .arg("--dir-cache-time")
-        .arg(format!("{}ms", args.dir_cache_time.as_millis()));
+        .arg(format!("{}ms", args.dir_cache_time.as_millis()))
+        .arg("--dirty-wait")
+        .arg(format!("{}ms", args.dirty_wait.as_millis()));
     if let Some(size) = args.cache_max_size {
         cmd.arg("--cache-max-size").arg(size.to_string());
     }
@@ -420,6 +427,9 @@ pub fn status(mp: &Path, cache_dir: &Path, json: bool) -> Result<(), CliError> {
     );
     if let Some(e) = &s.uploads.last_error {
         println!("last error: {e}");
+    }
+    if let Some(why) = &s.writes_refused {
+        println!("{why}");
     }
     println!(
         "cache: {} byte(s) on disk, {} node(s); quarantined records: {}",

@@ -97,3 +97,51 @@ async fn item07_same_size_overwrite_in_one_tick_is_seen() {
     vfs.drain(|_| {}).await.unwrap();
     assert_eq!(std::fs::read(cloud.join("t")).unwrap(), b"BBBBBBBBBB");
 }
+
+/// Item 14: while data not yet uploaded exceeds the cache cap and uploads fail (here the
+/// remote's folder is gone), a writer gets ENOSPC after `room_wait` instead of hanging for
+/// ever, at once after that, `write_refusal` says why, and writes work again once uploads do.
+#[tokio::test(flavor = "multi_thread")]
+async fn item14_writer_gets_enospc_when_uploads_stall() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = dir.path().join("cloud");
+    std::fs::create_dir(&cloud).unwrap();
+    let remote = Arc::new(LocalRemote::open(&cloud).unwrap());
+    let cfg = ourclone_vfs::VfsConfig {
+        cache_max_size: 1 << 20,
+        room_wait: std::time::Duration::from_secs(1),
+        ..common::config()
+    };
+    let (vfs, _) = Vfs::mount(remote, RemotePath::root(), &dir.path().join("state"), cfg).unwrap();
+    let _tasks = vfs.start_background();
+    vfs.readdir(ROOT_INO).await.unwrap();
+    let hidden = dir.path().join("cloud-away");
+    std::fs::rename(&cloud, &hidden).unwrap();
+    let (_, a) = vfs.create(ROOT_INO, "a", 0o644, 0, 0).await.unwrap();
+    vfs.write(a, 0, &vec![1u8; 2 << 20]).await.unwrap();
+    vfs.release(a).await.unwrap();
+    let (_, b) = vfs.create(ROOT_INO, "b", 0o644, 0, 0).await.unwrap();
+    let wait = std::time::Duration::from_secs(30);
+    let err = tokio::time::timeout(wait, vfs.write(b, 0, &[2u8; 4096]))
+        .await
+        .expect("the writer hung")
+        .expect_err("a write over the cap with stalled uploads must fail");
+    assert_eq!(err.errno(), libc::ENOSPC, "{err}");
+    let why = vfs.write_refusal().expect("status says why writes fail");
+    assert!(why.contains("no progress"), "{why}");
+    let started = std::time::Instant::now();
+    let err = vfs.write(b, 0, &[2u8; 4096]).await.unwrap_err();
+    assert_eq!(err.errno(), libc::ENOSPC);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(500),
+        "refused writes wait again"
+    );
+    // The remote is back: once uploads drain, writes are accepted again.
+    std::fs::rename(&hidden, &cloud).unwrap();
+    vfs.drain(|_| {}).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    vfs.write(b, 0, &[2u8; 4096])
+        .await
+        .expect("writes after uploads resumed");
+    vfs.release(b).await.unwrap();
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ourclone_cache::{CacheError, Ino, Kind};
 
 use super::{lock, Vfs};
-use crate::error::Result;
+use crate::error::{Result, VfsError};
 
 impl Vfs {
     /// At mount: counts the clean whole files left in the DataStore against the cap, and removes
@@ -96,10 +96,24 @@ impl Vfs {
     }
 
     /// Slows a writer while dirty data alone exceeds the cache cap and uploads can make room.
+    /// When uploads make no progress for `room_wait` (offline, a refused key), writes fail
+    /// with ENOSPC instead of hanging for ever, at once until uploads move again; `status`
+    /// says why.
     pub(crate) async fn wait_for_room(&self) -> Result<()> {
         let cap = self.blocks.cap();
         let mut warned = false;
+        let mut progress = (std::time::Instant::now(), self.blocks.dirty_bytes());
         while self.blocks.dirty_bytes() > cap {
+            let dirty = self.blocks.dirty_bytes();
+            if self.write_refusal().is_some() {
+                return Err(NO_ROOM);
+            }
+            if dirty < progress.1 {
+                progress = (std::time::Instant::now(), dirty);
+            } else if progress.0.elapsed() > self.cfg.room_wait {
+                self.refuse_writes(dirty, cap);
+                return Err(NO_ROOM);
+            }
             let uploadable = self
                 .meta()
                 .journal()?
@@ -123,4 +137,33 @@ impl Vfs {
         }
         Ok(())
     }
+
+    fn refuse_writes(&self, dirty: u64, cap: u64) {
+        let last_error = self.uploader.stats().last_error;
+        let why = format!(
+            "writes refused (ENOSPC): {dirty} bytes not yet uploaded exceed the cache cap of {cap} bytes, and uploads made no progress for {} s{}",
+            self.cfg.room_wait.as_secs(),
+            last_error.map(|e| format!(" (last upload error: {e})")).unwrap_or_default()
+        );
+        tracing::warn!("{why}");
+        // What is really dirty (the bytes of refused writes were counted ahead), so progress
+        // means uploads finished, not a recount.
+        let actual = self.count_dirty().unwrap_or(dirty);
+        *lock(&self.refusal) = Some((why, actual));
+    }
+
+    /// Why writes are refused for want of room, while they still are: until uploads bring the
+    /// dirty data below what it was at the refusal.
+    pub fn write_refusal(&self) -> Option<String> {
+        let mut refusal = lock(&self.refusal);
+        if refusal
+            .as_ref()
+            .is_some_and(|(_, at)| self.blocks.dirty_bytes() < *at)
+        {
+            *refusal = None;
+        }
+        refusal.as_ref().map(|(why, _)| why.clone())
+    }
 }
+
+const NO_ROOM: VfsError = VfsError::Errno(libc::ENOSPC, "no room for more unsaved data");

@@ -39,6 +39,9 @@ pub struct VfsConfig {
     pub upload_parallel: usize,
     /// Bytes of clean cached content kept on local disk; dirty data beyond it slows writers.
     pub cache_max_size: u64,
+    /// How long a writer waits for uploads to make room, without any progress, before its
+    /// write fails with ENOSPC.
+    pub room_wait: Duration,
 }
 
 /// Attributes of one node, as the kernel sees them.
@@ -101,6 +104,8 @@ pub struct Vfs {
     pub(crate) me: Weak<Vfs>,
     refreshing: Arc<Mutex<HashSet<Ino>>>,
     usage: Mutex<Option<(std::time::Instant, Usage)>>,
+    /// Why writes are refused for want of room (for `status`), and the dirty bytes then.
+    refusal: Mutex<Option<(String, u64)>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -156,6 +161,7 @@ impl Vfs {
             me: me.clone(),
             refreshing: Arc::new(Mutex::new(HashSet::new())),
             usage: Mutex::new(None),
+            refusal: Mutex::new(None),
         });
         vfs.hold_clean_files()?;
         Ok((vfs, report))

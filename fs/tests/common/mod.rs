@@ -19,5 +19,6 @@ pub fn config() -> VfsConfig {
         write_back: Duration::ZERO,
         upload_parallel: 2,
         cache_max_size: 64 << 20,
+        room_wait: Duration::from_secs(120),
     }
 }
