@@ -108,6 +108,10 @@ pub struct Vfs {
     refusal: Mutex<Option<(String, u64)>>,
 }
 
+/// Longest symlink target read from a remote (PATH_MAX): a link object is small, whatever a
+/// server claims.
+const PATH_MAX: u64 = 4096;
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -329,9 +333,16 @@ impl Vfs {
         if let Some(t) = node.target {
             return Ok(t);
         }
+        if node.size > PATH_MAX {
+            return Err(VfsError::Errno(
+                libc::ENAMETOOLONG,
+                "symlink target too long",
+            ));
+        }
         let obj = self.tree.object(ino, &node)?;
-        let bytes = self.remote().read(&obj, 0, node.size.max(4096)).await?;
-        let target = String::from_utf8_lossy(&bytes).into_owned();
+        let bytes = self.remote().read(&obj, 0, PATH_MAX).await?;
+        let bytes = &bytes[..bytes.len().min(PATH_MAX as usize)];
+        let target = String::from_utf8_lossy(bytes).into_owned();
         self.meta().update(ino, |n| {
             n.target = Some(target.clone());
             n.size = target.len() as u64;

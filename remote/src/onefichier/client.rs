@@ -128,15 +128,49 @@ impl ApiClient {
     }
 }
 
+/// Largest JSON answer read (a listing of 5,000 entries is about 2 MiB): a broken or hostile
+/// server must not make us hold an endless body in memory.
+pub const MAX_JSON: u64 = 32 << 20;
+
 /// Reads a JSON answer, mapping KO bodies, error statuses and HTML pages to errors.
 pub async fn read_json<T: DeserializeOwned>(what: &str, response: reqwest::Response) -> Result<T> {
     let status = response.status();
     let retry_after = retry_after(response.headers());
-    let body = response
-        .text()
-        .await
-        .map_err(|e| transport_error(what, &e))?;
-    parse_answer(what, status, retry_after, &body)
+    let body = read_body(what, response, 0, MAX_JSON + 1).await?;
+    if body.len() as u64 > MAX_JSON {
+        return Err(RemoteError::Transient(format!(
+            "{what}: answer larger than {MAX_JSON} bytes"
+        )));
+    }
+    parse_answer(what, status, retry_after, &String::from_utf8_lossy(&body))
+}
+
+/// Reads `take` bytes of a body after skipping `skip`, chunk by chunk, and stops reading
+/// there: never more than `take` bytes in memory, whatever the server sends (a download node
+/// that ignores `Range` and sends the whole file, an endless answer).
+pub async fn read_body(
+    what: &str,
+    mut response: reqwest::Response,
+    skip: u64,
+    take: u64,
+) -> Result<bytes::Bytes> {
+    let mut out = bytes::BytesMut::new();
+    let mut pos = 0u64;
+    while (out.len() as u64) < take {
+        let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(what, &e))?
+        else {
+            break;
+        };
+        let start = skip.saturating_sub(pos).min(chunk.len() as u64) as usize;
+        pos += chunk.len() as u64;
+        let room = (take - out.len() as u64) as usize;
+        let piece = &chunk[start..];
+        out.extend_from_slice(&piece[..piece.len().min(room)]);
+    }
+    Ok(out.freeze())
 }
 
 /// Turns one answer into `T` or the error it means.

@@ -14,7 +14,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::api::DownloadToken;
-use super::client::{classify, is_html, transport_error, ApiClient};
+use super::client::{classify, is_html, read_body, transport_error, ApiClient};
 use crate::{RemoteError, Result};
 
 /// Download tokens by file URL.
@@ -129,7 +129,10 @@ async fn ranged_get(
             return Ok(Fetched::Expired)
         }
         _ => {
-            let text = response.text().await.unwrap_or_default();
+            let text = read_body("download", response, 0, 64 << 10)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
             let message = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
                 .and_then(|v| {
@@ -141,34 +144,72 @@ async fn ranged_get(
             return Err(classify(status.as_u16(), &message, None));
         }
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| transport_error("download", &e))?;
-    Ok(Fetched::Data(if status == StatusCode::OK {
-        slice_whole(body, offset, len)
-    } else {
-        body.slice(..body.len().min(len as usize))
-    }))
-}
-
-/// The wanted range of a whole-file answer (a node that ignored `Range`).
-fn slice_whole(body: Bytes, offset: u64, len: u64) -> Bytes {
-    let start = (offset as usize).min(body.len());
-    let end = start.saturating_add(len as usize).min(body.len());
-    body.slice(start..end)
+    // A node that ignored `Range` sends the whole file: skip to the range, read only it.
+    let skip = if status == StatusCode::OK { offset } else { 0 };
+    Ok(Fetched::Data(
+        read_body("download", response, skip, len).await?,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn whole_answers_are_sliced() {
-        let body = Bytes::from_static(b"0123456789");
-        assert_eq!(slice_whole(body.clone(), 2, 3), Bytes::from_static(b"234"));
-        assert_eq!(slice_whole(body.clone(), 8, 5), Bytes::from_static(b"89"));
-        assert!(slice_whole(body, 20, 5).is_empty());
+    /// A server on loopback that answers every request with `head`, then digits for ever.
+    async fn endless_server(head: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut req = [0u8; 4096];
+                    let _ = sock.read(&mut req).await;
+                    if sock.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let chunk: Vec<u8> = (0..65_536u32).map(|i| b'0' + (i % 10) as u8).collect();
+                    while sock.write_all(&chunk).await.is_ok() {}
+                });
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    /// Issue 8, item 15: a node that ignores `Range` and sends an endless whole file costs
+    /// only the wanted range (the old code read the whole body into memory, for ever here).
+    #[tokio::test]
+    async fn item15_whole_answers_are_read_only_up_to_the_range() {
+        let url =
+            endless_server("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
+                .await;
+        let response = reqwest::get(&url).await.unwrap();
+        let got = tokio::time::timeout(
+            Duration::from_secs(20),
+            read_body("download", response, 100_002, 5),
+        )
+        .await
+        .expect("read the whole endless body")
+        .unwrap();
+        let want: Vec<u8> = (100_002..100_007u32)
+            .map(|p| b'0' + (p % 65_536 % 10) as u8)
+            .collect();
+        assert_eq!(&got[..], &want[..]);
+    }
+
+    /// Issue 8, item 15: a JSON answer larger than the cap is refused, not held in memory.
+    #[tokio::test]
+    async fn item15_json_answers_are_capped() {
+        let url = endless_server("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n").await;
+        let response = reqwest::get(&url).await.unwrap();
+        let err = tokio::time::timeout(
+            Duration::from_secs(60),
+            crate::onefichier::client::read_json::<serde_json::Value>("folder/ls", response),
+        )
+        .await
+        .expect("read the whole endless answer")
+        .unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
     }
 
     #[tokio::test(start_paused = true)]

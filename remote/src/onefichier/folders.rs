@@ -22,6 +22,9 @@ struct Listing {
 /// Most entries remembered outside listings before they are all forgotten.
 const LOOSE_MAX: usize = 10_000;
 
+/// Most folder listings remembered at once (each is fetched again once it expires anyway).
+const LISTINGS_MAX: usize = 2_048;
+
 #[derive(Default)]
 struct State {
     ids: HashMap<RemotePath, u64>,
@@ -99,14 +102,27 @@ impl FolderCache {
     pub fn store_listing(&self, folder_id: u64, path: &RemotePath, entries: Vec<Entry>) {
         let mut state = self.state();
         for e in entries.iter().filter(|e| e.kind == crate::EntryKind::Dir) {
-            if let Some(id) = e.id.as_deref().and_then(|id| id.parse().ok()) {
-                state.ids.insert(path.join(&e.name), id);
+            let id = e.id.as_deref().and_then(|id| id.parse().ok());
+            // A name that is not one path component (a hostile server) is never a path.
+            if let (Some(id), Some(child)) = (id, path.child(&e.name)) {
+                state.ids.insert(child, id);
             }
         }
         let listing = Listing {
             fetched_at: Instant::now(),
             entries,
         };
+        if state.listings.len() >= LISTINGS_MAX && !state.listings.contains_key(&folder_id) {
+            // Bounded memory: forget the oldest listing (it is fetched again when needed).
+            let oldest = state
+                .listings
+                .iter()
+                .min_by_key(|(_, l)| l.fetched_at)
+                .map(|(id, _)| *id);
+            if let Some(id) = oldest {
+                state.listings.remove(&id);
+            }
+        }
         state.listings.insert(folder_id, listing);
     }
 
@@ -167,6 +183,16 @@ mod tests {
             id: Some(id.to_string()),
             hash: None,
         }
+    }
+
+    /// Issue 8, item 15: the folder cache is bounded.
+    #[test]
+    fn item15_listings_are_bounded() {
+        let cache = FolderCache::default();
+        for id in 0..(LISTINGS_MAX as u64 + 100) {
+            cache.store_listing(id, &RemotePath::root(), Vec::new());
+        }
+        assert_eq!(cache.state().listings.len(), LISTINGS_MAX);
     }
 
     #[tokio::test(start_paused = true)]
