@@ -21,6 +21,9 @@ pub enum CacheError {
     Unsupported(&'static str),
     #[error("metadata store: {0}")]
     Store(String),
+    /// An earlier I/O error (a full disk) left the store unusable until it is reopened.
+    #[error("metadata store: unusable after an earlier disk error")]
+    StoreNeedsReopen,
     #[error("local disk: {0}")]
     Io(#[from] std::io::Error),
     #[error("corrupt record: {0}")]
@@ -32,8 +35,13 @@ pub enum CacheError {
 macro_rules! store_error {
     ($($t:ty),*) => {$(
         impl From<$t> for CacheError {
+            /// Disk errors stay disk errors (a full disk is ENOSPC to the caller).
             fn from(e: $t) -> Self {
-                CacheError::Store(e.to_string())
+                match redb::Error::from(e) {
+                    redb::Error::Io(io) => CacheError::Io(io),
+                    redb::Error::PreviousIo => CacheError::StoreNeedsReopen,
+                    e => CacheError::Store(e.to_string()),
+                }
             }
         }
     )*};

@@ -2,9 +2,7 @@
 //! the remote yet. Records live in the MetaStore's database so a change to a node and its
 //! record commit together. Owns the record format and its table; must not call the remote.
 
-use redb::{
-    ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
-};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -108,7 +106,7 @@ impl MetaStore {
 
     /// Every journal record, sorted into readable and damaged ones.
     pub fn journal(&self) -> Result<JournalScan> {
-        let tx = self.db.begin_read()?;
+        let tx = self.begin_read()?;
         let t = tx.open_table(PENDING)?;
         let mut scan = JournalScan::default();
         for item in t.iter()? {
@@ -127,7 +125,7 @@ impl MetaStore {
 
     /// The journal record of `ino`, if any (a damaged one reads as pending with an error).
     pub fn record(&self, ino: Ino) -> Result<Option<PendingRecord>> {
-        let tx = self.db.begin_read()?;
+        let tx = self.begin_read()?;
         let t = tx.open_table(PENDING)?;
         let Some(raw) = t.get(ino)? else {
             return Ok(None);
@@ -145,7 +143,7 @@ impl MetaStore {
 
     /// Number of pending records.
     pub fn pending_count(&self) -> Result<u64> {
-        let tx = self.db.begin_read()?;
+        let tx = self.begin_read()?;
         Ok(tx.open_table(PENDING)?.len()?)
     }
 
@@ -200,7 +198,7 @@ impl MetaStore {
     /// Writes raw bytes as `ino`'s record. Only for tests that damage the journal on purpose.
     #[doc(hidden)]
     pub fn overwrite_record_raw(&self, ino: Ino, raw: &[u8]) -> Result<()> {
-        let mut tx = self.db.begin_write()?;
+        let mut tx = self.begin_write()?;
         tx.set_durability(redb::Durability::Immediate)?;
         tx.open_table(PENDING)?.insert(ino, raw)?;
         tx.commit()?;

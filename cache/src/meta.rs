@@ -3,13 +3,14 @@
 //! `journal.rs`). Every tree operation is one transaction, so a crash leaves the tree as it was
 //! before or after it, never between. Must not call the remote or touch file data.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
 
 use ourclone_remote::{Entry, EntryKind, LINK_SUFFIX};
 use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table,
-    TableDefinition, WriteTransaction,
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    Table, TableDefinition, WriteTransaction,
 };
 
 use crate::error::{CacheError, Result};
@@ -20,6 +21,16 @@ pub(crate) const CHILDREN: TableDefinition<(u64, &str), u64> = TableDefinition::
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const NEXT_INO: &str = "next_ino";
 const RESERVED_INO: &str = "reserved_ino";
+
+fn open_db(path: &Path) -> Result<Database> {
+    Database::create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => CacheError::Store(format!(
+            "{} is in use by another ourclone-fs process",
+            path.display()
+        )),
+        e => e.into(),
+    })
+}
 
 /// Attributes given to objects first seen in a remote listing.
 #[derive(Clone, Copy, Debug)]
@@ -32,7 +43,9 @@ pub struct Defaults {
 
 /// The metadata store of one mount.
 pub struct MetaStore {
-    pub(crate) db: Database,
+    /// `None` only between a failed reopen and the next attempt (see [`MetaStore::reopen`]).
+    db: RwLock<Option<Database>>,
+    path: PathBuf,
     /// End of the durable inode reservation (a copy of the `reserved_ino` counter).
     reserved: AtomicU64,
     /// At least the next inode number the counter will hand out (it only grows).
@@ -138,20 +151,60 @@ fn remote_state(e: &Entry) -> RemoteState {
 impl MetaStore {
     /// Opens (or creates) the store at `path`, with a root folder owned by `defaults`.
     pub fn open(path: &Path, defaults: Defaults) -> Result<Self> {
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => CacheError::Store(format!(
-                "{} is in use by another ourclone-fs process",
-                path.display()
-            )),
-            e => e.into(),
-        })?;
         let store = Self {
-            db,
+            db: RwLock::new(Some(open_db(path)?)),
+            path: path.to_path_buf(),
             reserved: AtomicU64::new(0),
             next: AtomicU64::new(0),
         };
         store.ensure_root(defaults)?;
         Ok(store)
+    }
+
+    /// Starts a write transaction. After an I/O error (a full disk) redb refuses every later
+    /// transaction until the database is reopened: reopen it here, so the store recovers on
+    /// its own once space is back instead of failing every close until a remount.
+    pub(crate) fn begin_write(&self) -> Result<WriteTransaction> {
+        match self.with_db(|db| db.begin_write().map_err(CacheError::from)) {
+            Err(CacheError::StoreNeedsReopen) => {
+                self.reopen()?;
+                self.with_db(|db| Ok(db.begin_write()?))
+            }
+            other => other,
+        }
+    }
+
+    /// Starts a read transaction (see [`MetaStore::begin_write`] for the reopening).
+    pub(crate) fn begin_read(&self) -> Result<ReadTransaction> {
+        match self.with_db(|db| db.begin_read().map_err(CacheError::from)) {
+            Err(CacheError::StoreNeedsReopen) => {
+                self.reopen()?;
+                self.with_db(|db| Ok(db.begin_read()?))
+            }
+            other => other,
+        }
+    }
+
+    fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
+        let guard = self.db.read().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(db) => f(db),
+            None => {
+                drop(guard);
+                self.reopen()?;
+                let guard = self.db.read().unwrap_or_else(|e| e.into_inner());
+                f(guard.as_ref().ok_or(CacheError::StoreNeedsReopen)?)
+            }
+        }
+    }
+
+    /// Closes and reopens the database (redb repairs it to its last durable commit).
+    fn reopen(&self) -> Result<()> {
+        let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+        drop(db.take());
+        *db = Some(open_db(&self.path)?);
+        tracing::info!("metadata store reopened after an I/O error");
+        Ok(())
     }
 
     /// Makes sure at least `n` inode numbers are durably reserved beyond the counter, taking a
@@ -162,7 +215,7 @@ impl MetaStore {
         if next + n + INO_WINDOW / 2 <= limit {
             return Ok(limit);
         }
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         let limit = {
             let mut c = tx.open_table(COUNTERS)?;
             let limit = next_ino(&c)? + n + INO_WINDOW;
@@ -175,7 +228,7 @@ impl MetaStore {
     }
 
     fn ensure_root(&self, d: Defaults) -> Result<()> {
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         {
             let mut nodes = tx.open_table(NODES)?;
             tx.open_table(CHILDREN)?;
@@ -202,21 +255,21 @@ impl MetaStore {
     /// Starts a write transaction that is not flushed to disk on its own; a later
     /// [`MetaStore::sync`] (or any durable commit) makes it durable.
     pub(crate) fn write(&self) -> Result<WriteTransaction> {
-        let mut tx = self.db.begin_write()?;
+        let mut tx = self.begin_write()?;
         tx.set_durability(Durability::None)?;
         Ok(tx)
     }
 
     /// Makes every earlier commit durable on disk.
     pub fn sync(&self) -> Result<()> {
-        let mut tx = self.db.begin_write()?;
+        let mut tx = self.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
         tx.commit()?;
         Ok(())
     }
 
     pub fn get(&self, ino: Ino) -> Result<Node> {
-        let tx = self.db.begin_read()?;
+        let tx = self.begin_read()?;
         let t = tx.open_table(NODES)?;
         match t.get(ino)? {
             Some(v) => decode(v.value()),
@@ -226,7 +279,7 @@ impl MetaStore {
 
     /// The child `name` of `parent`, if the tree has it.
     pub fn lookup(&self, parent: Ino, name: &str) -> Result<Option<(Ino, Node)>> {
-        let tx = self.db.begin_read()?;
+        let tx = self.begin_read()?;
         let children = tx.open_table(CHILDREN)?;
         let Some(ino) = children.get((parent, name))?.map(|v| v.value()) else {
             return Ok(None);
@@ -247,7 +300,7 @@ impl MetaStore {
     /// All children of `parent`, in name order. Each node carries the name it has in this
     /// folder (a hard-linked node's own `name` may be another of its names).
     pub fn children(&self, parent: Ino) -> Result<Vec<(Ino, Node)>> {
-        let tx = self.db.begin_read()?;
+        let tx = self.begin_read()?;
         let children = tx.open_table(CHILDREN)?;
         let nodes = tx.open_table(NODES)?;
         let mut out = Vec::new();
@@ -265,7 +318,7 @@ impl MetaStore {
 
     /// The path of `ino` from the mount root, as names ("" for the root).
     pub fn path_of(&self, mut ino: Ino) -> Result<Vec<String>> {
-        let tx = self.db.begin_read()?;
+        let tx = self.begin_read()?;
         let nodes = tx.open_table(NODES)?;
         let mut names = Vec::new();
         while ino != ROOT_INO {
@@ -591,7 +644,7 @@ impl MetaStore {
 
     /// Number of nodes in the tree (for status).
     pub fn node_count(&self) -> Result<u64> {
-        let tx = self.db.begin_read()?;
+        let tx = self.begin_read()?;
         Ok(tx.open_table(NODES)?.len()?)
     }
 }

@@ -56,7 +56,9 @@ impl VfsError {
                 CacheError::Unsupported(_) => libc::EPERM,
                 CacheError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
                 CacheError::Remote(r) => remote_errno(r),
-                CacheError::Store(_) | CacheError::Corrupt(_) => libc::EIO,
+                CacheError::Store(_) | CacheError::StoreNeedsReopen | CacheError::Corrupt(_) => {
+                    libc::EIO
+                }
             },
         }
     }

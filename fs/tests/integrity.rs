@@ -145,3 +145,129 @@ async fn item14_writer_gets_enospc_when_uploads_stall() {
         .expect("writes after uploads resumed");
     vfs.release(b).await.unwrap();
 }
+
+fn new_file(name: &str) -> ourclone_cache::Node {
+    ourclone_cache::Node::new_local(ROOT_INO, name, ourclone_cache::Kind::File, 0o644, 0, 0)
+}
+
+/// Item 2: a MetaStore commit that fails because the disk is full reports ENOSPC, and once
+/// space is back, commits work again without a remount.
+#[test]
+fn item02_metastore_recovers_after_disk_full() {
+    let disk = common::SmallDisk::new("4m");
+    let meta =
+        ourclone_cache::MetaStore::open(&disk.path().join("meta.redb"), common::config().defaults)
+            .unwrap();
+    meta.create(new_file("before")).unwrap();
+    meta.sync().unwrap();
+    let ballast = disk.fill();
+    let mut failed = None;
+    for i in 0..2000 {
+        let name = format!("{i}-{}", "n".repeat(200));
+        if let Err(e) = meta.create(new_file(&name)).and_then(|_| meta.sync()) {
+            failed = Some(e);
+            break;
+        }
+    }
+    let err = failed.expect("the full disk never made a commit fail");
+    assert!(
+        matches!(&err, ourclone_cache::CacheError::Io(e) if e.raw_os_error() == Some(libc::ENOSPC)),
+        "a full disk must read as ENOSPC, not {err:?}"
+    );
+    std::fs::remove_file(ballast).unwrap();
+    meta.create(new_file("after"))
+        .and_then(|_| meta.sync())
+        .expect("commits after space is back");
+    assert!(meta.lookup(ROOT_INO, "before").unwrap().is_some());
+}
+
+/// The Vfs of `cloud` with its cache on `state` (a small disk).
+fn mount_on(cloud: &std::path::Path, state: &std::path::Path) -> Arc<Vfs> {
+    let remote = Arc::new(LocalRemote::open(cloud).unwrap());
+    Vfs::mount(remote, RemotePath::root(), state, common::config())
+        .unwrap()
+        .0
+}
+
+/// Item 2: writes that fill the cache disk stop part-way with a short write or ENOSPC; size,
+/// data file and journal agree; once space is back the same mount writes, closes and uploads.
+#[tokio::test(flavor = "multi_thread")]
+async fn item02_disk_full_mid_write_stays_consistent_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = dir.path().join("cloud");
+    std::fs::create_dir(&cloud).unwrap();
+    let disk = common::SmallDisk::new("6m");
+    let vfs = mount_on(&cloud, &disk.path().join("state"));
+    let (attr, fh) = vfs.create(ROOT_INO, "big", 0o644, 0, 0).await.unwrap();
+    let chunk = vec![7u8; 1 << 20];
+    let mut acknowledged = 0u64;
+    let mut full = None;
+    for _ in 0..16 {
+        match vfs.write(fh, acknowledged, &chunk).await {
+            Ok(n) => acknowledged += n as u64,
+            Err(e) => {
+                full = Some(e);
+                break;
+            }
+        }
+    }
+    let err = full.expect("a 6 MiB disk took 16 MiB");
+    assert_eq!(err.errno(), libc::ENOSPC, "{err}");
+    let size = vfs.getattr(attr.ino).await.unwrap().size;
+    assert_eq!(
+        size, acknowledged,
+        "size is not what the writes acknowledged"
+    );
+    let data_len = std::fs::metadata(
+        disk.path()
+            .join("state/data")
+            .join(format!("{:016x}", attr.ino)),
+    )
+    .unwrap()
+    .len();
+    assert_eq!(data_len, acknowledged, "data file and size disagree");
+    // Space comes back (the user shrinks the file); the same mount carries on.
+    vfs.setattr(
+        attr.ino,
+        ourclone_vfs::SetAttr {
+            size: Some(1000),
+            ..Default::default()
+        },
+        Some(fh),
+    )
+    .await
+    .expect("truncate on a full disk");
+    vfs.write(fh, 1000, b"after")
+        .await
+        .expect("write once space is back");
+    vfs.fsync(fh).await.expect("fsync once space is back");
+    vfs.release(fh).await.expect("close once space is back");
+    vfs.drain(|_| {}).await.unwrap();
+    let mut want = vec![7u8; 1000];
+    want.extend_from_slice(b"after");
+    assert_eq!(std::fs::read(cloud.join("big")).unwrap(), want);
+}
+
+/// Item 2: opening for writing a remote file larger than the cache disk's free space fails
+/// with ENOSPC before fetching, and leaves no partial copy behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn item02_whole_file_fetch_checks_free_space_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = dir.path().join("cloud");
+    std::fs::create_dir(&cloud).unwrap();
+    std::fs::write(cloud.join("huge"), vec![1u8; 8 << 20]).unwrap();
+    let disk = common::SmallDisk::new("4m");
+    let vfs = mount_on(&cloud, &disk.path().join("state"));
+    let ino = vfs.lookup(ROOT_INO, "huge").await.unwrap().ino;
+    let err = vfs
+        .open(ino, OpenMode::Write, false)
+        .await
+        .expect_err("a local copy that cannot fit");
+    assert_eq!(err.errno(), libc::ENOSPC, "{err}");
+    let leftovers: Vec<_> = std::fs::read_dir(disk.path().join("state/data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(leftovers.is_empty(), "partial copies left: {leftovers:?}");
+    assert_eq!(std::fs::read(cloud.join("huge")).unwrap().len(), 8 << 20);
+}

@@ -69,6 +69,21 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Writes as much of `data` at `offset` as the disk takes: the bytes written, and the error
+/// that stopped it short, if any.
+fn write_some_at(file: &File, data: &[u8], offset: u64) -> (usize, Option<std::io::Error>) {
+    let mut done = 0;
+    while done < data.len() {
+        match file.write_at(&data[done..], offset + done as u64) {
+            Ok(0) => return (done, Some(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Some(e)),
+        }
+    }
+    (done, None)
+}
+
 impl Vfs {
     /// The open-file record of `ino`, created on first open.
     fn open_file(&self, ino: Ino, node: &Node) -> Arc<OpenFile> {
@@ -183,9 +198,25 @@ impl Vfs {
     }
 
     /// Copies the whole remote content of `ino` into its data file, through the BlockCache.
+    /// Refuses with ENOSPC up front when the disk cannot hold it, and never leaves a partial
+    /// copy behind.
     async fn fetch_whole(&self, ino: Ino, node: &Node) -> Result<()> {
+        if self.data.free_space()? < node.size {
+            return Err(VfsError::Errno(
+                libc::ENOSPC,
+                "no room on the cache disk for a local copy",
+            ));
+        }
         let tmp = self.data.scratch(ino);
-        let out = File::create(&tmp)?;
+        let fetched = self.fetch_into(ino, node, &tmp).await;
+        if fetched.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        fetched
+    }
+
+    async fn fetch_into(&self, ino: Ino, node: &Node, tmp: &std::path::Path) -> Result<()> {
+        let out = File::create(tmp)?;
         let ra = Mutex::new(ReadAhead::default());
         let mut off = 0;
         while off < node.size {
@@ -199,7 +230,7 @@ impl Vfs {
             off += chunk.len() as u64;
         }
         out.sync_all()?;
-        self.data.install(ino, &tmp)?;
+        self.data.install(ino, tmp)?;
         Ok(())
     }
 
@@ -291,12 +322,19 @@ impl Vfs {
             self.wait_for_room().await?;
         }
         let file = self.ensure_local(ino, &of, false).await?;
-        file.write_all_at(data, offset)?;
+        // A full disk may stop the write part-way: what landed is reported as a short write
+        // (as write(2) does), so size, data file and journal agree; nothing landed is ENOSPC.
+        let (done, failed) = write_some_at(&file, data, offset);
+        if done == 0 {
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+        }
         let mut live = lock(&of.live);
-        live.size = live.size.max(offset + data.len() as u64);
+        live.size = live.size.max(offset + done as u64);
         live.mtime = now_nanos();
         live.dirty = true;
-        Ok(data.len() as u32)
+        Ok(done as u32)
     }
 
     fn truncate(&self, ino: Ino, of: &OpenFile, file: &File, size: u64) -> Result<()> {
