@@ -202,8 +202,16 @@ impl MetaStore {
     fn reopen(&self) -> Result<()> {
         let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
         drop(db.take());
-        *db = Some(open_db(&self.path)?);
-        tracing::info!("metadata store reopened after an I/O error");
+        let fresh = open_db(&self.path)?;
+        // Commits after the last durable one are gone, as after a crash: inode numbers start
+        // past the reservation again.
+        let tx = fresh.begin_write()?;
+        let start = skip_reserved_inos(&tx)?;
+        tx.commit()?;
+        self.reserved.store(start, Ordering::Release);
+        self.next.store(start, Ordering::Release);
+        *db = Some(fresh);
+        tracing::warn!("metadata store reopened after a disk error; changes since its last durable commit are lost");
         Ok(())
     }
 
