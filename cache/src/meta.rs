@@ -87,12 +87,12 @@ fn next_ino(c: &impl ReadableTable<&'static str, u64>) -> Result<Ino> {
     Ok(c.get(NEXT_INO)?.map(|v| v.value()).unwrap_or(ROOT_INO + 1))
 }
 
-/// Allocates an inode number below the reservation `limit` (see [`MetaStore::reserve_inos`])
-/// and moves `seen` (the store's in-memory copy of the counter) past it.
-fn alloc_ino(tx: &WriteTransaction, limit: Ino, seen: &AtomicU64) -> Result<Ino> {
+/// Allocates an inode number below the durable reservation `reserved` (see
+/// [`MetaStore::reserve_inos`]) and moves `seen` (the in-memory copy of the counter) past it.
+fn alloc_ino(tx: &WriteTransaction, reserved: &AtomicU64, seen: &AtomicU64) -> Result<Ino> {
     let mut c = tx.open_table(COUNTERS)?;
     let next = next_ino(&c)?;
-    if next >= limit {
+    if next >= reserved.load(Ordering::Acquire) {
         return Err(CacheError::Store("inode reservation exhausted".into()));
     }
     c.insert(NEXT_INO, next + 1)?;
@@ -207,8 +207,10 @@ impl MetaStore {
         // past the reservation again.
         let tx = fresh.begin_write()?;
         let start = skip_reserved_inos(&tx)?;
+        tx.open_table(COUNTERS)?
+            .insert(RESERVED_INO, start + INO_WINDOW)?;
         tx.commit()?;
-        self.reserved.store(start, Ordering::Release);
+        self.reserved.store(start + INO_WINDOW, Ordering::Release);
         self.next.store(start, Ordering::Release);
         *db = Some(fresh);
         tracing::warn!("metadata store reopened after a disk error; changes since its last durable commit are lost");
@@ -217,11 +219,10 @@ impl MetaStore {
 
     /// Makes sure at least `n` inode numbers are durably reserved beyond the counter, taking a
     /// new window in a durable transaction of its own when fewer than half a window is left.
-    fn reserve_inos(&self, n: u64) -> Result<Ino> {
+    fn reserve_inos(&self, n: u64) -> Result<()> {
         let next = self.next.load(Ordering::Acquire);
-        let limit = self.reserved.load(Ordering::Acquire);
-        if next + n + INO_WINDOW / 2 <= limit {
-            return Ok(limit);
+        if next + n + INO_WINDOW / 2 <= self.reserved.load(Ordering::Acquire) {
+            return Ok(());
         }
         let tx = self.begin_write()?;
         let limit = {
@@ -232,7 +233,7 @@ impl MetaStore {
         };
         tx.commit()?;
         self.reserved.store(limit, Ordering::Release);
-        Ok(limit)
+        Ok(())
     }
 
     fn ensure_root(&self, d: Defaults) -> Result<()> {
@@ -346,7 +347,7 @@ impl MetaStore {
 
     /// Adds `node` under its parent; fails if the name is taken.
     pub fn create(&self, node: Node) -> Result<Ino> {
-        let limit = self.reserve_inos(1)?;
+        self.reserve_inos(1)?;
         let tx = self.write()?;
         let ino = {
             let mut children = tx.open_table(CHILDREN)?;
@@ -358,7 +359,7 @@ impl MetaStore {
             if !parent.is_dir() {
                 return Err(CacheError::NotADirectory);
             }
-            let ino = alloc_ino(&tx, limit, &self.next)?;
+            let ino = alloc_ino(&tx, &self.reserved, &self.next)?;
             children.insert((node.parent, node.name.as_str()), ino)?;
             write_node(&mut nodes, ino, &node)?;
             ino
@@ -584,7 +585,7 @@ impl MetaStore {
         d: Defaults,
         busy: impl Fn(Ino) -> bool,
     ) -> Result<()> {
-        let limit = self.reserve_inos(entries.len() as u64)?;
+        self.reserve_inos(entries.len() as u64)?;
         let tx = self.write()?;
         {
             let mut children = tx.open_table(CHILDREN)?;
@@ -622,7 +623,7 @@ impl MetaStore {
                         }
                     }
                     None => {
-                        let ino = alloc_ino(&tx, limit, &self.next)?;
+                        let ino = alloc_ino(&tx, &self.reserved, &self.next)?;
                         let node = node_from_listing(dir, name, kind, e, d);
                         children.insert((dir, name), ino)?;
                         write_node(&mut nodes, ino, &node)?;
