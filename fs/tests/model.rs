@@ -93,6 +93,10 @@ enum Op<T = P> {
     Remount,
     /// Process killed (non-durable metadata commits lost) and mounted again.
     Crash,
+    /// A cache accident: the local copy of a file that is synced (nothing pending) is deleted
+    /// (`false`) or cut to half its length (`true`) behind the daemon's back. Nothing the
+    /// user sees may change.
+    LoseCache(T, bool),
 }
 
 impl<T> Op<T> {
@@ -113,6 +117,7 @@ impl<T> Op<T> {
             Drain => Drain,
             Remount => Remount,
             Crash => Crash,
+            LoseCache(a, t) => LoseCache(f(a), *t),
         }
     }
 }
@@ -133,6 +138,7 @@ impl<T: fmt::Debug> fmt::Debug for Op<T> {
             Drain => write!(f, "Drain"),
             Remount => write!(f, "Remount"),
             Crash => write!(f, "Crash"),
+            LoseCache(a, t) => write!(f, "LoseCache({a:?}, {t})"),
         }
     }
 }
@@ -290,6 +296,7 @@ impl Model {
             },
             Rename(P(from), P(to), no_replace) => self.rename(from, to, *no_replace),
             Drain | Remount | Crash => Ok(()),
+            LoseCache(P(path), _) => self.resolve(path).map(|_| ()),
         }
     }
 
@@ -570,8 +577,29 @@ impl World {
             }
             Remount => self.remount(),
             Crash => self.crash(),
+            LoseCache(P(path), truncate) => {
+                let ino = self.resolve(path).await?;
+                self.lose_cache(ino, *truncate);
+            }
         }
         Ok(())
+    }
+
+    /// Deletes or halves the data file of `ino` if it is a synced file's local copy.
+    fn lose_cache(&self, ino: u64, truncate: bool) {
+        if self.vfs().sync_state(ino).ok() != Some(ourclone_vfs::SyncState::Synced) {
+            return;
+        }
+        let path = self.state.join("data").join(format!("{ino:016x}"));
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return;
+        };
+        if truncate {
+            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.set_len(meta.len() / 2).unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
     }
 
     async fn read_file(&self, ino: u64) -> Result<Vec<u8>, String> {
@@ -880,6 +908,7 @@ fn op() -> impl Strategy<Value = Op<Pick>> {
         3 => Just(Drain),
         1 => Just(Remount),
         3 => Just(Crash),
+        2 => (existing(), any::<bool>()).prop_map(|(p, t)| LoseCache(p, t)),
     ]
 }
 
