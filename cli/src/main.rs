@@ -127,10 +127,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// The umask the command was started with, before it made its own 0077.
+pub static USER_UMASK: std::sync::OnceLock<nix::libc::mode_t> = std::sync::OnceLock::new();
+
 fn main() {
     // Everything we create (cache, journal, logs, control sockets) is the user's only,
     // whatever the caller's umask.
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let user_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    // What we write into a user's own folder (a local remote) follows the user's umask.
+    let _ = USER_UMASK.set(user_umask.bits());
     let cli = Cli::parse();
     let daemon = matches!(&cli.command, Command::Mount(m) if m.is_daemon());
     init_logging(cli.verbose, daemon);

@@ -225,9 +225,12 @@ fn spawn_background(
         cmd.arg("--allow-other");
     }
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
-    // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal and session.
+    // SAFETY: umask and setsid are async-signal-safe; setsid detaches the daemon from our terminal and session.
     unsafe {
-        cmd.pre_exec(|| {
+        let user_umask = crate::USER_UMASK.get().copied().unwrap_or(0o022);
+        cmd.pre_exec(move || {
+            // The daemon learns the user's umask as we did (it makes its own 0077 at start).
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(user_umask));
             nix::unistd::setsid()
                 .map(|_| ())
                 .map_err(std::io::Error::from)

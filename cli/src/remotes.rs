@@ -32,7 +32,8 @@ pub async fn open(name: &str, cfg: &RemoteConfig) -> Result<Arc<dyn Remote>, Cli
                     path.display()
                 ))
             })?;
-            Ok(Arc::new(r))
+            let umask = crate::USER_UMASK.get().copied().unwrap_or(0o022);
+            Ok(Arc::new(r.with_umask(umask as u32)))
         }
         RemoteConfig::OneFichier {
             api_key,

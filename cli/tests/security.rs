@@ -39,11 +39,11 @@ fn loose_modes(root: &Path) -> Vec<String> {
     bad
 }
 
-/// `ourclone-fs ARGS` run by bash after `umask 000`, with the env's config and cache.
-fn run_with_umask_000(env: &Env, args: &str, extra_env: &[(&str, &Path)]) -> Output {
+/// `ourclone-fs ARGS` run by bash after `umask UMASK`, with the env's config and cache.
+fn run_with_umask(env: &Env, umask: &str, args: &str, extra_env: &[(&str, &Path)]) -> Output {
     let mut c = Command::new("bash");
     c.arg("-c")
-        .arg(format!("umask 000; exec '{}' {args}", bin()))
+        .arg(format!("umask {umask}; exec '{}' {args}", bin()))
         .env("OURCLONE_FS_CONFIG", &env.config)
         .env("OURCLONE_FS_CACHE_DIR", &env.cache)
         .env_remove("XDG_RUNTIME_DIR")
@@ -67,8 +67,9 @@ fn wait_uploaded(env: &Env, timeout: Duration) {
 fn item10_cache_and_logs_are_owner_only() {
     let env = Env::new();
     let run_dir = env.dir.path().join("run");
-    let out = run_with_umask_000(
+    let out = run_with_umask(
         &env,
+        "000",
         &format!("mount demo: '{}' --write-back 0s", env.mnt.display()),
         &[("OURCLONE_FS_RUNTIME_DIR", &run_dir)],
     );
@@ -339,6 +340,39 @@ fn item13_allow_other_is_opt_in() {
     assert!(
         opts.split(',').any(|o| o == "allow_other"),
         "no allow_other with --allow-other: {opts}"
+    );
+    guard.unmount();
+}
+
+/// Item 10: the daemon's own umask keeps its cache private, but what it writes into a local
+/// remote's folder (the user's own files) follows the user's umask, as a copy by hand would.
+#[test]
+fn item10_local_remote_files_follow_the_users_umask() {
+    let env = Env::new();
+    let run_dir = env.dir.path().join("run");
+    let out = run_with_umask(
+        &env,
+        "022",
+        &format!("mount demo: '{}' --write-back 0s", env.mnt.display()),
+        &[("OURCLONE_FS_RUNTIME_DIR", &run_dir)],
+    );
+    assert!(out.status.success(), "mount failed: {}", stderr(&out));
+    let guard = env.adopt_mount();
+    sh(&format!(
+        "mkdir {0}/docs && echo hi > {0}/docs/note.txt",
+        env.mnt.display()
+    ));
+    wait_uploaded(&env, Duration::from_secs(30));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode(&env.cloud.join("docs")),
+        0o755,
+        "folder in the user's folder"
+    );
+    assert_eq!(
+        mode(&env.cloud.join("docs/note.txt")),
+        0o644,
+        "file in the user's folder"
     );
     guard.unmount();
 }

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -20,6 +20,9 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct LocalRemote {
     root: PathBuf,
+    /// Permission bits cleared on what we create in the folder, as a umask would (the
+    /// daemon's own umask keeps its cache private; the user's folder gets the user's).
+    umask: u32,
 }
 
 impl LocalRemote {
@@ -31,7 +34,13 @@ impl LocalRemote {
         if !meta.is_dir() {
             return Err(RemoteError::NotADirectory(root.display().to_string()));
         }
-        Ok(Self { root })
+        Ok(Self { root, umask: 0o022 })
+    }
+
+    /// Files and folders created in the folder get modes 0666 and 0777 less `umask`.
+    pub fn with_umask(mut self, umask: u32) -> Self {
+        self.umask = umask & 0o777;
+        self
     }
 
     fn full(&self, path: &RemotePath) -> PathBuf {
@@ -104,12 +113,14 @@ fn copy_into_place(
     dest: &Path,
     mtime: Option<SystemTime>,
     replace: bool,
+    mode: u32,
 ) -> io::Result<()> {
     let tmp = temp_sibling(dest);
     let result = (|| {
         let mut src = fs::File::open(source)?;
         src.seek(SeekFrom::Start(0))?;
         let mut out = fs::File::create(&tmp)?;
+        out.set_permissions(fs::Permissions::from_mode(mode))?;
         io::copy(&mut src.by_ref(), &mut out)?;
         if let Some(t) = mtime {
             out.set_modified(t)?;
@@ -201,8 +212,9 @@ impl Remote for LocalRemote {
         let mtime = item.mtime;
         let name = item.dest.path.name().to_string();
         let replace = item.replace.is_some();
+        let mode = 0o666 & !self.umask;
         blocking(move || {
-            copy_into_place(&source, &dest, mtime, replace)
+            copy_into_place(&source, &dest, mtime, replace, mode)
                 .map_err(|e| RemoteError::from_io(e, &name))?;
             stat_path(&dest, &name)
         })
@@ -212,8 +224,11 @@ impl Remote for LocalRemote {
     async fn mkdir(&self, dest: &Dest) -> Result<Entry> {
         let full = self.full(&dest.path);
         let name = dest.path.name().to_string();
+        let mode = 0o777 & !self.umask;
         blocking(move || {
-            fs::create_dir(&full).map_err(|e| RemoteError::from_io(e, &name))?;
+            fs::create_dir(&full)
+                .and_then(|()| fs::set_permissions(&full, fs::Permissions::from_mode(mode)))
+                .map_err(|e| RemoteError::from_io(e, &name))?;
             stat_path(&full, &name)
         })
         .await
@@ -262,9 +277,10 @@ impl Remote for LocalRemote {
         let src = self.full(&from.path);
         let dst = self.full(&to.path);
         let name = to.path.name().to_string();
+        let mode = 0o666 & !self.umask;
         blocking(move || {
             let mtime = fs::metadata(&src).and_then(|m| m.modified()).ok();
-            copy_into_place(&src, &dst, mtime, false)
+            copy_into_place(&src, &dst, mtime, false, mode)
                 .map_err(|e| RemoteError::from_io(e, &name))?;
             stat_path(&dst, &name)
         })
