@@ -33,7 +33,7 @@ pub async fn open(name: &str, cfg: &RemoteConfig) -> Result<Arc<dyn Remote>, Cli
                 ))
             })?;
             let umask = crate::USER_UMASK.get().copied().unwrap_or(0o022);
-            Ok(Arc::new(r.with_umask(umask as u32)))
+            Ok(Arc::new(r.with_umask(umask)))
         }
         RemoteConfig::OneFichier {
             api_key,
