@@ -10,6 +10,20 @@ use crate::meta::{read_node, write_node, MetaStore, NODES};
 use crate::node::{now_nanos, Ino, Nanos, Node, RemoteState};
 
 pub(crate) const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
+/// Uploads started for a pending node and not yet confirmed: (size, mtime) of each. After a
+/// crash between an upload landing and its confirmation, the remote holds one of these, and
+/// that is our own write, not someone else's change.
+pub(crate) const PUSHED: TableDefinition<u64, &[u8]> = TableDefinition::new("pushed");
+
+/// Unconfirmed uploads remembered per node; older ones are dropped past this.
+const PUSHED_KEEP: usize = 8;
+
+/// One upload that was started: what the remote holds if it landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pushed {
+    pub size: u64,
+    pub mtime: Nanos,
+}
 
 /// A change waiting for the Uploader.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +85,7 @@ fn put(tx: &WriteTransaction, ino: Ino, rec: &PendingRecord) -> Result<()> {
 
 pub(crate) fn forget_in(tx: &WriteTransaction, ino: Ino) -> Result<()> {
     tx.open_table(PENDING)?.remove(ino)?;
+    tx.open_table(PUSHED)?.remove(ino)?;
     Ok(())
 }
 
@@ -193,6 +208,42 @@ impl MetaStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Remembers, durably and before the bytes leave, that uploads of these versions start.
+    pub fn note_pushing(&self, items: &[(Ino, Pushed)]) -> Result<()> {
+        let mut tx = self.begin_write()?;
+        tx.set_durability(redb::Durability::Immediate)?;
+        {
+            let mut t = tx.open_table(PUSHED)?;
+            for (ino, p) in items {
+                let mut list: Vec<Pushed> = match t.get(*ino)? {
+                    Some(raw) => postcard::from_bytes(raw.value()).unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                list.retain(|q| q != p);
+                list.push(*p);
+                let drop = list.len().saturating_sub(PUSHED_KEEP);
+                list.drain(..drop);
+                t.insert(*ino, postcard::to_allocvec(&list)?.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The uploads of `ino` started and not yet confirmed.
+    pub fn pushed(&self, ino: Ino) -> Result<Vec<Pushed>> {
+        let tx = self.begin_read()?;
+        let t = match tx.open_table(PUSHED) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(match t.get(ino)? {
+            Some(raw) => postcard::from_bytes(raw.value()).unwrap_or_default(),
+            None => Vec::new(),
+        })
     }
 
     /// Writes raw bytes as `ino`'s record. Only for tests that damage the journal on purpose.

@@ -23,7 +23,7 @@ mod uploader;
 pub use block_cache::{version_tag, BlockCache, CacheStats, BLOCK_SIZE};
 pub use data::DataStore;
 pub use error::{CacheError, Result};
-pub use journal::{JournalScan, PendingRecord};
+pub use journal::{JournalScan, PendingRecord, Pushed};
 pub use locks::{InodeGuard, InodeLocks};
 pub use meta::{Defaults, MetaStore};
 pub use node::{from_nanos, now_nanos, to_nanos, Ino, Kind, Nanos, Node, RemoteState, ROOT_INO};

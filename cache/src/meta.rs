@@ -242,6 +242,7 @@ impl MetaStore {
             let mut nodes = tx.open_table(NODES)?;
             tx.open_table(CHILDREN)?;
             tx.open_table(crate::journal::PENDING)?;
+            tx.open_table(crate::journal::PUSHED)?;
             let start = skip_reserved_inos(&tx)?;
             self.reserved.store(start, Ordering::Release);
             self.next.store(start, Ordering::Release);

@@ -17,7 +17,7 @@ use crate::block_cache::BlockCache;
 use crate::conflict;
 use crate::data::DataStore;
 use crate::error::{CacheError, Result};
-use crate::journal::PendingRecord;
+use crate::journal::{PendingRecord, Pushed};
 use crate::node::{from_nanos, now_nanos, Ino, Kind, Node};
 use crate::remote_tree::{state_of, RemoteTree};
 
@@ -335,7 +335,9 @@ impl Uploader {
             return Ok(Some(job));
         };
         match self.tree.remote.stat(&replace.path).await {
-            Ok(now) if conflict::unchanged(known, &now) => return Ok(Some(job)),
+            Ok(now) if conflict::unchanged(known, &now) || self.landed_before(job.ino, &now)? => {
+                return Ok(Some(job))
+            }
             Ok(_) => {}
             // Gone from the remote: nothing of theirs to overwrite.
             Err(RemoteError::NotFound(_)) => {
@@ -349,6 +351,22 @@ impl Uploader {
         job.upload.dest = self.tree.dest(node.parent, &name, node.kind)?;
         job.upload.replace = None;
         Ok(Some(job))
+    }
+
+    /// True when the remote object `now` is one of our own uploads of `ino` that landed but
+    /// whose confirmation was lost (a crash between the two). Only where the provider keeps
+    /// the mtime we send can that be told apart from someone else's write.
+    fn landed_before(&self, ino: Ino, now: &ourclone_remote::Entry) -> Result<bool> {
+        if !self.tree.remote.features().keeps_mtime {
+            return Ok(false);
+        }
+        let mtime = now.mtime.map(crate::node::to_nanos);
+        Ok(self
+            .tree
+            .meta
+            .pushed(ino)?
+            .iter()
+            .any(|p| p.size == now.size && Some(p.mtime) == mtime))
     }
 
     /// Renames our node to a conflict name, so its upload goes there and the remote object
@@ -372,9 +390,10 @@ impl Uploader {
     async fn name_taken(&self, job: &Job) -> Result<()> {
         let node = self.tree.meta.get(job.ino)?;
         if let Ok(there) = self.tree.remote.stat(&job.upload.dest.path).await {
-            let ours = there.size == job.upload.size
+            let ours = (there.size == job.upload.size
                 && there.mtime.map(crate::node::to_nanos) == Some(node.mtime)
-                && self.tree.remote.features().keeps_mtime;
+                && self.tree.remote.features().keeps_mtime)
+                || self.landed_before(job.ino, &there)?;
             if ours {
                 self.tree
                     .meta
@@ -417,6 +436,25 @@ impl Uploader {
             return Ok(());
         }
         let uploads: Vec<Upload> = jobs.iter().map(|(j, _)| j.upload.clone()).collect();
+        let pushing: Vec<(Ino, Pushed)> = jobs
+            .iter()
+            .map(|(j, _)| {
+                let mtime = j.upload.mtime.map_or(0, crate::node::to_nanos);
+                (
+                    j.ino,
+                    Pushed {
+                        size: j.upload.size,
+                        mtime,
+                    },
+                )
+            })
+            .collect();
+        if let Err(e) = self.tree.meta.note_pushing(&pushing) {
+            for (job, attempts) in &jobs {
+                self.failed(job.ino, *attempts, &e);
+            }
+            return Ok(());
+        }
         self.counters
             .in_flight
             .fetch_add(uploads.len() as u64, Ordering::Relaxed);

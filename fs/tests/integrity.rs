@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
@@ -270,4 +271,49 @@ async fn item02_whole_file_fetch_checks_free_space_first() {
         .collect();
     assert!(leftovers.is_empty(), "partial copies left: {leftovers:?}");
     assert_eq!(std::fs::read(cloud.join("huge")).unwrap().len(), 8 << 20);
+}
+
+/// A crash between an upload landing on the remote and its confirmation being recorded
+/// leaves the remote holding our own new version while the node still knows the old one.
+/// The next upload must recognise it as ours (the durable "pushed" note written before the
+/// bytes left) and replace it, not take it for someone else's change and keep a conflict
+/// copy. Found by the SIGKILL crash test in CI.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_that_landed_before_a_crash_is_not_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = dir.path().join("cloud");
+    std::fs::create_dir(&cloud).unwrap();
+    let vfs = mount(dir.path());
+    let (attr, fh) = vfs.create(ROOT_INO, "f", 0o644, 0, 0).await.unwrap();
+    vfs.write(fh, 0, b"version one").await.unwrap();
+    vfs.release(fh).await.unwrap();
+    vfs.drain(|_| {}).await.unwrap();
+    // Version two is closed; its upload "lands" (as the uploader would write it: content and
+    // our mtime) but the crash loses the confirmation.
+    let fh = vfs.open(attr.ino, OpenMode::Write, true).await.unwrap();
+    vfs.write(fh, 0, b"version two, longer").await.unwrap();
+    vfs.release(fh).await.unwrap();
+    let node = vfs.meta().get(attr.ino).unwrap();
+    let landed = cloud.join("f");
+    std::fs::write(&landed, b"version two, longer").unwrap();
+    let mtime = ourclone_cache::from_nanos(node.mtime);
+    File::options()
+        .write(true)
+        .open(&landed)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    vfs.meta()
+        .note_pushing(&[(
+            attr.ino,
+            ourclone_cache::Pushed {
+                size: node.size,
+                mtime: node.mtime,
+            },
+        )])
+        .unwrap();
+    vfs.drain(|_| {}).await.unwrap();
+    assert_eq!(conflicts(&cloud), Vec::<String>::new());
+    assert_eq!(std::fs::read(&landed).unwrap(), b"version two, longer");
+    assert_eq!(vfs.meta().pending_count().unwrap(), 0);
 }
