@@ -79,7 +79,8 @@ pub fn version_tag(remote: Option<&RemoteState>) -> u64 {
     let mut h = blake3::Hasher::new();
     h.update(r.id.as_deref().unwrap_or("").as_bytes());
     h.update(&[0]);
-    h.update(r.hash.as_deref().unwrap_or("").as_bytes());
+    // The bare value, as tags were made before hashes named their algorithm.
+    h.update(r.hash.as_ref().map_or("", |h| h.value.as_str()).as_bytes());
     h.update(&r.size.to_le_bytes());
     if r.id.is_none() && r.hash.is_none() {
         // Server dates may be rewritten by a relisting without any change of content.

@@ -154,7 +154,7 @@ mod tests {
             size: 3,
             mtime: Some(UNIX_EPOCH + Duration::from_nanos(5)),
             id: Some("a".into()),
-            hash: Some("h".into()),
+            hash: Some(ourclone_remote::Hash::whirlpool("ab")),
         };
         assert!(unchanged(&known, &e));
         // Issue 8, item 9: with an id, the server's own date is not a change.

@@ -66,8 +66,8 @@ pub struct RemoteState {
     pub size: u64,
     /// The provider's modification or upload time, as last seen.
     pub mtime: Option<Nanos>,
-    /// The provider's content hash, as last seen.
-    pub hash: Option<String>,
+    /// The provider's content hash, as last seen (stored in its text form, `algo:hex`).
+    pub hash: Option<ourclone_remote::Hash>,
 }
 
 /// One file, folder or symlink.

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use ourclone_remote::pacer::{self, Priority};
 use ourclone_remote::{RemoteError, Upload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
@@ -232,10 +233,12 @@ impl Uploader {
                 let permit = sem.clone().acquire_owned().await;
                 let chunk = chunk.to_vec();
                 let me = Arc::clone(self);
-                tasks.spawn(async move {
+                // Write-back runs at Upload priority, whoever asked for the pass (a drain
+                // called from an interactive request included).
+                tasks.spawn(pacer::with_priority(Priority::Upload, async move {
                     let _permit = permit;
                     me.upload_group(chunk).await
-                });
+                }));
             }
         }
         while let Some(r) = tasks.join_next().await {

@@ -8,6 +8,7 @@
 
 mod counted;
 mod error;
+mod hash;
 pub mod local;
 pub mod onefichier;
 pub mod pacer;
@@ -21,6 +22,7 @@ use bytes::Bytes;
 
 pub use counted::{CallCounts, Counted};
 pub use error::{RemoteError, Result};
+pub use hash::{BadHash, Hash, HashAlgo};
 pub use path::{is_component, RemotePath};
 
 /// Suffix of the small object that stands for a symbolic link on providers without links.
@@ -45,8 +47,8 @@ pub struct Entry {
     pub mtime: Option<SystemTime>,
     /// The provider's own id (1Fichier: file URL or folder number); `None` where paths are ids.
     pub id: Option<String>,
-    /// The provider's content hash (1Fichier: Whirlpool, lowercase hex), when known.
-    pub hash: Option<String>,
+    /// The provider's content hash (1Fichier: Whirlpool), when known.
+    pub hash: Option<Hash>,
 }
 
 /// An existing object: where it is and, when known, the provider's id for it.
@@ -104,6 +106,8 @@ pub struct Features {
     pub max_batch: usize,
     /// The shortest interval at which one folder may be listed again.
     pub min_list_interval: Duration,
+    /// The content hashes the provider reports on its entries.
+    pub hashes: Vec<HashAlgo>,
 }
 
 /// A storage provider. Every method is one logical operation; providers may use several HTTP

@@ -151,6 +151,7 @@ impl Remote for LocalRemote {
             server_copy: true,
             max_batch: 1,
             min_list_interval: Duration::ZERO,
+            hashes: Vec::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The Pacer: one token bucket per account, shared by everything in the process that uses that
-//! account. It hands tokens out by priority (Interactive, then Upload, then Background), pauses
-//! the whole bucket when the provider says "flood", and applies the retry policy by error kind.
+//! account. It hands tokens out by priority (Interactive, then Upload, then Background, then
+//! Bulk), pauses the whole bucket when the provider says "flood", and applies the retry policy
+//! by error kind.
 //! It owns rate, order, pauses and retries; it must not know any provider's wire format (it
 //! only sees [`RemoteError`]s) and never sees or logs credentials.
 //!
@@ -32,6 +33,9 @@ pub enum Priority {
     Upload = 1,
     /// Listing refreshes, prefetch, anything nobody waits for.
     Background = 2,
+    /// Transfer and backup jobs: they may take every token nobody else wants, and never
+    /// starve a mount's reads or its write-back.
+    Bulk = 3,
 }
 
 tokio::task_local! {
@@ -41,6 +45,18 @@ tokio::task_local! {
 /// Runs `fut` with every paced call inside it made at `priority`.
 pub async fn with_priority<F: Future>(priority: Priority, fut: F) -> F::Output {
     PRIORITY.scope(priority, fut).await
+}
+
+/// `fut` at the priority of the task that calls this, wherever it is later spawned: a task
+/// priority does not cross `tokio::spawn` on its own.
+pub fn carry<F: Future>(fut: F) -> impl Future<Output = F::Output> {
+    let priority = explicit_priority();
+    async move {
+        match priority {
+            Some(p) => with_priority(p, fut).await,
+            None => fut.await,
+        }
+    }
 }
 
 /// The priority set by an enclosing [`with_priority`], if any.
@@ -415,6 +431,21 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::ZERO);
     }
 
+    /// A priority crosses `tokio::spawn` only when carried.
+    #[tokio::test]
+    async fn carry_keeps_the_priority_across_spawn() {
+        let lost = with_priority(Priority::Bulk, async {
+            tokio::spawn(async { current_priority() }).await.unwrap()
+        })
+        .await;
+        assert_eq!(lost, Priority::Interactive);
+        let kept = with_priority(Priority::Bulk, async {
+            tokio::spawn(carry(async { current_priority() })).await.unwrap()
+        })
+        .await;
+        assert_eq!(kept, Priority::Bulk);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn higher_priority_waiters_go_first() {
         let pacer = Pacer::new(config(1.0, 1));
@@ -422,6 +453,7 @@ mod tests {
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for priority in [
+            Priority::Bulk,
             Priority::Background,
             Priority::Upload,
             Priority::Interactive,
@@ -443,7 +475,8 @@ mod tests {
             [
                 Priority::Interactive,
                 Priority::Upload,
-                Priority::Background
+                Priority::Background,
+                Priority::Bulk
             ]
         );
     }

@@ -264,12 +264,13 @@ impl Vfs {
         }
         let tree = Arc::clone(&self.tree);
         let refreshing = Arc::clone(&self.refreshing);
-        tokio::spawn(async move {
+        let background = ourclone_remote::pacer::Priority::Background;
+        tokio::spawn(ourclone_remote::pacer::with_priority(background, async move {
             if let Err(e) = tree.refresh(dir).await {
                 tracing::debug!(dir, "background listing refresh failed: {e}");
             }
             lock(&refreshing).remove(&dir);
-        });
+        }));
     }
 
     /// Lists `dir` on the remote now, whatever the cached listing's age (`ourclone-fs refresh`).

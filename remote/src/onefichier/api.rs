@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::names;
-use crate::{Entry, EntryKind};
+use crate::{Entry, EntryKind, Hash};
 
 /// A size or counter that the server sends as a number or a numeric string.
 fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
@@ -173,9 +173,9 @@ impl FileItem {
             mtime: self.date.as_deref().and_then(parse_date),
             id: Some(names::file_id(&self.url, empty)),
             hash: if empty {
-                Some(super::upload::whirlpool_hex(b""))
+                Some(Hash::whirlpool(super::upload::whirlpool_hex(b"")))
             } else {
-                self.checksum.map(|c| c.to_ascii_lowercase())
+                self.checksum.map(Hash::whirlpool)
             },
         }
     }
@@ -234,7 +234,7 @@ mod tests {
         let entry = item.into_entry();
         assert_eq!(entry.name, "a<b.txt");
         assert_eq!(entry.size, 12);
-        assert_eq!(entry.hash.as_deref(), Some("ab"));
+        assert_eq!(entry.hash, Some(Hash::whirlpool("ab")));
         assert_eq!(entry.id.as_deref(), Some("https://1fichier.com/?abc"));
     }
 

@@ -444,7 +444,7 @@ impl OneFichierRemote {
                     size: item.size,
                     mtime: Some(now_in_seconds()),
                     id: Some(stored.id),
-                    hash: Some(stored.hash),
+                    hash: Some(crate::Hash::whirlpool(stored.hash)),
                 });
                 if let Ok(entry) = &entry {
                     self.folders.add_entry(folder_id, entry.clone());
@@ -555,6 +555,7 @@ impl Remote for OneFichierRemote {
             server_copy: true,
             max_batch: self.max_batch_files,
             min_list_interval: self.list_interval,
+            hashes: vec![crate::HashAlgo::Whirlpool],
         }
     }
 
