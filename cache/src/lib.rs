@@ -29,4 +29,4 @@ pub use meta::{Defaults, MetaStore};
 pub use node::{from_nanos, now_nanos, to_nanos, Ino, Kind, Nanos, Node, RemoteState, ROOT_INO};
 pub use recovery::{recover, RecoveryReport};
 pub use remote_tree::{remote_name, state_of, EntryNotices, RemoteTree};
-pub use uploader::{UploadStats, Uploader, UploaderConfig};
+pub use uploader::{NotConfirmed, UploadStats, Uploader, UploaderConfig};

@@ -58,6 +58,21 @@ pub struct Uploader {
     last_error: Mutex<Option<String>>,
     retry_at: Mutex<HashMap<Ino, Instant>>,
     uploading: Mutex<std::collections::HashSet<Ino>>,
+    /// Files someone waits for: uploaded without the write-back delay.
+    hurried: Mutex<std::collections::HashSet<Ino>>,
+    /// The newest version of each file the remote confirmed since start.
+    confirmed: Mutex<HashMap<Ino, u64>>,
+    /// Wakes those waiting in [`Uploader::wait_confirmed`] after every confirmation or failure.
+    outcomes: Notify,
+}
+
+/// Why [`Uploader::wait_confirmed`] gave up.
+#[derive(Debug)]
+pub enum NotConfirmed {
+    /// The file left the tree before that version reached the remote.
+    Gone,
+    /// Uploads keep failing ([`DRAIN_GIVE_UP`] attempts); the record stays for later.
+    Failing(String),
 }
 
 /// One upload prepared from a journal record.
@@ -92,6 +107,9 @@ impl Uploader {
             last_error: Mutex::new(None),
             retry_at: Mutex::new(HashMap::new()),
             uploading: Mutex::new(Default::default()),
+            hurried: Mutex::new(Default::default()),
+            confirmed: Mutex::new(HashMap::new()),
+            outcomes: Notify::new(),
         }
     }
 
@@ -117,6 +135,75 @@ impl Uploader {
                 set.remove(ino);
             }
         }
+    }
+
+    /// Waits until version `version` of `ino` (or a later one) is confirmed on the remote,
+    /// uploading it without the write-back delay. Per file, so a job need not drain the
+    /// whole journal.
+    pub async fn wait_confirmed(
+        &self,
+        ino: Ino,
+        version: u64,
+    ) -> Result<std::result::Result<(), NotConfirmed>> {
+        self.hurried
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(ino);
+        let outcome = loop {
+            let heard = self.outcomes.notified();
+            tokio::pin!(heard);
+            heard.as_mut().enable();
+            if let Some(outcome) = self.confirmation(ino, version)? {
+                break outcome;
+            }
+            self.wake();
+            let _ = tokio::time::timeout(Duration::from_secs(1), heard).await;
+        };
+        self.hurried
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&ino);
+        Ok(outcome)
+    }
+
+    /// Where version `version` of `ino` stands: `None` while it is still on its way.
+    fn confirmation(
+        &self,
+        ino: Ino,
+        version: u64,
+    ) -> Result<Option<std::result::Result<(), NotConfirmed>>> {
+        let done = self
+            .confirmed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&ino)
+            .is_some_and(|v| *v >= version);
+        if done {
+            return Ok(Some(Ok(())));
+        }
+        match self.tree.meta.get(ino) {
+            Ok(n) if n.orphan => return Ok(Some(Err(NotConfirmed::Gone))),
+            Ok(_) => {}
+            Err(CacheError::NotFound) => return Ok(Some(Err(NotConfirmed::Gone))),
+            Err(e) => return Err(e),
+        }
+        Ok(match self.tree.meta.record(ino)? {
+            // No record: everything up to the node's version is on the remote.
+            None => Some(Ok(())),
+            Some(r) if r.attempts >= DRAIN_GIVE_UP => Some(Err(NotConfirmed::Failing(
+                r.last_error.unwrap_or_else(|| "upload failed".into()),
+            ))),
+            Some(_) => None,
+        })
+    }
+
+    /// Notes that the remote confirmed `version` of `ino`, for those waiting on it.
+    fn confirm(&self, ino: Ino, version: u64) {
+        let mut confirmed = self.confirmed.lock().unwrap_or_else(|e| e.into_inner());
+        let v = confirmed.entry(ino).or_insert(0);
+        *v = (*v).max(version);
+        drop(confirmed);
+        self.outcomes.notify_waiters();
     }
 
     /// Tells the Uploader a record was written. Nothing is due before the write-back delay,
@@ -182,6 +269,12 @@ impl Uploader {
         if self.tree.locks.has_writers(ino) {
             return false;
         }
+        let force = force
+            || self
+                .hurried
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&ino);
         let due = from_nanos(rec.since) + self.cfg.delay;
         if !force && due > std::time::SystemTime::now() {
             return false;
@@ -214,6 +307,7 @@ impl Uploader {
                     Ok(()) => {
                         if let Some(remote) = self.tree.meta.get(*ino)?.remote {
                             self.tree.meta.settle(*ino, rec.version, remote)?;
+                            self.confirm(*ino, rec.version);
                         }
                     }
                     Err(e) => self.failed(*ino, rec.attempts, &e),
@@ -272,6 +366,7 @@ impl Uploader {
         if let Err(e) = self.tree.meta.record_failure(ino, &msg) {
             tracing::warn!(ino, "could not record upload failure: {e}");
         }
+        self.outcomes.notify_waiters();
     }
 
     /// Prepares the upload of one node, or `None` if it no longer needs one.
@@ -401,6 +496,7 @@ impl Uploader {
                 self.tree
                     .meta
                     .settle(job.ino, job.version, state_of(&there))?;
+                self.confirm(job.ino, job.version);
                 return Ok(());
             }
         }
@@ -482,6 +578,7 @@ impl Uploader {
                         .tree
                         .meta
                         .settle(job.ino, job.version, state_of(&entry))?;
+                    self.confirm(job.ino, job.version);
                     if node.version == job.version && node.kind == Kind::File && node.local_full {
                         // Clean now: the whole-file copy becomes evictable cache.
                         self.blocks.hold_file(job.ino, node.size);

@@ -5,9 +5,11 @@
 mod backing;
 mod error;
 pub mod fuse;
+pub mod paths;
 pub use fuser::BackgroundSession;
 mod vfs;
 
 pub use error::{Result, VfsError};
+pub use paths::{FileInfo, FileReader, FileWriter, Files, Owner, ReadDir, Walk, Written};
 pub use vfs::{Attr, DirEntry, OpenMode, Opened, SyncState, Vfs, VfsConfig};
 pub use vfs::{RenameFlags, SetAttr};

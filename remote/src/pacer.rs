@@ -440,7 +440,9 @@ mod tests {
         .await;
         assert_eq!(lost, Priority::Interactive);
         let kept = with_priority(Priority::Bulk, async {
-            tokio::spawn(carry(async { current_priority() })).await.unwrap()
+            tokio::spawn(carry(async { current_priority() }))
+                .await
+                .unwrap()
         })
         .await;
         assert_eq!(kept, Priority::Bulk);

@@ -201,6 +201,19 @@ impl Vfs {
         self.data.usage()
     }
 
+    pub fn uploader(&self) -> &Uploader {
+        &self.uploader
+    }
+
+    /// The remote's content hash of `ino`, when the remote holds exactly what the node holds
+    /// (nothing pending for it).
+    pub fn known_hash(&self, ino: Ino) -> Option<ourclone_remote::Hash> {
+        if !matches!(self.meta().record(ino), Ok(None)) || self.is_open(ino) {
+            return None;
+        }
+        self.meta().get(ino).ok()?.remote?.hash
+    }
+
     pub fn upload_stats(&self) -> UploadStats {
         self.uploader.stats()
     }
@@ -265,12 +278,15 @@ impl Vfs {
         let tree = Arc::clone(&self.tree);
         let refreshing = Arc::clone(&self.refreshing);
         let background = ourclone_remote::pacer::Priority::Background;
-        tokio::spawn(ourclone_remote::pacer::with_priority(background, async move {
-            if let Err(e) = tree.refresh(dir).await {
-                tracing::debug!(dir, "background listing refresh failed: {e}");
-            }
-            lock(&refreshing).remove(&dir);
-        }));
+        tokio::spawn(ourclone_remote::pacer::with_priority(
+            background,
+            async move {
+                if let Err(e) = tree.refresh(dir).await {
+                    tracing::debug!(dir, "background listing refresh failed: {e}");
+                }
+                lock(&refreshing).remove(&dir);
+            },
+        ));
     }
 
     /// Lists `dir` on the remote now, whatever the cached listing's age (`ourclone-fs refresh`).
