@@ -1,23 +1,98 @@
-//! The control socket of a running mount: a Unix socket speaking one JSON object per line.
-//! `status`, `unmount` (drain first unless lazy) and `refresh` reach the daemon through it.
-//! Owns the protocol and both of its ends' plumbing; must not decide what the daemon does.
+//! The control socket of a running mount: a Unix socket speaking one JSON object per line,
+//! each request carrying the protocol version `v`. `status`, `unmount` (drain first unless
+//! lazy), `refresh` and the jobs (`job_start`, `job_status`, `job_cancel`, `job_list`) reach
+//! the daemon through it. Owns the protocol and both of its ends' plumbing; must not decide
+//! what the daemon does.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use ourclone_cache::UploadStats;
+use ourclone_engine::{Event, Outcome};
 use ourclone_remote::CallCounts;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;
 
+/// The protocol version this build speaks; a daemon refuses requests of a newer one.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+fn version_one() -> u32 {
+    1
+}
+
+/// A request on the wire: `{"v": 1, "cmd": ..., ...}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    #[serde(default = "version_one")]
+    pub v: u32,
+    #[serde(flatten)]
+    pub req: Request,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Request {
     Status,
-    Unmount { lazy: bool },
+    Unmount {
+        lazy: bool,
+    },
     Refresh,
+    /// Runs a job over the daemon's Vfs. With `follow`, the connection streams the job's
+    /// events and ends with its final state; closing it early cancels the job.
+    JobStart {
+        kind: String,
+        #[serde(default)]
+        args: serde_json::Value,
+        #[serde(default)]
+        follow: bool,
+    },
+    JobStatus {
+        id: u64,
+    },
+    JobCancel {
+        id: u64,
+    },
+    JobList,
+}
+
+/// Where a job stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+/// One job a daemon runs or ran.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JobInfo {
+    pub id: u64,
+    pub kind: String,
+    pub args: serde_json::Value,
+    pub state: JobState,
+    /// Seconds since the Unix epoch.
+    pub started_at: u64,
+    pub ended_at: Option<u64>,
+    /// Files and bytes done, as last reported.
+    pub files: u64,
+    pub bytes: u64,
+    pub outcome: Option<Outcome>,
+    pub error: Option<String>,
+}
+
+impl JobInfo {
+    /// The exit code the command that ran this job ends with.
+    pub fn exit_code(&self) -> i32 {
+        match (&self.state, &self.outcome) {
+            (JobState::Done, Some(o)) => o.exit_code,
+            (JobState::Cancelled, _) => ourclone_engine::CANCELLED_EXIT,
+            _ => 1,
+        }
+    }
 }
 
 /// A mount's state, as `ourclone-fs status` prints it.
@@ -57,6 +132,18 @@ pub enum Reply {
     Error {
         message: String,
     },
+    JobStarted {
+        id: u64,
+    },
+    JobEvent {
+        id: u64,
+        event: Event,
+    },
+    /// A job's state: the answer to `job_status`, and the last line of a followed job.
+    Job(Box<JobInfo>),
+    Jobs {
+        jobs: Vec<JobInfo>,
+    },
 }
 
 /// Sends `req` to the daemon at `socket` and hands every reply line to `each` until the
@@ -74,7 +161,11 @@ pub fn exchange(
     req: &Request,
     mut each: impl FnMut(Reply),
 ) -> Result<(), CliError> {
-    let mut line = serde_json::to_string(req).map_err(|e| CliError::Other(e.into()))?;
+    let envelope = Envelope {
+        v: PROTOCOL_VERSION,
+        req: req.clone(),
+    };
+    let mut line = serde_json::to_string(&envelope).map_err(|e| CliError::Other(e.into()))?;
     line.push('\n');
     stream
         .write_all(line.as_bytes())

@@ -18,8 +18,9 @@ use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::RemoteConfig;
-use crate::control::{Reply, Request, Status};
+use crate::control::{Envelope, Reply, Request, Status, PROTOCOL_VERSION};
 use crate::error::CliError;
+use crate::job_table::JobTable;
 use crate::mountpoint;
 
 /// Everything a mount needs to start.
@@ -47,6 +48,7 @@ struct Daemon {
     vfs: Arc<Vfs>,
     counted: Arc<Counted>,
     quarantined: u64,
+    jobs: JobTable,
 }
 
 enum Stop {
@@ -69,7 +71,7 @@ pub fn run(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
     rt.block_on(serve(spec, ready))
 }
 
-fn defaults() -> Defaults {
+pub(crate) fn defaults() -> Defaults {
     Defaults {
         uid: nix::unistd::getuid().as_raw(),
         gid: nix::unistd::getgid().as_raw(),
@@ -122,6 +124,7 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
         vfs: vfs.clone(),
         counted,
         quarantined,
+        jobs: JobTable::default(),
     });
     let socket = mountpoint::control_socket(&spec.mountpoint);
     let (stop_tx, mut stop_rx) = mpsc::channel(4);
@@ -138,6 +141,7 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
     tracing::info!(mountpoint = %spec.mountpoint.display(), "mounted {}", daemon.spec_label);
     ready();
     let stop = wait_for_stop(&mut stop_rx, &session).await;
+    daemon.jobs.cancel_all();
     for task in background {
         task.abort();
     }
@@ -264,7 +268,10 @@ async fn accept_loop(listener: UnixListener, daemon: Arc<Daemon>, stop: mpsc::Se
     }
 }
 
-async fn send(w: &mut (impl AsyncWriteExt + Unpin), reply: &Reply) -> std::io::Result<()> {
+pub(crate) async fn send(
+    w: &mut (impl AsyncWriteExt + Unpin),
+    reply: &Reply,
+) -> std::io::Result<()> {
     let mut line = serde_json::to_string(reply).map_err(std::io::Error::other)?;
     line.push('\n');
     w.write_all(line.as_bytes()).await
@@ -275,11 +282,20 @@ async fn handle(
     daemon: Arc<Daemon>,
     stop: mpsc::Sender<Stop>,
 ) -> std::io::Result<()> {
+    let caller = stream.peer_cred()?;
     let (r, mut w) = stream.into_split();
     let mut line = String::new();
     BufReader::new(r).read_line(&mut line).await?;
-    let req: Request = match serde_json::from_str(&line) {
-        Ok(r) => r,
+    let req = match serde_json::from_str::<Envelope>(&line) {
+        Ok(e) if e.v <= PROTOCOL_VERSION => e.req,
+        Ok(e) => {
+            let message = format!(
+                "this mount's daemon speaks control protocol {PROTOCOL_VERSION}, the command {}: \
+                 remount with the newer ourclone-fs",
+                e.v
+            );
+            return send(&mut w, &Reply::Error { message }).await;
+        }
         Err(e) => {
             return send(
                 &mut w,
@@ -290,7 +306,38 @@ async fn handle(
             .await
         }
     };
+    let owner = ourclone_vfs::Owner {
+        uid: caller.uid(),
+        gid: caller.gid(),
+    };
     match req {
+        Request::JobStart { kind, args, follow } => {
+            let spec = ourclone_engine::JobSpec { kind, args };
+            let files = ourclone_vfs::Files::new(daemon.vfs.clone(), owner);
+            crate::job_cmd::host(&daemon.jobs, spec, files, follow, &mut w).await
+        }
+        Request::JobStatus { id } => {
+            let reply = match daemon.jobs.info(id) {
+                Some(info) => Reply::Job(Box::new(info)),
+                None => Reply::Error {
+                    message: format!("no job {id}"),
+                },
+            };
+            send(&mut w, &reply).await
+        }
+        Request::JobCancel { id } => {
+            let reply = match daemon.jobs.cancel(id) {
+                true => Reply::Ok,
+                false => Reply::Error {
+                    message: format!("no job {id}"),
+                },
+            };
+            send(&mut w, &reply).await
+        }
+        Request::JobList => {
+            let jobs = daemon.jobs.list();
+            send(&mut w, &Reply::Jobs { jobs }).await
+        }
         Request::Status => send(&mut w, &Reply::Status(Box::new(daemon.status()))).await,
         Request::Refresh => {
             let reply = match daemon.vfs.refresh(ourclone_cache::ROOT_INO).await {

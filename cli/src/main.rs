@@ -5,6 +5,8 @@ mod config;
 mod control;
 mod daemon;
 mod error;
+mod job_cmd;
+mod job_table;
 mod mount;
 mod mountpoint;
 mod parse;
@@ -58,6 +60,25 @@ enum Command {
         #[arg(long)]
         force: bool,
         /// Print the outcome as JSON (no progress bar).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count the files, folders and bytes under PATH (a path on a mount, REMOTE:PATH, or a
+    /// local folder). On a mount it runs inside the mount's daemon and makes no remote calls
+    /// for folders already listed.
+    Du {
+        path: String,
+        /// Print {"files", "folders", "bytes"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the jobs a mount's daemon runs and ran, or cancel one.
+    Jobs {
+        mountpoint: PathBuf,
+        /// Cancel the job with this id.
+        #[arg(long, value_name = "ID")]
+        cancel: Option<u64>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -124,6 +145,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
             json,
         } => mount::unmount(&mountpoint, lazy, force, &cache_dir, json),
         Command::Status { mountpoint, json } => mount::status(&mountpoint, &cache_dir, json),
+        Command::Du { path, json } => {
+            job_cmd::du(&path, job_cmd::Output { json }, &config_path, &cache_dir)
+        }
+        Command::Jobs {
+            mountpoint,
+            cancel,
+            json,
+        } => job_cmd::jobs(&mountpoint, cancel, json, &cache_dir),
     }
 }
 

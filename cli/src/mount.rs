@@ -85,7 +85,7 @@ fn default_cache_size(cache_dir: &Path) -> u64 {
 }
 
 /// The cache folder of one remote folder.
-fn state_dir(cache_dir: &Path, name: &str, path: &RemotePath) -> PathBuf {
+pub(crate) fn state_dir(cache_dir: &Path, name: &str, path: &RemotePath) -> PathBuf {
     cache_dir
         .join("mounts")
         .join(format!("{name}-{}", mountpoint::short_hash(path.as_str())))

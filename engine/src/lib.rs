@@ -1,3 +1,9 @@
-//! Jobs that run over a Vfs: transfer (copy, move, sync, check) and backup. Nothing is built
-//! here yet; the crate exists so the dependency direction cli → engine → fs is fixed from the
-//! start. It must never reach the kernel mount or a provider directly.
+//! Jobs that run over a Vfs: transfer (copy, move, sync, check), backup, and `du`. A job sees
+//! only [`ourclone_vfs::Files`]; whether that Files belongs to a mount's daemon or to a Vfs the
+//! command opened itself is the caller's business. It must never reach the kernel mount or a
+//! provider directly.
+
+pub mod job;
+pub mod jobs;
+
+pub use job::{Action, Event, Events, Job, JobError, JobSpec, Outcome, TaskRecord, CANCELLED_EXIT};

@@ -181,7 +181,7 @@ async fn upload_list_and_ranged_reads_reuse_one_token() {
         .await
         .unwrap();
     assert_eq!((entry.name.as_str(), entry.size), ("big.bin", 300_000));
-    assert_eq!(entry.hash.as_deref(), Some(whirlpool_hex(&data).as_str()));
+    assert_eq!(entry.hash.clone().map(|h| h.value), Some(whirlpool_hex(&data)));
     assert_eq!(emu.calls("upload").await, 1);
 
     let listed = remote.list(&at("")).await.unwrap();
@@ -235,7 +235,7 @@ async fn batch_upload_sends_many_files_in_one_request() {
         let entry = result.as_ref().unwrap_or_else(|e| panic!("f{i:02}: {e}"));
         assert_eq!(entry.name, format!("f{i:02}.dat"));
         assert_eq!(
-            entry.hash.as_deref(),
+            entry.hash.as_ref().map(|h| h.value.as_str()),
             Some(whirlpool_hex(&contents[i]).as_str())
         );
     }
@@ -479,7 +479,7 @@ async fn empty_files_appear_empty() {
     let listed = fresh.list(&at("")).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].name.as_str(), listed[0].size), ("empty.txt", 0));
-    assert_eq!(listed[0].hash.as_deref(), Some(whirlpool_hex(b"").as_str()));
+    assert_eq!(listed[0].hash.clone().map(|h| h.value), Some(whirlpool_hex(b"")));
     assert!(fresh
         .read(&at("empty.txt"), 0, 100)
         .await

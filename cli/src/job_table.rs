@@ -1,0 +1,160 @@
+//! The jobs a process hosts: started from a [`JobSpec`] over a `Files`, each with an id, a
+//! cancel token, its events fanned out to whoever follows it, and its final state kept for
+//! `job_list`. The mount daemon holds one; a command running a job in-process uses one too, so
+//! both run jobs the same way. Owns job lifetimes; must not know what any job does.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ourclone_engine::{job, Event, Events, JobError, JobSpec};
+use ourclone_vfs::Files;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::control::{JobInfo, JobState};
+
+/// Finished jobs kept for `job_list`.
+const KEEP_FINISHED: usize = 100;
+
+struct Hosted {
+    info: Mutex<JobInfo>,
+    cancel: CancellationToken,
+    events: broadcast::Sender<Event>,
+    ended: watch::Sender<bool>,
+}
+
+/// A started job, as its starter follows it.
+pub struct Started {
+    pub id: u64,
+    pub events: broadcast::Receiver<Event>,
+    pub ended: watch::Receiver<bool>,
+}
+
+#[derive(Default)]
+pub struct JobTable {
+    next: AtomicU64,
+    jobs: Mutex<BTreeMap<u64, Arc<Hosted>>>,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl JobTable {
+    /// Checks `spec` and starts its job on the current runtime.
+    pub fn start(&self, spec: JobSpec, files: Files) -> Result<Started, JobError> {
+        let job = ourclone_engine::jobs::build(&spec)?;
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let (events, rx_events) = broadcast::channel(1024);
+        let (ended, rx_ended) = watch::channel(false);
+        let hosted = Arc::new(Hosted {
+            info: Mutex::new(JobInfo {
+                id,
+                kind: spec.kind,
+                args: spec.args,
+                state: JobState::Running,
+                started_at: now(),
+                ended_at: None,
+                files: 0,
+                bytes: 0,
+                outcome: None,
+                error: None,
+            }),
+            cancel: CancellationToken::new(),
+            events,
+            ended,
+        });
+        self.insert(id, hosted.clone());
+        tokio::spawn(async move {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let forward = {
+                let hosted = hosted.clone();
+                tokio::spawn(async move {
+                    while let Some(e) = rx.recv().await {
+                        if let Event::Progress { files, bytes, .. } = &e {
+                            let mut info = lock(&hosted.info);
+                            (info.files, info.bytes) = (*files, *bytes);
+                        }
+                        let _ = hosted.events.send(e);
+                    }
+                })
+            };
+            let result = job::run(job.as_ref(), &files, &Events::new(tx), &hosted.cancel).await;
+            let _ = forward.await;
+            {
+                let mut info = lock(&hosted.info);
+                info.ended_at = Some(now());
+                match result {
+                    Ok(outcome) => {
+                        info.state = JobState::Done;
+                        info.outcome = Some(outcome);
+                    }
+                    Err(JobError::Cancelled) => info.state = JobState::Cancelled,
+                    Err(e) => {
+                        info.state = JobState::Failed;
+                        info.error = Some(e.to_string());
+                    }
+                }
+            }
+            let _ = hosted.ended.send(true);
+        });
+        Ok(Started {
+            id,
+            events: rx_events,
+            ended: rx_ended,
+        })
+    }
+
+    fn insert(&self, id: u64, hosted: Arc<Hosted>) {
+        let mut jobs = lock(&self.jobs);
+        jobs.insert(id, hosted);
+        let finished: Vec<u64> = jobs
+            .iter()
+            .filter(|(_, h)| lock(&h.info).state != JobState::Running)
+            .map(|(id, _)| *id)
+            .collect();
+        for old in finished
+            .iter()
+            .take(finished.len().saturating_sub(KEEP_FINISHED))
+        {
+            jobs.remove(old);
+        }
+    }
+
+    pub fn info(&self, id: u64) -> Option<JobInfo> {
+        lock(&self.jobs).get(&id).map(|h| lock(&h.info).clone())
+    }
+
+    pub fn list(&self) -> Vec<JobInfo> {
+        lock(&self.jobs)
+            .values()
+            .map(|h| lock(&h.info).clone())
+            .collect()
+    }
+
+    /// Asks job `id` to stop; false if there is no such job.
+    pub fn cancel(&self, id: u64) -> bool {
+        match lock(&self.jobs).get(&id) {
+            Some(h) => {
+                h.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Cancels every running job (the daemon is stopping).
+    pub fn cancel_all(&self) {
+        for h in lock(&self.jobs).values() {
+            h.cancel.cancel();
+        }
+    }
+}
