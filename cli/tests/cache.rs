@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use common::emulator::Emulator;
+use common::emulator;
 use common::*;
 
 fn du(path: &Path) -> u64 {
@@ -155,7 +155,7 @@ fn cache_stays_under_its_cap_with_reads_and_writes() {
 
 #[test]
 fn slow_provider_writes_return_before_uploads() {
-    let emu = Emulator::start(&["--latency", "400"]);
+    let emu = emulator::start(&["--latency", "400"]);
     let env = Env::new();
     env.add_fichier(&emu, "slow", &[]);
     let m = env.mount_source("slow:", &["--write-back", "0s"]);

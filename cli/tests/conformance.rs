@@ -25,9 +25,11 @@ fn run_conformance(remote: &str, fsx_seeds: &str) {
             tools.join(tool).display()
         );
     }
+    let emu = fichier_emulator::testing::Emulator::start(&["--api-key", "conformance-key"]);
     let out = Command::new("bash")
         .arg(repo.join("scripts/conformance/run.sh"))
         .env("OURCLONE_FS_BIN", env!("CARGO_BIN_EXE_ourclone-fs"))
+        .env("OURCLONE_FICHIER_ENDPOINT", emu.base())
         .env("CONFORMANCE_REMOTE", remote)
         .env("FSX_SEEDS", fsx_seeds)
         .output()

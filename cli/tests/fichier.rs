@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::emulator::{Emulator, FREE_KEY, KEY, KEY2};
+use common::emulator::{self, Emulator, FREE_KEY, KEY, KEY2};
 
 const REMOTE: &str = "fic";
 
@@ -329,7 +329,7 @@ fn rsync_round_trip(
 /// 30 s listing interval.
 #[test]
 fn rsync_round_trip_under_rate_limit() {
-    let emu = Emulator::start(&[
+    let emu = emulator::start(&[
         "--rate-limit",
         "2/s",
         "--flood-lock",
@@ -350,7 +350,7 @@ fn rsync_round_trip_under_rate_limit() {
 /// client paces at 50 calls/s, so the second machine can read every file back.
 #[test]
 fn rsync_survives_faults() {
-    let emu = Emulator::start(&["--fault-rate", "0.1"]);
+    let emu = emulator::start(&["--fault-rate", "0.1"]);
     let st = rsync_round_trip(&emu, 300, 1, 8, true, "50", "2s");
     assert!(
         st["faults"].as_u64().unwrap() > 0,
@@ -362,7 +362,7 @@ fn rsync_survives_faults() {
 /// says what to do, and exit code 7.
 #[test]
 fn bad_and_free_keys_are_refused_at_add() {
-    let emu = Emulator::start(&[]);
+    let emu = emulator::start(&[]);
     let dir = tempdir();
     let a = Machine::new(dir.path(), "a", &dir.path().join("config.toml"));
     for key in ["wrong-key-0123456789", FREE_KEY] {
@@ -383,7 +383,7 @@ fn bad_and_free_keys_are_refused_at_add() {
 /// clear error, and upload after `remote update` and a remount.
 #[test]
 fn revoked_key_keeps_writes_until_update() {
-    let emu = Emulator::start(&[]);
+    let emu = emulator::start(&[]);
     let dir = tempdir();
     let a = Machine::new(dir.path(), "a", &dir.path().join("config.toml"));
     let out = a.add_remote(&emu, KEY, &["--flood-backoff", "1s"]);

@@ -119,7 +119,7 @@ fn conflict_names(dir: &Path) -> Vec<String> {
 /// its own date; saving the file again must replace it, not make a conflict copy.
 #[test]
 fn item09_server_clock_skew_is_not_a_conflict() {
-    let emu = common::emulator::Emulator::start(&["--clock-skew", "-600"]);
+    let emu = common::emulator::start(&["--clock-skew", "-600"]);
     let env = Env::new();
     env.add_fichier(&emu, "fic", &["--list-interval", "1s"]);
     // The mount's own listing stays fresh (it would learn the server's dates); the provider's
@@ -160,7 +160,7 @@ fn item05_new_file_never_replaces_a_remote_newcomer() {
 /// when one name holds '/'): it shows as stored, and reads.
 #[test]
 fn item12_server_name_with_a_slash_lookalike_lists_and_reads() {
-    let emu = common::emulator::Emulator::start(&[]);
+    let emu = common::emulator::start(&[]);
     let env = Env::new();
     env.add_fichier(&emu, "fic", &[]);
     let m = env.mount_source("fic:", &["--write-back", "0s"]);

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::emulator::Emulator;
+use common::emulator::{self, Emulator};
 use common::*;
 
 fn du(env: &Env, path: &str) -> serde_json::Value {
@@ -23,7 +23,7 @@ fn api_calls(emu: &Emulator) -> u64 {
 
 #[test]
 fn du_runs_inside_the_daemon_and_in_process_with_the_same_answer() {
-    let emu = Emulator::start(&[]);
+    let emu = emulator::start(&[]);
     let env = Env::new();
     env.add_fichier(&emu, "fichier", &[]);
     let m = env.mount_source("fichier:", &["--write-back", "0s"]);

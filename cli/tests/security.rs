@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::emulator::{Emulator, KEY};
+use common::emulator::{self, KEY};
 use common::{bin, sh, stderr, stdout, wait_for, Env};
 
 /// Every folder under `root` (and `root`) that is not 0700 and every file that is not 0600.
@@ -110,7 +110,7 @@ fn item10_cache_and_logs_are_owner_only() {
 
 #[test]
 fn item10_logs_hold_no_secrets() {
-    let emu = Emulator::start(&["--fault-rate", "0.3"]);
+    let emu = emulator::start(&["--fault-rate", "0.3"]);
     let env = Env::new();
     let endpoint = emu.endpoint();
     let base = endpoint.trim_end_matches("/v1").to_string();

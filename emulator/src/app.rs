@@ -31,7 +31,7 @@ pub type App = Arc<AppState>;
 impl AppState {
     /// Opens the account in `cfg.state`; `bound` is the address actually listened on.
     pub fn new(cfg: Config, bound: SocketAddr) -> io::Result<App> {
-        let account = Account::open(&cfg.state)?;
+        let account = Account::open(&cfg.state, cfg.clock_skew)?;
         let public_host = cfg.public_host.clone().unwrap_or_else(|| reachable(bound));
         Ok(Arc::new(AppState {
             auth: Auth::new(&cfg.api_keys, &cfg.non_customer_keys),

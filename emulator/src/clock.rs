@@ -1,23 +1,15 @@
 //! Wall-clock dates in the service's "YYYY-MM-DD HH:MM:SS" format (UTC; the real zone is unknown).
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Seconds the server's clock is ahead of the machine's (`--clock-skew`).
-static SKEW: AtomicI64 = AtomicI64::new(0);
-
-/// Sets how far the server's clock is off.
-pub fn set_skew(seconds: i64) {
-    SKEW.store(seconds, Ordering::Relaxed);
-}
-
-/// Now, by the server's clock, formatted as the API formats dates.
-pub fn now() -> String {
+/// Now, by a server clock `skew` seconds ahead of the machine's (`--clock-skew`; per server,
+/// so emulators in one test process keep their own), formatted as the API formats dates.
+pub fn now(skew: i64) -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    format_unix(secs.saturating_add_signed(SKEW.load(Ordering::Relaxed)))
+    format_unix(secs.saturating_add_signed(skew))
 }
 
 /// Formats seconds since the Unix epoch as "YYYY-MM-DD HH:MM:SS".

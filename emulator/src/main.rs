@@ -2,33 +2,14 @@
 //! `fichier-emulator listening on http://ADDR` (so tests learn the port) and serves until
 //! Ctrl-C / SIGTERM.
 
-mod admin;
-mod api;
-mod app;
-mod auth;
-mod clock;
-mod config;
-mod download;
-mod errors;
-mod gate;
-mod html;
-mod ids;
-mod limits;
-mod names;
-mod persist;
-mod state;
-mod stats;
-mod upload;
-
 use clap::Parser;
 use std::{io::Write, net::SocketAddr, process::ExitCode};
 use tokio::net::TcpListener;
 
-use crate::{app::AppState, config::Config};
+use fichier_emulator::Config;
 
 fn main() -> ExitCode {
     let cfg = Config::parse();
-    clock::set_skew(cfg.clock_skew);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -50,17 +31,7 @@ async fn run(cfg: Config) -> Result<(), String> {
     let listener = TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let state_dir = cfg.state.display().to_string();
-    let app =
-        AppState::new(cfg, bound).map_err(|e| format!("cannot open state {state_dir}: {e}"))?;
-    tracing::info!("account loaded: {} files", app.account().file_count());
-    announce(bound);
-    let service = app::router(app).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))
+    fichier_emulator::serve(cfg, listener, announce, shutdown_signal()).await
 }
 
 fn announce(bound: SocketAddr) {

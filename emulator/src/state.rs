@@ -76,11 +76,13 @@ pub struct Account {
     next_folder_id: u64,
     next_seq: u64,
     used_bytes: u64,
+    /// Seconds this server's clock is ahead (`--clock-skew`).
+    skew: i64,
 }
 
 impl Account {
     /// Opens (or creates) the account stored in `dir`.
-    pub fn open(dir: &Path) -> io::Result<Account> {
+    pub fn open(dir: &Path, skew: i64) -> io::Result<Account> {
         let (disk, loaded) = Disk::open(dir)?;
         let mut account = Account {
             disk,
@@ -91,6 +93,7 @@ impl Account {
             next_folder_id: loaded.next_folder_id.max(1),
             next_seq: 1,
             used_bytes: 0,
+            skew,
         };
         for folder in loaded.folders {
             account.next_folder_id = account.next_folder_id.max(folder.id + 1);
@@ -184,7 +187,7 @@ impl Account {
             id: self.next_folder_id,
             name: name.to_string(),
             parent,
-            create_date: clock::now(),
+            create_date: clock::now(self.skew),
         };
         self.next_folder_id += 1;
         self.disk.save_next_folder_id(self.next_folder_id)?;
@@ -255,7 +258,7 @@ impl Account {
                 content_type: names::content_type(&upload.filename).to_string(),
                 filename: upload.filename,
                 size: upload.size,
-                date: clock::now(),
+                date: clock::now(self.skew),
                 checksum: upload.checksum,
                 folder_id: folder,
                 seq: self.take_seq(),
@@ -318,7 +321,7 @@ impl Account {
             let mut copy = self.file(id)?.clone();
             copy.id = self.unused_file_id();
             copy.folder_id = dest;
-            copy.date = clock::now();
+            copy.date = clock::now(self.skew);
             copy.seq = self.take_seq();
             if let Some(name) = rename {
                 copy.filename = name.to_string();

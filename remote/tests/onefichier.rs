@@ -1,9 +1,6 @@
-//! The 1Fichier provider against the real emulator binary (`fichier-emulator`), run as a child
-//! process on 127.0.0.1. Build it first: `cargo build -p fichier-emulator`.
+//! The 1Fichier provider against the emulator (the real server, started in-process on
+//! 127.0.0.1 by the shared harness `fichier_emulator::testing`).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,63 +14,21 @@ use whirlpool::{Digest, Whirlpool};
 const KEY: &str = "test-key-0123456789";
 const FREE_KEY: &str = "free-key-0123456789";
 
-/// A running emulator, killed on drop.
+/// The shared emulator harness, with this file's keys.
 struct Emulator {
-    child: Child,
+    _inner: fichier_emulator::testing::Emulator,
     base: String,
-    _state: TempDir,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn emulator_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/fichier-emulator");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p fichier-emulator` first",
-        path.display()
-    );
-    path
 }
 
 impl Emulator {
     fn start(extra: &[&str]) -> Self {
-        let state = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new(emulator_binary())
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--api-key",
-                KEY,
-                "--non-customer-key",
-                FREE_KEY,
-            ])
-            .arg("--state")
-            .arg(state.path())
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the emulator");
-        let stdout = child.stdout.take().expect("emulator stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("emulator banner");
-        let base = line
-            .trim()
-            .strip_prefix("fichier-emulator listening on ")
-            .unwrap_or_else(|| panic!("unexpected banner {line:?}"))
-            .to_string();
+        let mut args = vec!["--api-key", KEY, "--non-customer-key", FREE_KEY];
+        args.extend_from_slice(extra);
+        let inner = fichier_emulator::testing::Emulator::start(&args);
+        let base = inner.base().to_string();
         Self {
-            child,
+            _inner: inner,
             base,
-            _state: state,
         }
     }
 
@@ -181,7 +136,10 @@ async fn upload_list_and_ranged_reads_reuse_one_token() {
         .await
         .unwrap();
     assert_eq!((entry.name.as_str(), entry.size), ("big.bin", 300_000));
-    assert_eq!(entry.hash.clone().map(|h| h.value), Some(whirlpool_hex(&data)));
+    assert_eq!(
+        entry.hash.clone().map(|h| h.value),
+        Some(whirlpool_hex(&data))
+    );
     assert_eq!(emu.calls("upload").await, 1);
 
     let listed = remote.list(&at("")).await.unwrap();
@@ -479,7 +437,10 @@ async fn empty_files_appear_empty() {
     let listed = fresh.list(&at("")).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].name.as_str(), listed[0].size), ("empty.txt", 0));
-    assert_eq!(listed[0].hash.clone().map(|h| h.value), Some(whirlpool_hex(b"")));
+    assert_eq!(
+        listed[0].hash.clone().map(|h| h.value),
+        Some(whirlpool_hex(b""))
+    );
     assert!(fresh
         .read(&at("empty.txt"), 0, 100)
         .await

@@ -13,7 +13,9 @@
 #        scripts/conformance/run.sh --baseline pjdfstest on a plain directory under /tmp
 #                                              (the number to compare with), nothing checked
 # Environment: OURCLONE_FS_BIN (default target/debug/ourclone-fs), FSX_SEEDS (default
-# "1 2 3"), FSX_OPS (default 20000), CONFORMANCE_KEEP=1 keeps the work folder for a look.
+# "1 2 3"), FSX_OPS (default 20000), CONFORMANCE_KEEP=1 keeps the work folder for a look;
+# OURCLONE_FICHIER_ENDPOINT (an emulator already running, with key "conformance-key"; the
+# test harness starts one) else OURCLONE_FICHIER_EMULATOR (a binary to start).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO="$PWD"
@@ -112,13 +114,16 @@ mkdir -p "$WORK/cloud" "$MNT"
 case "$REMOTE_KIND" in
   local) "$BIN" remote add demo --type local --path "$WORK/cloud" >/dev/null ;;
   1fichier)
-    [ -x "$EMULATOR" ] || die "$EMULATOR is missing: cargo build --bins"
-    mkdir -p "$WORK/emulator"
-    "$EMULATOR" --listen 127.0.0.1:0 --api-key conformance-key --state "$WORK/emulator" >"$WORK/emulator.out" 2>&1 &
-    EMU_PID=$!
-    for _ in $(seq 1 100); do grep -q 'listening on' "$WORK/emulator.out" && break; sleep 0.1; done
-    ENDPOINT="$(sed -n 's/.*listening on //p' "$WORK/emulator.out" | head -1)"
-    [ -n "$ENDPOINT" ] || die "the emulator did not start"
+    ENDPOINT="${OURCLONE_FICHIER_ENDPOINT:-}"
+    if [ -z "$ENDPOINT" ]; then
+      [ -x "$EMULATOR" ] || die "$EMULATOR is missing: cargo build --bins"
+      mkdir -p "$WORK/emulator"
+      "$EMULATOR" --listen 127.0.0.1:0 --api-key conformance-key --state "$WORK/emulator" >"$WORK/emulator.out" 2>&1 &
+      EMU_PID=$!
+      for _ in $(seq 1 100); do grep -q 'listening on' "$WORK/emulator.out" && break; sleep 0.1; done
+      ENDPOINT="$(sed -n 's/.*listening on //p' "$WORK/emulator.out" | head -1)"
+      [ -n "$ENDPOINT" ] || die "the emulator did not start"
+    fi
     echo conformance-key | "$BIN" remote add demo --type 1fichier --endpoint "$ENDPOINT/v1" \
       --api-key-stdin --flood-backoff 1s --list-interval 0s >/dev/null
     ;;

@@ -29,7 +29,7 @@ pub async fn user_info(State(app): State<App>) -> ApiResult {
         "cdn": "0",
         "use_cdn": "0",
         "download_menu": "0",
-        "stats_date": clock::now(),
+        "stats_date": clock::now(app.cfg.clock_skew),
         "default_quota": quota,
         "default_cold_storage_quota": quota,
         "hot_storage": 0,

@@ -1,23 +1,18 @@
-//! Test harness: starts the built `fichier-emulator` binary as a real process on 127.0.0.1:0,
-//! learns its port from the startup line, and offers a small HTTP client for the API.
+//! Test harness: the emulator from the shared harness (`fichier_emulator::testing`, in-process
+//! on 127.0.0.1:0), and a small HTTP client for the API.
 
 #![allow(dead_code)]
 
 use reqwest::{multipart, redirect::Policy, Client, StatusCode};
 use serde_json::{json, Value};
-use std::{
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
+use std::path::Path;
 
 pub const KEY: &str = "test-key";
 
-/// A running emulator process; killed on drop.
+/// A running emulator (the shared harness, `fichier_emulator::testing`) with an HTTP client
+/// for the API; stopped on drop.
 pub struct Emulator {
-    child: Child,
+    inner: fichier_emulator::testing::Emulator,
     /// e.g. `http://127.0.0.1:41234`
     pub base: String,
     pub http: Client,
@@ -26,40 +21,20 @@ pub struct Emulator {
 impl Emulator {
     /// Starts the emulator on a free port with `--api-key test-key` and the given extra flags.
     pub fn start(state: &Path, extra: &[&str]) -> Emulator {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fichier-emulator"))
-            .args(["--listen", "127.0.0.1:0", "--api-key", KEY, "--state"])
-            .arg(state)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn fichier-emulator");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("startup line");
-        let base = line
-            .trim()
-            .strip_prefix("fichier-emulator listening on ")
-            .unwrap_or_else(|| panic!("unexpected startup line {line:?}"))
-            .to_string();
+        let mut args = vec!["--api-key", KEY];
+        args.extend_from_slice(extra);
+        let inner = fichier_emulator::testing::Emulator::with_state(state, &args);
+        let base = inner.base().to_string();
         let http = Client::builder()
             .redirect(Policy::none())
             .build()
             .expect("client");
-        Emulator { child, base, http }
+        Emulator { inner, base, http }
     }
 
-    /// Stops the process and waits for it to exit.
-    pub fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Stops the server and waits for it.
+    pub fn stop(self) {
+        self.inner.stop();
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -216,13 +191,6 @@ impl Emulator {
             .await
             .expect("stats");
         resp.json().await.expect("stats JSON")
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
