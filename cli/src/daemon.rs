@@ -94,7 +94,7 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
         cache_max_size: spec.cache_max_size,
         room_wait: spec.dirty_wait,
     };
-    let (vfs, report) = Vfs::mount(
+    let (vfs, report) = Vfs::open_cache(
         counted.clone(),
         spec.remote_path.clone(),
         &spec.state_dir,

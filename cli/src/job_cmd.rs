@@ -225,7 +225,7 @@ fn open_vfs(
     };
     let _enter = rt.enter();
     let counted = Arc::new(ourclone_remote::Counted::new(remote));
-    Vfs::mount(counted, root, state, cfg)
+    Vfs::open_cache(counted, root, state, cfg)
         .map(|(vfs, _)| vfs)
         .map_err(|e| {
             CliError::MountPoint(format!(

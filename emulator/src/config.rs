@@ -51,7 +51,7 @@ pub struct Config {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency: u64,
 
-    /// Host[:port] put in get_upload_server and download-token URLs (default: the bound address).
+    /// `host[:port]` put in get_upload_server and download-token URLs (default: the bound address).
     #[arg(long, value_name = "NAME[:PORT]")]
     pub public_host: Option<String>,
 

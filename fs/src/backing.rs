@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use fuser::BackingId;
+use ourclone_remote::sync::lock;
 
 #[derive(Default)]
 pub struct Backings {
@@ -21,7 +22,7 @@ impl Backings {
         fh: u64,
         open: impl FnOnce() -> std::io::Result<BackingId>,
     ) -> std::io::Result<Arc<BackingId>> {
-        let mut by_ino = self.by_ino.lock().unwrap_or_else(|e| e.into_inner());
+        let mut by_ino = lock(&self.by_ino);
         let id = match by_ino.get(&ino).and_then(Weak::upgrade) {
             Some(id) => id,
             None => {
@@ -30,20 +31,14 @@ impl Backings {
                 id
             }
         };
-        self.by_fh
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(fh, id.clone());
+        lock(&self.by_fh).insert(fh, id.clone());
         Ok(id)
     }
 
     /// Lets go of handle `fh`'s hold; the id closes with its last holder.
     pub fn release(&self, fh: u64) {
-        self.by_fh
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&fh);
-        let mut by_ino = self.by_ino.lock().unwrap_or_else(|e| e.into_inner());
+        lock(&self.by_fh).remove(&fh);
+        let mut by_ino = lock(&self.by_ino);
         by_ino.retain(|_, w| w.strong_count() > 0);
     }
 }

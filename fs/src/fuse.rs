@@ -18,6 +18,7 @@ use fuser::{
     ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use ourclone_cache::Kind;
+use ourclone_remote::sync::lock;
 use tokio::runtime::Handle;
 
 use crate::backing::Backings;
@@ -576,9 +577,7 @@ impl Filesystem for FuseAdapter {
         self.spawn(move |vfs| async move {
             match vfs.readdir_with_dots(ino.0).await {
                 Ok(list) => {
-                    dirs.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(fh, Arc::new(list));
+                    lock(&dirs).insert(fh, Arc::new(list));
                     reply.opened(FileHandle(fh), FopenFlags::empty());
                 }
                 Err(e) => reply.error(errno(&e)),
@@ -646,10 +645,7 @@ impl Filesystem for FuseAdapter {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.dirs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&fh.0);
+        lock(&self.dirs).remove(&fh.0);
         reply.ok();
     }
 
@@ -758,11 +754,7 @@ impl Filesystem for FuseAdapter {
 
 impl FuseAdapter {
     fn listing(&self, fh: FileHandle) -> Option<Arc<Vec<DirEntry>>> {
-        self.dirs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&fh.0)
-            .cloned()
+        lock(&self.dirs).get(&fh.0).cloned()
     }
 }
 

@@ -18,7 +18,7 @@ use ourclone_vfs::{OpenMode, Vfs};
 fn mount(dir: &std::path::Path) -> Arc<Vfs> {
     let remote = Arc::new(LocalRemote::open(dir.join("cloud")).unwrap());
     let cfg = common::config();
-    Vfs::mount(remote, RemotePath::root(), &dir.join("state"), cfg)
+    Vfs::open_cache(remote, RemotePath::root(), &dir.join("state"), cfg)
         .unwrap()
         .0
 }
@@ -113,7 +113,8 @@ async fn item14_writer_gets_enospc_when_uploads_stall() {
         room_wait: std::time::Duration::from_secs(1),
         ..common::config()
     };
-    let (vfs, _) = Vfs::mount(remote, RemotePath::root(), &dir.path().join("state"), cfg).unwrap();
+    let (vfs, _) =
+        Vfs::open_cache(remote, RemotePath::root(), &dir.path().join("state"), cfg).unwrap();
     let _tasks = vfs.start_background();
     vfs.readdir(ROOT_INO).await.unwrap();
     let hidden = dir.path().join("cloud-away");
@@ -185,7 +186,7 @@ fn item02_metastore_recovers_after_disk_full() {
 /// The Vfs of `cloud` with its cache on `state` (a small disk).
 fn mount_on(cloud: &std::path::Path, state: &std::path::Path) -> Arc<Vfs> {
     let remote = Arc::new(LocalRemote::open(cloud).unwrap());
-    Vfs::mount(remote, RemotePath::root(), state, common::config())
+    Vfs::open_cache(remote, RemotePath::root(), state, common::config())
         .unwrap()
         .0
 }

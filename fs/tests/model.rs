@@ -456,7 +456,7 @@ impl World {
             write_back: Duration::from_secs(3600),
             ..common::config()
         };
-        let (vfs, _) = Vfs::mount(remote, RemotePath::root(), &self.state, cfg).unwrap();
+        let (vfs, _) = Vfs::open_cache(remote, RemotePath::root(), &self.state, cfg).unwrap();
         self.vfs = Some(vfs);
     }
 

@@ -38,7 +38,7 @@ fn mount() -> Mounted {
     let state = dir.path().join("state");
     let vfs = rt
         .block_on(async {
-            Vfs::mount(
+            Vfs::open_cache(
                 counted.clone(),
                 RemotePath::root(),
                 &state,

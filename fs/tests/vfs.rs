@@ -30,7 +30,7 @@ impl Fixture {
             LocalRemote::open(self.cloud()).unwrap(),
         )));
         let cfg = common::config();
-        let (vfs, _) = Vfs::mount(
+        let (vfs, _) = Vfs::open_cache(
             remote.clone(),
             RemotePath::root(),
             &self.dir.path().join("state"),

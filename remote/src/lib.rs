@@ -13,6 +13,7 @@ pub mod local;
 pub mod onefichier;
 pub mod pacer;
 mod path;
+pub mod sync;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -24,10 +25,6 @@ pub use counted::{CallCounts, Counted};
 pub use error::{RemoteError, Result};
 pub use hash::{BadHash, Hash, HashAlgo};
 pub use path::{is_component, RemotePath};
-
-/// Suffix of the small object that stands for a symbolic link on providers without links.
-/// Its content is the link target.
-pub const LINK_SUFFIX: &str = ".ourclone-link";
 
 /// What kind of object an entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::sync::lock;
 use crate::RemoteError;
 
 /// Who is waiting: a higher priority (smaller value) gets the next token first.
@@ -180,7 +181,7 @@ impl Pacer {
     /// The process-wide bucket of `account`, created with `config` on first use. `account` is
     /// a non-secret identifier (providers pass a fingerprint of the key, never the key).
     pub fn for_account(account: &str, config: PacerConfig) -> Arc<Self> {
-        let mut map = accounts().lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&accounts());
         if let Some(pacer) = map.get(account).and_then(Weak::upgrade) {
             return pacer;
         }
@@ -195,7 +196,7 @@ impl Pacer {
     }
 
     fn lock(&self) -> MutexGuard<'_, Bucket> {
-        self.bucket.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.bucket)
     }
 
     /// Stops handing out tokens to anyone until `until` (a later pause wins).

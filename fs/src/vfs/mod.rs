@@ -112,15 +112,14 @@ pub struct Vfs {
 /// server claims.
 const PATH_MAX: u64 = 4096;
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(crate) use ourclone_remote::sync::lock;
 
 impl Vfs {
     /// Opens the Vfs of `root` on `remote`, with its cache under `state_dir`: the MetaStore,
     /// the DataStore and the Uploader, after replaying the journal. The Uploader is not
-    /// running yet; see [`Vfs::start_uploader`].
-    pub fn mount(
+    /// running yet; see [`Vfs::start_background`]. Nothing is mounted: an adapter (`fuse::serve`) or a
+    /// job's `Files` uses it.
+    pub fn open_cache(
         remote: Arc<dyn Remote>,
         root: RemotePath,
         state_dir: &std::path::Path,

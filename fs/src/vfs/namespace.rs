@@ -3,7 +3,7 @@
 //! upload under the final name); an object already there is changed on the remote first, then
 //! in the MetaStore, durably. Must not move file data.
 
-use ourclone_cache::{state_of, CacheError, Ino, Kind, Node};
+use ourclone_cache::{CacheError, Ino, Kind, Node, RemoteState, LINK_SUFFIX};
 
 use super::{Attr, Vfs};
 use crate::error::{Result, VfsError};
@@ -14,7 +14,7 @@ const REMOTE_NAME_MAX: usize = 255;
 /// A symlink lives on the remote as NAME + LINK_SUFFIX, so its name must leave room for the
 /// suffix: refused now (ENAMETOOLONG), rather than an upload that fails for ever.
 fn check_symlink_name(name: &str) -> Result<()> {
-    if name.len() + ourclone_remote::LINK_SUFFIX.len() > REMOTE_NAME_MAX {
+    if name.len() + LINK_SUFFIX.len() > REMOTE_NAME_MAX {
         return Err(VfsError::Errno(
             libc::ENAMETOOLONG,
             "symlink name leaves no room for its remote suffix",
@@ -284,6 +284,6 @@ impl Vfs {
             _ => None,
         };
         let entry = self.remote().rename(&from, &to, replace.as_ref()).await?;
-        Ok(state_of(&entry))
+        Ok(RemoteState::of(&entry))
     }
 }

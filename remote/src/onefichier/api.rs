@@ -173,7 +173,7 @@ impl FileItem {
             mtime: self.date.as_deref().and_then(parse_date),
             id: Some(names::file_id(&self.url, empty)),
             hash: if empty {
-                Some(Hash::whirlpool(super::upload::whirlpool_hex(b"")))
+                Some(Hash::whirlpool(super::checksum::whirlpool_hex(b"")))
             } else {
                 self.checksum.map(Hash::whirlpool)
             },

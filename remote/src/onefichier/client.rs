@@ -31,7 +31,7 @@ impl ApiKey {
     /// A non-secret identifier of the account (a truncated Whirlpool of the key), used to
     /// find the account's shared Pacer.
     pub fn fingerprint(&self) -> String {
-        let hex = super::upload::whirlpool_hex(self.0.as_bytes());
+        let hex = super::checksum::whirlpool_hex(self.0.as_bytes());
         format!("1fichier:{}", &hex[..16])
     }
 }

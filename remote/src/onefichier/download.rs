@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::api::DownloadToken;
 use super::client::{classify, is_html, read_body, transport_error, ApiClient};
+use crate::sync::lock;
 use crate::{RemoteError, Result};
 
 /// Download tokens by file URL.
@@ -39,22 +40,19 @@ impl Downloads {
     }
 
     fn cached(&self, url: &str) -> Option<String> {
-        let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let tokens = lock(&self.tokens);
         let (token, at) = tokens.get(url)?;
         (at.elapsed() < self.reuse_for).then(|| token.clone())
     }
 
     fn remember(&self, url: &str, token: &str) {
-        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tokens = lock(&self.tokens);
         tokens.retain(|_, (_, at)| at.elapsed() < self.reuse_for);
         tokens.insert(url.to_string(), (token.to_string(), Instant::now()));
     }
 
     pub fn forget(&self, url: &str) {
-        self.tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(url);
+        lock(&self.tokens).remove(url);
     }
 
     /// Reads `len` bytes at `offset` of the file at `url` (fewer at its end).

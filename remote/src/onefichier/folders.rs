@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::sync::lock;
 use crate::{Entry, RemotePath};
 
 /// The root folder's id.
@@ -43,7 +44,7 @@ pub struct FolderCache {
 
 impl FolderCache {
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     pub fn folder_id(&self, path: &RemotePath) -> Option<u64> {
@@ -87,7 +88,7 @@ impl FolderCache {
     }
 
     pub fn list_lock(&self, folder_id: u64) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.list_locks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut locks = lock(&self.list_locks);
         locks.entry(folder_id).or_default().clone()
     }
 

@@ -20,6 +20,7 @@
 pub mod names;
 
 mod api;
+mod checksum;
 mod client;
 mod download;
 mod folders;
@@ -44,6 +45,7 @@ use self::download::Downloads;
 use self::folders::{FolderCache, ROOT_ID};
 use self::upload::{batches, upload_group, OutgoingFile};
 use crate::pacer::{self, Pacer, PacerConfig, Priority};
+use crate::sync::lock;
 use crate::{
     Dest, Entry, EntryKind, Features, ObjectRef, Remote, RemoteError, RemotePath, Result, Upload,
     Usage,
@@ -165,7 +167,7 @@ impl OneFichierRemote {
     /// a non-customer account gives [`RemoteError::Auth`].
     pub async fn check_key(&self) -> Result<()> {
         let usage = self.fetch_usage().await?;
-        *self.about.lock().unwrap_or_else(|e| e.into_inner()) = Some((usage, Instant::now()));
+        *lock(&self.about) = Some((usage, Instant::now()));
         Ok(())
     }
 
@@ -698,13 +700,13 @@ impl Remote for OneFichierRemote {
     }
 
     async fn about(&self) -> Result<Usage> {
-        if let Some((usage, at)) = *self.about.lock().unwrap_or_else(|e| e.into_inner()) {
+        if let Some((usage, at)) = *lock(&self.about) {
             if at.elapsed() < ABOUT_REUSE {
                 return Ok(usage);
             }
         }
         let usage = self.fetch_usage().await?;
-        *self.about.lock().unwrap_or_else(|e| e.into_inner()) = Some((usage, Instant::now()));
+        *lock(&self.about) = Some((usage, Instant::now()));
         Ok(usage)
     }
 }

@@ -3,7 +3,6 @@
 //! Whirlpool computed while streaming it. Owns the upload wire protocol and hash checks; must
 //! not touch paths, caches or replaced files (the provider does that around it).
 
-use std::fmt::Write as _;
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -15,8 +14,10 @@ use tokio::io::AsyncReadExt;
 use whirlpool::{Digest, Whirlpool};
 
 use super::api::{UploadReport, UploadServer, UploadedLink};
+use super::checksum::{to_hex, whirlpool_hex};
 use super::client::{read_json, transport_error, ApiClient};
 use super::names;
+use crate::sync::lock;
 use crate::{RemoteError, Result};
 
 /// How many times a group is sent again when the server's hash does not match ours.
@@ -50,19 +51,6 @@ pub struct StoredFile {
     pub id: String,
     /// Whirlpool of what the user sees (the empty string's for placeholders).
     pub hash: String,
-}
-
-/// Lowercase hex Whirlpool of `data`.
-pub fn whirlpool_hex(data: &[u8]) -> String {
-    to_hex(&Whirlpool::digest(data))
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
 }
 
 /// Splits `sizes` into consecutive runs of at most `max_files` files and about `max_bytes`
@@ -201,9 +189,7 @@ fn check_one(
     let link = link.ok_or_else(|| {
         RemoteError::Transient(format!("{}: missing from the upload report", file.name))
     })?;
-    let ours = digest
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    let ours = lock(&digest)
         .clone()
         .ok_or_else(|| RemoteError::Transient(format!("{}: file was not read whole", file.name)))?;
     let sent = if file.is_placeholder() {
@@ -440,7 +426,7 @@ fn hashing_stream(
                     ))
                 } else {
                     let hex = to_hex(&std::mem::take(&mut s.hasher).finalize());
-                    *s.digest.lock().unwrap_or_else(|e| e.into_inner()) = Some(hex);
+                    *lock(&s.digest) = Some(hex);
                     return None;
                 }
             }

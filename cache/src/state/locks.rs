@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
-use crate::node::Ino;
+use crate::state::node::Ino;
+use ourclone_remote::sync::lock;
 
 #[derive(Default)]
 pub struct InodeLocks {
@@ -22,7 +23,7 @@ impl InodeLocks {
     /// Waits for and takes the lock of `ino`.
     pub async fn lock(&self, ino: Ino) -> InodeGuard {
         let m = {
-            let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            let mut map = lock(&self.locks);
             if map.len() > 4096 {
                 map.retain(|_, w| w.strong_count() > 0);
             }
@@ -51,16 +52,11 @@ impl InodeLocks {
     }
 
     pub fn writer_opened(&self, ino: Ino) {
-        *self
-            .writers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(ino)
-            .or_default() += 1;
+        *lock(&self.writers).entry(ino).or_default() += 1;
     }
 
     pub fn writer_closed(&self, ino: Ino) {
-        let mut w = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = lock(&self.writers);
         if let Some(n) = w.get_mut(&ino) {
             *n -= 1;
             if *n == 0 {
@@ -70,9 +66,6 @@ impl InodeLocks {
     }
 
     pub fn has_writers(&self, ino: Ino) -> bool {
-        self.writers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(&ino)
+        lock(&self.writers).contains_key(&ino)
     }
 }

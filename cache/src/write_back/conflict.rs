@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ourclone_remote::Entry;
 
-use crate::node::{to_nanos, RemoteState};
+use crate::state::node::{to_nanos, RemoteState};
 
 /// True when `now` is still the object we last saw as `known`. Where the provider names
 /// objects by id or content hash, those decide: its dates come from the server's clock, which

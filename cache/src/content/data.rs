@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::node::Ino;
+use crate::state::node::Ino;
 
 pub struct DataStore {
     dir: PathBuf,

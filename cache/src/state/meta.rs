@@ -7,17 +7,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
-use ourclone_remote::{Entry, EntryKind, LINK_SUFFIX};
+use ourclone_remote::{Entry, EntryKind};
 use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     Table, TableDefinition, WriteTransaction,
 };
 
+use super::node::{now_nanos, to_nanos, Ino, Kind, Node, RemoteState, LINK_SUFFIX, ROOT_INO};
+use super::tables::{decode, forget_in, read_node, write_node, CHILDREN, NODES, PENDING, PUSHED};
 use crate::error::{CacheError, Result};
-use crate::node::{now_nanos, to_nanos, Ino, Kind, Node, RemoteState, ROOT_INO};
 
-pub(crate) const NODES: TableDefinition<u64, &[u8]> = TableDefinition::new("nodes");
-pub(crate) const CHILDREN: TableDefinition<(u64, &str), u64> = TableDefinition::new("children");
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const NEXT_INO: &str = "next_ino";
 const RESERVED_INO: &str = "reserved_ino";
@@ -50,26 +49,6 @@ pub struct MetaStore {
     reserved: AtomicU64,
     /// At least the next inode number the counter will hand out (it only grows).
     next: AtomicU64,
-}
-
-pub(crate) fn encode(node: &Node) -> Result<Vec<u8>> {
-    Ok(postcard::to_allocvec(node)?)
-}
-
-pub(crate) fn decode(bytes: &[u8]) -> Result<Node> {
-    Ok(postcard::from_bytes(bytes)?)
-}
-
-pub(crate) fn read_node(t: &Table<u64, &[u8]>, ino: Ino) -> Result<Node> {
-    match t.get(ino)? {
-        Some(v) => decode(v.value()),
-        None => Err(CacheError::NotFound),
-    }
-}
-
-pub(crate) fn write_node(t: &mut Table<u64, &[u8]>, ino: Ino, node: &Node) -> Result<()> {
-    t.insert(ino, encode(node)?.as_slice())?;
-    Ok(())
 }
 
 fn child_of(t: &Table<(u64, &str), u64>, parent: Ino, name: &str) -> Result<Option<Ino>> {
@@ -136,15 +115,6 @@ fn listed_kind_and_name(e: &Entry) -> (Kind, &str) {
         (EntryKind::Dir, _) => (Kind::Dir, &e.name),
         (EntryKind::File, Some(stem)) if !stem.is_empty() => (Kind::Symlink, stem),
         (EntryKind::File, _) => (Kind::File, &e.name),
-    }
-}
-
-fn remote_state(e: &Entry) -> RemoteState {
-    RemoteState {
-        id: e.id.clone(),
-        size: e.size,
-        mtime: e.mtime.map(to_nanos),
-        hash: e.hash.clone(),
     }
 }
 
@@ -241,8 +211,8 @@ impl MetaStore {
         {
             let mut nodes = tx.open_table(NODES)?;
             tx.open_table(CHILDREN)?;
-            tx.open_table(crate::journal::PENDING)?;
-            tx.open_table(crate::journal::PUSHED)?;
+            tx.open_table(PENDING)?;
+            tx.open_table(PUSHED)?;
             let start = skip_reserved_inos(&tx)?;
             self.reserved.store(start, Ordering::Release);
             self.next.store(start, Ordering::Release);
@@ -401,7 +371,7 @@ impl MetaStore {
                 return Err(CacheError::NotEmpty);
             }
             children.remove((parent, name))?;
-            crate::journal::forget_in(&tx, ino)?;
+            forget_in(&tx, ino)?;
             if node.extra_links > 0 {
                 // Another name still holds it; point the node at one of them.
                 node.extra_links -= 1;
@@ -504,7 +474,7 @@ impl MetaStore {
                     write_node(&mut nodes, *old, &other)?;
                 } else {
                     nodes.remove(*old)?;
-                    crate::journal::forget_in(&tx, *old)?;
+                    forget_in(&tx, *old)?;
                 }
             }
             children.remove((parent, name))?;
@@ -591,7 +561,7 @@ impl MetaStore {
         {
             let mut children = tx.open_table(CHILDREN)?;
             let mut nodes = tx.open_table(NODES)?;
-            let pending = tx.open_table(crate::journal::PENDING)?;
+            let pending = tx.open_table(PENDING)?;
             let mut seen = std::collections::HashSet::new();
             for e in entries {
                 let (kind, name) = listed_kind_and_name(e);
@@ -609,7 +579,7 @@ impl MetaStore {
                         if pending.get(ino)?.is_some() || busy(ino) || node.kind != kind {
                             continue;
                         }
-                        let fresh = remote_state(e);
+                        let fresh = RemoteState::of(e);
                         if node.remote.as_ref() != Some(&fresh) {
                             if kind == Kind::File
                                 && node.remote.as_ref().map(|r| (&r.id, r.size, &r.hash))
@@ -716,7 +686,7 @@ fn node_from_listing(dir: Ino, name: &str, kind: Kind, e: &Entry, d: Defaults) -
     node.mtime = mtime;
     node.ctime = mtime;
     node.atime = mtime;
-    node.remote = Some(remote_state(e));
+    node.remote = Some(RemoteState::of(e));
     node.listed_at = None;
     node.local_full = false;
     node.version = 0;

@@ -10,17 +10,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use ourclone_remote::pacer::{self, Priority};
+use ourclone_remote::sync::lock;
 use ourclone_remote::{RemoteError, Upload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
 
-use crate::block_cache::BlockCache;
-use crate::conflict;
-use crate::data::DataStore;
+use crate::content::block_cache::BlockCache;
+use crate::content::data::DataStore;
 use crate::error::{CacheError, Result};
-use crate::journal::{PendingRecord, Pushed};
-use crate::node::{from_nanos, now_nanos, Ino, Kind, Node};
-use crate::remote_tree::{state_of, RemoteTree};
+use crate::state::journal::{PendingRecord, Pushed};
+use crate::state::node::{from_nanos, now_nanos, Ino, Kind, Node, RemoteState};
+use crate::write_back::conflict;
+use crate::write_back::remote_tree::RemoteTree;
 
 #[derive(Clone, Debug)]
 pub struct UploaderConfig {
@@ -120,14 +121,11 @@ impl Uploader {
 
     /// True while an upload of `ino` is in flight.
     pub fn is_uploading(&self, ino: Ino) -> bool {
-        self.uploading
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&ino)
+        lock(&self.uploading).contains(&ino)
     }
 
     fn uploading_now(&self, inos: &[Ino], on: bool) {
-        let mut set = self.uploading.lock().unwrap_or_else(|e| e.into_inner());
+        let mut set = lock(&self.uploading);
         for ino in inos {
             if on {
                 set.insert(*ino);
@@ -145,10 +143,7 @@ impl Uploader {
         ino: Ino,
         version: u64,
     ) -> Result<std::result::Result<(), NotConfirmed>> {
-        self.hurried
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(ino);
+        lock(&self.hurried).insert(ino);
         let outcome = loop {
             let heard = self.outcomes.notified();
             tokio::pin!(heard);
@@ -159,10 +154,7 @@ impl Uploader {
             self.wake();
             let _ = tokio::time::timeout(Duration::from_secs(1), heard).await;
         };
-        self.hurried
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&ino);
+        lock(&self.hurried).remove(&ino);
         Ok(outcome)
     }
 
@@ -172,10 +164,7 @@ impl Uploader {
         ino: Ino,
         version: u64,
     ) -> Result<Option<std::result::Result<(), NotConfirmed>>> {
-        let done = self
-            .confirmed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let done = lock(&self.confirmed)
             .get(&ino)
             .is_some_and(|v| *v >= version);
         if done {
@@ -199,7 +188,7 @@ impl Uploader {
 
     /// Notes that the remote confirmed `version` of `ino`, for those waiting on it.
     fn confirm(&self, ino: Ino, version: u64) {
-        let mut confirmed = self.confirmed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut confirmed = lock(&self.confirmed);
         let v = confirmed.entry(ino).or_insert(0);
         *v = (*v).max(version);
         drop(confirmed);
@@ -222,11 +211,7 @@ impl Uploader {
             uploaded_files: g(&self.counters.files),
             uploaded_bytes: g(&self.counters.bytes),
             failures: g(&self.counters.failures),
-            last_error: self
-                .last_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            last_error: lock(&self.last_error).clone(),
         }
     }
 
@@ -244,10 +229,7 @@ impl Uploader {
     /// or every record left has failed [`DRAIN_GIVE_UP`] times (those stay in the journal for
     /// the next mount). `progress` hears (records left) after every pass.
     pub async fn drain(self: &Arc<Self>, progress: impl Fn(u64)) -> Result<()> {
-        self.retry_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        lock(&self.retry_at).clear();
         loop {
             self.pass(true).await?;
             let scan = self.tree.meta.journal()?;
@@ -269,17 +251,12 @@ impl Uploader {
         if self.tree.locks.has_writers(ino) {
             return false;
         }
-        let force = force
-            || self
-                .hurried
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(&ino);
+        let force = force || lock(&self.hurried).contains(&ino);
         let due = from_nanos(rec.since) + self.cfg.delay;
         if !force && due > std::time::SystemTime::now() {
             return false;
         }
-        let retry = self.retry_at.lock().unwrap_or_else(|e| e.into_inner());
+        let retry = lock(&self.retry_at);
         retry.get(&ino).is_none_or(|t| *t <= Instant::now())
     }
 
@@ -354,15 +331,12 @@ impl Uploader {
             _ => tracing::debug!(ino, attempts, "upload failed, retrying: {msg}"),
         }
         self.counters.failures.fetch_add(1, Ordering::Relaxed);
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg.clone());
+        *lock(&self.last_error) = Some(msg.clone());
         let wait = match e {
             CacheError::Remote(RemoteError::Auth(_)) => Duration::from_secs(300),
             _ => backoff(attempts),
         };
-        self.retry_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(ino, Instant::now() + wait);
+        lock(&self.retry_at).insert(ino, Instant::now() + wait);
         if let Err(e) = self.tree.meta.record_failure(ino, &msg) {
             tracing::warn!(ino, "could not record upload failure: {e}");
         }
@@ -458,7 +432,7 @@ impl Uploader {
         if !self.tree.remote.features().keeps_mtime {
             return Ok(false);
         }
-        let mtime = now.mtime.map(crate::node::to_nanos);
+        let mtime = now.mtime.map(crate::state::node::to_nanos);
         Ok(self
             .tree
             .meta
@@ -489,13 +463,13 @@ impl Uploader {
         let node = self.tree.meta.get(job.ino)?;
         if let Ok(there) = self.tree.remote.stat(&job.upload.dest.path).await {
             let ours = (there.size == job.upload.size
-                && there.mtime.map(crate::node::to_nanos) == Some(node.mtime)
+                && there.mtime.map(crate::state::node::to_nanos) == Some(node.mtime)
                 && self.tree.remote.features().keeps_mtime)
                 || self.landed_before(job.ino, &there)?;
             if ours {
                 self.tree
                     .meta
-                    .settle(job.ino, job.version, state_of(&there))?;
+                    .settle(job.ino, job.version, RemoteState::of(&there))?;
                 self.confirm(job.ino, job.version);
                 return Ok(());
             }
@@ -538,7 +512,7 @@ impl Uploader {
         let pushing: Vec<(Ino, Pushed)> = jobs
             .iter()
             .map(|(j, _)| {
-                let mtime = j.upload.mtime.map_or(0, crate::node::to_nanos);
+                let mtime = j.upload.mtime.map_or(0, crate::state::node::to_nanos);
                 (
                     j.ino,
                     Pushed {
@@ -574,19 +548,16 @@ impl Uploader {
             }
             match result {
                 Ok(entry) => {
-                    let node = self
-                        .tree
-                        .meta
-                        .settle(job.ino, job.version, state_of(&entry))?;
+                    let node =
+                        self.tree
+                            .meta
+                            .settle(job.ino, job.version, RemoteState::of(&entry))?;
                     self.confirm(job.ino, job.version);
                     if node.version == job.version && node.kind == Kind::File && node.local_full {
                         // Clean now: the whole-file copy becomes evictable cache.
                         self.blocks.hold_file(job.ino, node.size);
                     }
-                    self.retry_at
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&job.ino);
+                    lock(&self.retry_at).remove(&job.ino);
                     self.counters.files.fetch_add(1, Ordering::Relaxed);
                     self.counters
                         .bytes

@@ -5,10 +5,10 @@
 use std::fs;
 use std::path::Path;
 
-use crate::data::DataStore;
+use crate::content::data::DataStore;
 use crate::error::Result;
-use crate::meta::MetaStore;
-use crate::node::{now_nanos, Ino, Node};
+use crate::state::meta::MetaStore;
+use crate::state::node::{now_nanos, Ino, Node};
 
 /// What recovery found.
 #[derive(Clone, Debug, Default)]
@@ -52,7 +52,7 @@ pub fn recover(meta: &MetaStore, data: &DataStore, quarantine: &Path) -> Result<
     }
     for (ino, _) in &scan.pending {
         let Ok(node) = meta.get(*ino) else { continue };
-        if node.kind != crate::node::Kind::File || !node.local_full {
+        if node.kind != crate::state::node::Kind::File || !node.local_full {
             continue;
         }
         match data.len(*ino)? {
@@ -92,7 +92,7 @@ fn report_lost_copy(meta: &MetaStore, ino: Ino, node: &Node, quarantine: &Path) 
     let path = quarantine.join(format!("missing-{ino:016x}-{}.txt", now_nanos()));
     fs::write(&path, note)?;
     fs::File::open(&path)?.sync_all()?;
-    crate::data::sync_dir(quarantine)?;
+    crate::content::data::sync_dir(quarantine)?;
     meta.update(ino, |n| match &n.remote {
         Some(r) => {
             n.size = r.size;
@@ -114,6 +114,6 @@ fn keep(quarantine: &Path, base: &Path) -> Result<()> {
             f.sync_all()?;
         }
     }
-    crate::data::sync_dir(quarantine)?;
+    crate::content::data::sync_dir(quarantine)?;
     Ok(())
 }

@@ -15,6 +15,10 @@ pub const ROOT_INO: Ino = 1;
 /// Nanoseconds since the Unix epoch (negative before it).
 pub type Nanos = i64;
 
+/// Suffix of the small remote object that stands for a symbolic link (providers have no
+/// links); its content is the link target. A convention of this cache, not of any provider.
+pub const LINK_SUFFIX: &str = ".ourclone-link";
+
 pub fn to_nanos(t: SystemTime) -> Nanos {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_nanos().min(i64::MAX as u128) as i64,
@@ -68,6 +72,18 @@ pub struct RemoteState {
     pub mtime: Option<Nanos>,
     /// The provider's content hash, as last seen (stored in its text form, `algo:hex`).
     pub hash: Option<ourclone_remote::Hash>,
+}
+
+impl RemoteState {
+    /// The state of the object a provider reported as `e`.
+    pub fn of(e: &ourclone_remote::Entry) -> Self {
+        Self {
+            id: e.id.clone(),
+            size: e.size,
+            mtime: e.mtime.map(to_nanos),
+            hash: e.hash.clone(),
+        }
+    }
 }
 
 /// One file, folder or symlink.

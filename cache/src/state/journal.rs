@@ -2,18 +2,13 @@
 //! the remote yet. Records live in the MetaStore's database so a change to a node and its
 //! record commit together. Owns the record format and its table; must not call the remote.
 
-use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
+use super::meta::MetaStore;
+use super::node::{now_nanos, Ino, Nanos, Node, RemoteState};
+use super::tables::{forget_in, read_node, write_node, NODES, PENDING, PUSHED};
 use crate::error::Result;
-use crate::meta::{read_node, write_node, MetaStore, NODES};
-use crate::node::{now_nanos, Ino, Nanos, Node, RemoteState};
-
-pub(crate) const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
-/// Uploads started for a pending node and not yet confirmed: (size, mtime) of each. After a
-/// crash between an upload landing and its confirmation, the remote holds one of these, and
-/// that is our own write, not someone else's change.
-pub(crate) const PUSHED: TableDefinition<u64, &[u8]> = TableDefinition::new("pushed");
 
 /// Unconfirmed uploads remembered per node; older ones are dropped past this.
 const PUSHED_KEEP: usize = 8;
@@ -80,12 +75,6 @@ impl PendingRecord {
 fn put(tx: &WriteTransaction, ino: Ino, rec: &PendingRecord) -> Result<()> {
     let mut t = tx.open_table(PENDING)?;
     t.insert(ino, postcard::to_allocvec(rec)?.as_slice())?;
-    Ok(())
-}
-
-pub(crate) fn forget_in(tx: &WriteTransaction, ino: Ino) -> Result<()> {
-    tx.open_table(PENDING)?.remove(ino)?;
-    tx.open_table(PUSHED)?.remove(ino)?;
     Ok(())
 }
 

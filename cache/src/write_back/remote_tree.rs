@@ -5,12 +5,12 @@
 
 use std::sync::{Arc, OnceLock};
 
-use ourclone_remote::{Dest, ObjectRef, Remote, RemoteError, RemotePath, LINK_SUFFIX};
+use ourclone_remote::{Dest, ObjectRef, Remote, RemoteError, RemotePath};
 
 use crate::error::{CacheError, Result};
-use crate::locks::InodeLocks;
-use crate::meta::{Defaults, MetaStore};
-use crate::node::{to_nanos, Ino, Kind, Node, RemoteState, ROOT_INO};
+use crate::state::locks::InodeLocks;
+use crate::state::meta::{Defaults, MetaStore};
+use crate::state::node::{Ino, Kind, Node, RemoteState, LINK_SUFFIX, ROOT_INO};
 
 /// Who to tell that a name in the tree changed behind the kernel's back (a conflict rename by
 /// the Uploader), so cached lookups of it are dropped. Set once by the FUSE side.
@@ -46,15 +46,6 @@ pub fn remote_name(name: &str, kind: Kind) -> String {
     match kind {
         Kind::Symlink => format!("{name}{LINK_SUFFIX}"),
         _ => name.to_string(),
-    }
-}
-
-pub fn state_of(e: &ourclone_remote::Entry) -> RemoteState {
-    RemoteState {
-        id: e.id.clone(),
-        size: e.size,
-        mtime: e.mtime.map(to_nanos),
-        hash: e.hash.clone(),
     }
 }
 
@@ -128,7 +119,8 @@ impl RemoteTree {
                 Err(RemoteError::AlreadyExists(_)) => self.remote.stat(&dest.path).await?,
                 Err(e) => return Err(e.into()),
             };
-            self.meta.settle(dir, node.version, state_of(&entry))?;
+            self.meta
+                .settle(dir, node.version, RemoteState::of(&entry))?;
         }
         Ok(())
     }
@@ -142,7 +134,7 @@ impl RemoteTree {
         if node.remote.is_none() {
             // Made here and not uploaded yet: nothing on the remote to list.
             self.meta
-                .update(dir, |n| n.listed_at = Some(crate::node::now_nanos()))?;
+                .update(dir, |n| n.listed_at = Some(crate::state::node::now_nanos()))?;
             return Ok(());
         }
         let entries = self.remote.list(&self.object(dir, &node)?).await?;

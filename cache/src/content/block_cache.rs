@@ -28,7 +28,8 @@ use moka::notification::RemovalCause;
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 
-use crate::node::{Ino, RemoteState};
+use crate::state::node::{Ino, RemoteState};
+use ourclone_remote::sync::lock;
 
 /// Size of one cached block.
 pub const BLOCK_SIZE: u64 = 1 << 20;
@@ -114,7 +115,7 @@ impl BlockCache {
                         let _ = fs::remove_file(block_path(&dir_for_listener, ino, index));
                     }
                     Key::Whole(ino) if cause == RemovalCause::Size => {
-                        evicted.lock().unwrap_or_else(|e| e.into_inner()).push(ino);
+                        lock(&evicted).push(ino);
                     }
                     _ => {}
                 }
@@ -220,7 +221,7 @@ impl BlockCache {
 
     /// Whole files the LRU chose to evict; their owner drops them when no one has them open.
     pub fn take_evicted_files(&self) -> Vec<Ino> {
-        std::mem::take(&mut *self.evicted_files.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *lock(&self.evicted_files))
     }
 
     /// Sets how much dirty data exists; clean data is evicted to keep the total under the cap.

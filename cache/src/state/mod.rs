@@ -1,0 +1,9 @@
+//! The tree and the write journal, and what keeps them whole: the MetaStore, the journal's
+//! records, their shared tables, recovery after a crash, and per-inode locks.
+
+pub(crate) mod journal;
+pub(crate) mod locks;
+pub(crate) mod meta;
+pub(crate) mod node;
+pub(crate) mod recovery;
+mod tables;
