@@ -181,7 +181,7 @@ impl Pacer {
     /// The process-wide bucket of `account`, created with `config` on first use. `account` is
     /// a non-secret identifier (providers pass a fingerprint of the key, never the key).
     pub fn for_account(account: &str, config: PacerConfig) -> Arc<Self> {
-        let mut map = lock(&accounts());
+        let mut map = lock(accounts());
         if let Some(pacer) = map.get(account).and_then(Weak::upgrade) {
             return pacer;
         }

@@ -189,7 +189,7 @@ fn check_one(
     let link = link.ok_or_else(|| {
         RemoteError::Transient(format!("{}: missing from the upload report", file.name))
     })?;
-    let ours = lock(&digest)
+    let ours = lock(digest)
         .clone()
         .ok_or_else(|| RemoteError::Transient(format!("{}: file was not read whole", file.name)))?;
     let sent = if file.is_placeholder() {
