@@ -11,5 +11,5 @@ mod vfs;
 
 pub use error::{Result, VfsError};
 pub use paths::{FileInfo, FileReader, FileWriter, Files, Owner, ReadDir, Walk, Written};
-pub use vfs::{Attr, DirEntry, OpenMode, Opened, SyncState, Vfs, VfsConfig};
+pub use vfs::{Attr, DirEntry, FsStats, OpenMode, Opened, SyncState, Vfs, VfsConfig, NAME_MAX};
 pub use vfs::{RenameFlags, SetAttr};

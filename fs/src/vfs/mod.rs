@@ -4,6 +4,7 @@
 //! that other operations on unrelated files need.
 
 mod direct;
+mod dirs;
 mod file;
 mod housekeeping;
 mod namespace;
@@ -22,6 +23,7 @@ use ourclone_remote::{Remote, RemotePath, Usage};
 
 use crate::error::{Result, VfsError};
 pub use direct::Opened;
+pub use dirs::{FsStats, NAME_MAX};
 use file::{Handle, OpenFile};
 pub use file::{OpenMode, SetAttr};
 pub use namespace::RenameFlags;
@@ -93,6 +95,8 @@ pub struct Vfs {
     pub(crate) uploader: Arc<Uploader>,
     cfg: VfsConfig,
     pub(crate) handles: Mutex<HashMap<u64, Handle>>,
+    /// Open folder handles and the listing each holds (see `dirs.rs`).
+    dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
     pub(crate) open: Mutex<HashMap<Ino, Arc<OpenFile>>>,
     pub(crate) next_fh: AtomicU64,
     pub(crate) blocks: Arc<BlockCache>,
@@ -156,6 +160,7 @@ impl Vfs {
             uploader,
             cfg,
             handles: Mutex::new(HashMap::new()),
+            dirs: Mutex::new(HashMap::new()),
             open: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             blocks,

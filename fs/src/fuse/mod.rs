@@ -1,29 +1,33 @@
 //! The thin adapter from fuser's callbacks to the [`Vfs`]. Each callback hands its work to the
-//! tokio runtime and replies from there, so no kernel thread ever waits on disk or network.
-//! Owns the kernel options and the conversion of attributes and errors; must hold no
-//! filesystem logic of its own.
+//! tokio runtime and replies from there ([`FuseAdapter::answer`]), so no kernel thread ever
+//! waits on disk or network. Owns the kernel capabilities asked for and the decoding of
+//! requests; session setup is in `session.rs`, reply conversions in `reply.rs`. Must hold no
+//! filesystem logic of its own (folder handles and statfs numbers are the Vfs's too).
 
-use std::collections::HashMap;
+mod reply;
+mod session;
+
 use std::ffi::OsStr;
+use std::future::Future;
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fuser::{
-    AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
-    INodeNo, InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    AccessFlags, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use ourclone_cache::Kind;
-use ourclone_remote::sync::lock;
 use tokio::runtime::Handle;
 
 use crate::backing::Backings;
-use crate::vfs::{Attr, DirEntry, OpenMode, Opened, RenameFlags, SetAttr, Vfs};
+use crate::vfs::{OpenMode, Opened, RenameFlags, SetAttr, Vfs, NAME_MAX};
 use crate::VfsError;
+use reply::{file_attr, file_type, Answer};
+pub use session::{forward_invalidations, mount_config, serve};
 
 /// How long the kernel may trust an attribute or name answer without asking again. We are the
 /// only writer of our tree between listings, so a longer TTL is safe and saves round trips on
@@ -36,8 +40,6 @@ pub const STATE_XATTR: &str = "user.ourclone.state";
 pub struct FuseAdapter {
     vfs: Arc<Vfs>,
     rt: Handle,
-    dirs: Arc<Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>>,
-    next_dir: AtomicU64,
     /// The kernel agreed to FUSE passthrough (Linux 6.9+).
     passthrough: bool,
     backings: Arc<Backings>,
@@ -48,8 +50,6 @@ impl FuseAdapter {
         Self {
             vfs,
             rt,
-            dirs: Arc::new(Mutex::new(HashMap::new())),
-            next_dir: AtomicU64::new(1),
             passthrough: false,
             backings: Arc::new(Backings::default()),
         }
@@ -64,93 +64,19 @@ impl FuseAdapter {
         let vfs = Arc::clone(&self.vfs);
         self.rt.spawn(async move { work(vfs).await });
     }
-}
 
-/// Mount options for a remote named `source`. `allow_other` lets users other than the one
-/// who mounted reach the mount (off by default, as in rclone and mountpoint-s3).
-pub fn mount_config(source: &str, allow_other: bool) -> fuser::Config {
-    let mut cfg = fuser::Config::default();
-    cfg.mount_options = vec![
-        fuser::MountOption::FSName(source.to_string()),
-        fuser::MountOption::Subtype("ourclone-fs".into()),
-        fuser::MountOption::DefaultPermissions,
-        fuser::MountOption::NoAtime,
-    ];
-    // Several kernel reader threads, so a slow remote read never stalls `ls` in another window.
-    cfg.n_threads = Some(4);
-    cfg.clone_fd = true;
-    // Only on request (`--allow-other`): with default_permissions the kernel then checks each
-    // caller against our modes and owners. Non-root users also need user_allow_other in
-    // /etc/fuse.conf.
-    if allow_other {
-        cfg.acl = fuser::SessionACL::All;
-    }
-    cfg
-}
-
-/// Forwards the Vfs's notices of names changed behind the kernel's back to the kernel.
-pub fn forward_invalidations(vfs: &Vfs, session: &fuser::BackgroundSession) {
-    let notifier = session.notifier();
-    vfs.on_entry_change(move |parent, name| {
-        if let Err(e) = notifier.inval_entry(INodeNo(parent), OsStr::new(name)) {
-            tracing::debug!(parent, name, "entry invalidation failed: {e}");
-        }
-    });
-}
-
-/// Mounts `vfs` at `mountpoint` and serves it until unmounted (from another thread or process).
-pub fn serve(
-    vfs: Arc<Vfs>,
-    rt: Handle,
-    mountpoint: &Path,
-    source: &str,
-    allow_other: bool,
-) -> std::io::Result<fuser::BackgroundSession> {
-    fuser::spawn_mount(
-        FuseAdapter::new(vfs, rt),
-        mountpoint,
-        &mount_config(source, allow_other),
-    )
-}
-
-fn errno(e: &VfsError) -> Errno {
-    Errno::from_i32(e.errno())
-}
-
-fn file_attr(a: &Attr) -> FileAttr {
-    FileAttr {
-        ino: INodeNo(a.ino),
-        size: a.size,
-        blocks: a.size.div_ceil(512),
-        atime: a.atime,
-        mtime: a.mtime,
-        ctime: a.ctime,
-        crtime: a.ctime,
-        kind: file_type(a.kind),
-        perm: a.mode as u16,
-        nlink: a.nlink,
-        uid: a.uid,
-        gid: a.gid,
-        rdev: a.rdev,
-        blksize: 1 << 20,
-        flags: 0,
+    /// Runs `work` on the runtime and answers the kernel with its result (or its errno).
+    fn answer<T, R, F, Fut>(&self, op: &'static str, req: &Request, reply: R, work: F)
+    where
+        T: Send + 'static,
+        R: Answer<T>,
+        F: FnOnce(Arc<Vfs>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, VfsError>> + Send + 'static,
+    {
+        let request = req.unique().0;
+        self.spawn(move |vfs| async move { reply.answer(op, request, work(vfs).await) });
     }
 }
-
-fn file_type(k: Kind) -> FileType {
-    match k {
-        Kind::File => FileType::RegularFile,
-        Kind::Dir => FileType::Directory,
-        Kind::Symlink => FileType::Symlink,
-        Kind::Fifo => FileType::NamedPipe,
-        Kind::Socket => FileType::Socket,
-        Kind::CharDevice => FileType::CharDevice,
-        Kind::BlockDevice => FileType::BlockDevice,
-    }
-}
-
-/// Longest name of one directory entry, in bytes (NAME_MAX; statfs reports the same).
-const NAME_MAX: usize = 255;
 
 /// A name from the kernel, which must be UTF-8 to reach any remote, and at most NAME_MAX
 /// bytes (ENAMETOOLONG, as on local filesystems: the kernel leaves that check to us).
@@ -233,28 +159,22 @@ impl Filesystem for FuseAdapter {
         Ok(())
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEntry) {
+    fn lookup(&self, req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEntry) {
         let n = name_or_reply!(n, reply);
-        self.spawn(move |vfs| async move {
-            match vfs.lookup(parent.0, &n).await {
-                Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
-                Err(e) => reply.error(errno(&e)),
-            }
+        self.answer("lookup", req, reply, move |vfs| async move {
+            vfs.lookup(parent.0, &n).await
         });
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        self.spawn(move |vfs| async move {
-            match vfs.getattr(ino.0).await {
-                Ok(a) => reply.attr(&TTL, &file_attr(&a)),
-                Err(e) => reply.error(errno(&e)),
-            }
+    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.answer("getattr", req, reply, move |vfs| async move {
+            vfs.getattr(ino.0).await
         });
     }
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -278,20 +198,14 @@ impl Filesystem for FuseAdapter {
             atime: time(atime),
             mtime: time(mtime),
         };
-        self.spawn(move |vfs| async move {
-            match vfs.setattr(ino.0, set, fh.map(|f| f.0)).await {
-                Ok(a) => reply.attr(&TTL, &file_attr(&a)),
-                Err(e) => reply.error(errno(&e)),
-            }
+        self.answer("setattr", req, reply, move |vfs| async move {
+            vfs.setattr(ino.0, set, fh.map(|f| f.0)).await
         });
     }
 
-    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        self.spawn(move |vfs| async move {
-            match vfs.readlink(ino.0).await {
-                Ok(t) => reply.data(t.as_bytes()),
-                Err(e) => reply.error(errno(&e)),
-            }
+    fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
+        self.answer("readlink", req, reply, move |vfs| async move {
+            vfs.readlink(ino.0).await
         });
     }
 
@@ -306,16 +220,13 @@ impl Filesystem for FuseAdapter {
     ) {
         let n = name_or_reply!(n, reply);
         let (uid, gid) = (req.uid(), req.gid());
-        self.spawn(move |vfs| async move {
-            match vfs.mkdir(parent.0, &n, mode & !umask, uid, gid).await {
-                Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
-                Err(e) => reply.error(errno(&e)),
-            }
+        self.answer("mkdir", req, reply, move |vfs| async move {
+            vfs.mkdir(parent.0, &n, mode & !umask, uid, gid).await
         });
     }
 
-    /// Regular files only (what `mknod(path, S_IFREG)` asks); FIFOs, sockets and device nodes
-    /// have no form on a cloud drive: EPERM, as Linux answers for a filesystem without them.
+    /// Regular files, and FIFOs, sockets and device nodes, which are kept on this machine only
+    /// (they have no form on a cloud drive).
     fn mknod(
         &self,
         req: &Request,
@@ -335,25 +246,14 @@ impl Filesystem for FuseAdapter {
             libc::S_IFBLK => Some(Kind::BlockDevice),
             _ => return reply.error(Errno::from_i32(libc::EINVAL)),
         };
-        let (uid, gid) = (req.uid(), req.gid());
-        if let Some(kind) = special {
-            return self.spawn(move |vfs| async move {
-                match vfs
-                    .mknod(parent.0, &n, kind, mode & !umask, rdev, uid, gid)
-                    .await
-                {
-                    Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
-                    Err(e) => reply.error(errno(&e)),
+        let (uid, gid, mode) = (req.uid(), req.gid(), mode & !umask);
+        self.answer("mknod", req, reply, move |vfs| async move {
+            match special {
+                Some(kind) => vfs.mknod(parent.0, &n, kind, mode, rdev, uid, gid).await,
+                None => {
+                    let (a, fh) = vfs.create(parent.0, &n, mode, uid, gid).await?;
+                    vfs.release(fh).await.map(|()| a)
                 }
-            });
-        }
-        self.spawn(move |vfs| async move {
-            match vfs.create(parent.0, &n, mode & !umask, uid, gid).await {
-                Ok((a, fh)) => match vfs.release(fh).await {
-                    Ok(()) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
-                    Err(e) => reply.error(errno(&e)),
-                },
-                Err(e) => reply.error(errno(&e)),
             }
         });
     }
@@ -362,38 +262,29 @@ impl Filesystem for FuseAdapter {
     /// EPERM, the errno link(2) documents for a filesystem that cannot hold them.
     fn link(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         new_parent: INodeNo,
         new_name: &OsStr,
         reply: ReplyEntry,
     ) {
         let new_name = name_or_reply!(new_name, reply);
-        self.spawn(move |vfs| async move {
-            match vfs.link(ino.0, new_parent.0, &new_name).await {
-                Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
-                Err(e) => reply.error(errno(&e)),
-            }
+        self.answer("link", req, reply, move |vfs| async move {
+            vfs.link(ino.0, new_parent.0, &new_name).await
         });
     }
 
-    fn unlink(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
+    fn unlink(&self, req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
         let n = name_or_reply!(n, reply);
-        self.spawn(move |vfs| async move {
-            match vfs.unlink(parent.0, &n).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
+        self.answer("unlink", req, reply, move |vfs| async move {
+            vfs.unlink(parent.0, &n).await
         });
     }
 
-    fn rmdir(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
+    fn rmdir(&self, req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
         let n = name_or_reply!(n, reply);
-        self.spawn(move |vfs| async move {
-            match vfs.rmdir(parent.0, &n).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
+        self.answer("rmdir", req, reply, move |vfs| async move {
+            vfs.rmdir(parent.0, &n).await
         });
     }
 
@@ -411,17 +302,14 @@ impl Filesystem for FuseAdapter {
             Err(e) => return reply.error(e),
         };
         let (uid, gid) = (req.uid(), req.gid());
-        self.spawn(move |vfs| async move {
-            match vfs.symlink(parent.0, &link, &target, uid, gid).await {
-                Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
-                Err(e) => reply.error(errno(&e)),
-            }
+        self.answer("symlink", req, reply, move |vfs| async move {
+            vfs.symlink(parent.0, &link, &target, uid, gid).await
         });
     }
 
     fn rename(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         n: &OsStr,
         new_parent: INodeNo,
@@ -435,32 +323,27 @@ impl Filesystem for FuseAdapter {
             no_replace: flags.contains(fuser::RenameFlags::RENAME_NOREPLACE),
             exchange: flags.contains(fuser::RenameFlags::RENAME_EXCHANGE),
         };
-        self.spawn(move |vfs| async move {
-            match vfs
-                .rename(parent.0, &n, new_parent.0, &new_name, flags)
+        self.answer("rename", req, reply, move |vfs| async move {
+            vfs.rename(parent.0, &n, new_parent.0, &new_name, flags)
                 .await
-            {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
         });
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let truncate = flags.0 & libc::O_TRUNC != 0;
-        if !self.passthrough {
-            return self.spawn(move |vfs| async move {
-                match vfs.open(ino.0, open_mode(flags), truncate).await {
-                    Ok(fh) => reply.opened(FileHandle(fh), OPEN_FLAGS),
-                    Err(e) => reply.error(errno(&e)),
-                }
-            });
-        }
-        let backings = self.backings.clone();
+        let request = req.unique().0;
+        let (direct, backings) = (self.passthrough, self.backings.clone());
         self.spawn(move |vfs| async move {
-            let opened = match vfs.open_direct(ino.0, open_mode(flags), truncate).await {
+            let opened = match direct {
+                true => vfs.open_direct(ino.0, open_mode(flags), truncate).await,
+                false => vfs
+                    .open(ino.0, open_mode(flags), truncate)
+                    .await
+                    .map(|fh| Opened { fh, direct: None }),
+            };
+            let opened = match opened {
                 Ok(o) => o,
-                Err(e) => return reply.error(errno(&e)),
+                Err(e) => return failed(reply, "open", request, &e),
             };
             let fh = opened.fh;
             let backing = opened
@@ -482,7 +365,7 @@ impl Filesystem for FuseAdapter {
 
     fn read(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -491,17 +374,14 @@ impl Filesystem for FuseAdapter {
         _lock: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        self.spawn(move |vfs| async move {
-            match vfs.read(fh.0, offset, size).await {
-                Ok(b) => reply.data(&b),
-                Err(e) => reply.error(errno(&e)),
-            }
+        self.answer("read", req, reply, move |vfs| async move {
+            vfs.read(fh.0, offset, size).await
         });
     }
 
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -512,33 +392,27 @@ impl Filesystem for FuseAdapter {
         reply: ReplyWrite,
     ) {
         let data = data.to_vec();
-        self.spawn(move |vfs| async move {
-            match vfs.write(fh.0, offset, &data).await {
-                Ok(n) => reply.written(n),
-                Err(e) => reply.error(errno(&e)),
-            }
+        self.answer("write", req, reply, move |vfs| async move {
+            vfs.write(fh.0, offset, &data).await
         });
     }
 
     fn flush(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         _lock: LockOwner,
         reply: ReplyEmpty,
     ) {
-        self.spawn(move |vfs| async move {
-            match vfs.flush(fh.0).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
+        self.answer("flush", req, reply, move |vfs| async move {
+            vfs.flush(fh.0).await
         });
     }
 
     fn release(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
@@ -547,40 +421,30 @@ impl Filesystem for FuseAdapter {
         reply: ReplyEmpty,
     ) {
         self.backings.release(fh.0);
-        self.spawn(move |vfs| async move {
-            match vfs.release(fh.0).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
+        self.answer("release", req, reply, move |vfs| async move {
+            vfs.release(fh.0).await
         });
     }
 
     fn fsync(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.spawn(move |vfs| async move {
-            match vfs.fsync(fh.0).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
+        self.answer("fsync", req, reply, move |vfs| async move {
+            vfs.fsync(fh.0).await
         });
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let dirs = Arc::clone(&self.dirs);
-        let fh = self.next_dir.fetch_add(1, Ordering::Relaxed);
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let request = req.unique().0;
         self.spawn(move |vfs| async move {
-            match vfs.readdir_with_dots(ino.0).await {
-                Ok(list) => {
-                    lock(&dirs).insert(fh, Arc::new(list));
-                    reply.opened(FileHandle(fh), FopenFlags::empty());
-                }
-                Err(e) => reply.error(errno(&e)),
+            match vfs.opendir(ino.0).await {
+                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                Err(e) => failed(reply, "opendir", request, &e),
             }
         });
     }
@@ -593,7 +457,7 @@ impl Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let Some(list) = self.listing(fh) else {
+        let Some(list) = self.vfs.dir_listing(fh.0) else {
             return reply.error(Errno::from_i32(libc::EBADF));
         };
         for (i, e) in list.iter().enumerate().skip(offset as usize) {
@@ -617,7 +481,7 @@ impl Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let Some(list) = self.listing(fh) else {
+        let Some(list) = self.vfs.dir_listing(fh.0) else {
             return reply.error(Errno::from_i32(libc::EBADF));
         };
         // Same sequence and offsets as `readdir` ("." and ".." first): with READDIRPLUS_AUTO
@@ -645,53 +509,48 @@ impl Filesystem for FuseAdapter {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        lock(&self.dirs).remove(&fh.0);
+        self.vfs.releasedir(fh.0);
         reply.ok();
     }
 
     fn fsyncdir(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         _fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.spawn(move |vfs| async move {
-            match vfs.fsyncdir().await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
+        self.answer("fsyncdir", req, reply, move |vfs| async move {
+            vfs.fsyncdir().await
         });
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         self.spawn(move |vfs| async move {
-            const BSIZE: u64 = 4096;
-            let u = vfs.statfs().await.unwrap_or_default();
-            let total = u.total.unwrap_or(1 << 50) / BSIZE;
-            let free = u.free.unwrap_or(total * BSIZE) / BSIZE;
+            let s = vfs.fs_stats().await;
             reply.statfs(
-                total,
-                free,
-                free,
-                1 << 32,
-                1 << 31,
-                BSIZE as u32,
-                NAME_MAX as u32,
-                BSIZE as u32,
+                s.blocks,
+                s.blocks_free,
+                s.blocks_available,
+                s.files,
+                s.files_free,
+                s.block_size,
+                s.name_max,
+                s.block_size,
             );
         });
     }
 
-    fn getxattr(&self, _req: &Request, ino: INodeNo, n: &OsStr, size: u32, reply: ReplyXattr) {
+    fn getxattr(&self, req: &Request, ino: INodeNo, n: &OsStr, size: u32, reply: ReplyXattr) {
         if n != STATE_XATTR {
             return reply.error(Errno::from_i32(libc::ENODATA));
         }
+        let request = req.unique().0;
         self.spawn(move |vfs| async move {
             match vfs.sync_state(ino.0) {
                 Ok(s) => reply_xattr(reply, size, s.as_str().as_bytes()),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => failed(reply, "getxattr", request, &e),
             }
         });
     }
@@ -716,7 +575,7 @@ impl Filesystem for FuseAdapter {
         reply: ReplyCreate,
     ) {
         let n = name_or_reply!(n, reply);
-        let (uid, gid) = (req.uid(), req.gid());
+        let (uid, gid, request) = (req.uid(), req.gid(), req.unique().0);
         let (direct, backings) = (self.passthrough, self.backings.clone());
         self.spawn(move |vfs| async move {
             let made = match direct {
@@ -731,7 +590,7 @@ impl Filesystem for FuseAdapter {
             };
             let (attr, opened) = match made {
                 Ok(m) => m,
-                Err(e) => return reply.error(errno(&e)),
+                Err(e) => return failed(reply, "create", request, &e),
             };
             let (fh, attr) = (opened.fh, file_attr(&attr));
             let backing = opened
@@ -752,9 +611,34 @@ impl Filesystem for FuseAdapter {
     }
 }
 
-impl FuseAdapter {
-    fn listing(&self, fh: FileHandle) -> Option<Arc<Vec<DirEntry>>> {
-        lock(&self.dirs).get(&fh.0).cloned()
+/// Replies with `e`'s errno to a reply that carries more than one kind of answer (open,
+/// create, opendir, getxattr), logging it as [`Answer::answer`] does.
+fn failed(reply: impl ErrorReply, op: &'static str, request: u64, e: &VfsError) {
+    let errno = e.errno();
+    tracing::debug!(op, errno, request, "{e}");
+    reply.fail(Errno::from_i32(errno));
+}
+
+/// The error half of a reply, for [`failed`].
+trait ErrorReply {
+    fn fail(self, e: Errno);
+}
+
+impl ErrorReply for ReplyOpen {
+    fn fail(self, e: Errno) {
+        self.error(e);
+    }
+}
+
+impl ErrorReply for ReplyCreate {
+    fn fail(self, e: Errno) {
+        self.error(e);
+    }
+}
+
+impl ErrorReply for ReplyXattr {
+    fn fail(self, e: Errno) {
+        self.error(e);
     }
 }
 
