@@ -1,0 +1,127 @@
+//! The driver: runs a sequence of operations on both sides and compares after every step.
+
+use super::*;
+
+/// Runs `ops` on a fresh Vfs and the model; the first disagreement, described.
+pub(crate) fn run(ops: &[Op<Pick>]) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut ran = Vec::new();
+    rt.block_on(run_async(ops, &mut ran))
+        .map_err(|e| format!("{e}\nops as run: {ran:#?}"))
+}
+
+pub(crate) async fn run_async(ops: &[Op<Pick>], ran: &mut Vec<Op>) -> Result<(), String> {
+    let mut w = World::new();
+    let mut model = Model::default();
+    // The model's states since the last durability point, oldest first: a crash must land on
+    // one of them.
+    let mut since_durable = vec![model.clone()];
+    for (i, op) in ops.iter().enumerate() {
+        let op = &op.map(|pick| pick.path(&model));
+        let at = || format!("step {i} ({op:?})");
+        ran.push(op.clone());
+        let want = if matches!(op, Crash) {
+            Ok(())
+        } else {
+            model.apply(op)
+        };
+        let got = w.apply(op).await;
+        if !agrees(want, got) {
+            return Err(format!(
+                "{}: model says {}, Vfs says {}",
+                at(),
+                errno_str(want),
+                errno_str(got)
+            ));
+        }
+        if let (Read(P(path), off, len), Ok(())) = (op, want) {
+            let data = model.read(path, *off, *len);
+            if w.last_read != data {
+                return Err(format!(
+                    "{}: read {:?}, model says {:?}",
+                    at(),
+                    Data(w.last_read.clone()),
+                    Data(data)
+                ));
+            }
+        }
+        let tree = w.tree().await.map_err(|e| format!("{}: {e}", at()))?;
+        match op {
+            Crash => match since_durable.iter().rposition(|m| m.tree == tree) {
+                Some(k) => {
+                    model = since_durable[k].clone();
+                    since_durable = vec![model.clone()];
+                }
+                None => {
+                    let durable = &since_durable[0].tree;
+                    return Err(format!(
+                        "{}: the recovered tree is none of the {} states since the last \
+                         durability point; against that point:\n{}\nagainst the latest:\n{}",
+                        at(),
+                        since_durable.len(),
+                        diff(durable, &tree),
+                        diff(&model.tree, &tree)
+                    ));
+                }
+            },
+            _ => {
+                if tree != model.tree {
+                    return Err(format!(
+                        "{}: tree differs from the model:\n{}",
+                        at(),
+                        diff(&model.tree, &tree)
+                    ));
+                }
+                if want.is_ok() && durable_point(op) {
+                    since_durable = vec![model.clone()];
+                } else if since_durable.last() != Some(&model) {
+                    since_durable.push(model.clone());
+                }
+            }
+        }
+        if matches!(op, Drain) {
+            let pending = w.vfs().meta().pending_count().unwrap();
+            if pending != 0 {
+                return Err(format!("{}: {pending} journal records left", at()));
+            }
+            let (files, dirs) = w.remote_files();
+            if files != model.files() {
+                return Err(format!(
+                    "{}: remote files differ:\n  model  {:?}\n  remote {:?}",
+                    at(),
+                    model.files().keys().collect::<Vec<_>>(),
+                    files
+                        .iter()
+                        .map(|(k, v)| format!("{k}={:?}", Data(v.clone())))
+                        .collect::<Vec<_>>()
+                ));
+            }
+            let want_dirs: Vec<String> = model
+                .tree
+                .iter()
+                .filter(|(_, o)| **o == Obj::Dir)
+                .map(|(k, _)| k.join("/"))
+                .collect();
+            if dirs != want_dirs {
+                return Err(format!(
+                    "{}: remote folders differ: model {want_dirs:?}, remote {dirs:?}",
+                    at()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn errno_str(r: Result<(), i32>) -> String {
+    match r {
+        Ok(()) => "ok".into(),
+        Err(ALSO_EISDIR) => "ENOTEMPTY or EISDIR".into(),
+        Err(HANG) => format!("nothing: no answer within {OP_TIMEOUT:?}"),
+        Err(n) => format!("{} ({n})", std::io::Error::from_raw_os_error(n)),
+    }
+}
