@@ -14,3 +14,24 @@ pub fn build(spec: &JobSpec) -> Result<Box<dyn Job>, JobError> {
         other => Err(JobError::UnknownKind(other.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_kinds_and_bad_arguments_are_refused_before_running() {
+        let spec = |kind: &str, args| JobSpec {
+            kind: kind.into(),
+            args,
+        };
+        let e = build(&spec("defrag", serde_json::Value::Null)).err().unwrap();
+        assert_eq!(e.to_string(), "unknown job kind 'defrag'");
+        let e = build(&spec("du", serde_json::json!({"path": 3})))
+            .err()
+            .unwrap();
+        assert!(e.to_string().starts_with("bad arguments for du:"), "{e}");
+        assert_eq!(build(&spec("du", serde_json::json!({"path": "a/b"}))).unwrap().kind(), "du");
+        assert_eq!(build(&spec("du", serde_json::Value::Null)).unwrap().kind(), "du");
+    }
+}
