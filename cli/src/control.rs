@@ -37,6 +37,9 @@ pub enum Request {
     Status,
     Unmount {
         lazy: bool,
+        /// Longest wait for pending uploads, in seconds (none: until they are done or failing).
+        #[serde(default)]
+        drain_for: Option<u64>,
     },
     Refresh,
     /// Runs a job over the daemon's Vfs. With `follow`, the connection streams the job's

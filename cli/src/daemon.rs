@@ -1,7 +1,9 @@
 //! The mount daemon: opens the remote and the cache, recovers the journal, mounts the Vfs,
 //! runs the Uploader, and serves the control socket until it is told to unmount (or gets
-//! SIGINT/SIGTERM, or the mount is taken away). Owns a mount's lifetime; must not hold
-//! filesystem logic.
+//! SIGINT/SIGTERM, which drain pending uploads for up to [`STOP_DRAIN`] first, or the mount is
+//! taken away). SIGHUP marks every cached listing stale. Under systemd it reports READY=1 once
+//! the mount answers, STATUS= lines while draining, and STOPPING=1. Owns a mount's lifetime;
+//! must not hold filesystem logic.
 
 use std::fs;
 use std::io::Write;
@@ -22,6 +24,11 @@ use crate::control::{Envelope, Reply, Request, Status, PROTOCOL_VERSION};
 use crate::error::CliError;
 use crate::job_table::JobTable;
 use crate::mountpoint;
+use crate::notify::notify;
+
+/// How long SIGTERM or SIGINT waits for pending uploads before unmounting (what stays pending
+/// uploads at the next mount). Below systemd's default stop timeout of 90 s.
+pub const STOP_DRAIN: Duration = Duration::from_secs(60);
 
 /// Everything a mount needs to start.
 pub struct MountSpec {
@@ -140,15 +147,20 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
     tokio::spawn(accept_loop(listener, daemon.clone(), stop_tx));
     tracing::info!(mountpoint = %spec.mountpoint.display(), "mounted {}", daemon.spec_label);
     ready();
-    let stop = wait_for_stop(&mut stop_rx, &session).await;
+    notify("READY=1\nSTATUS=mounted");
+    let stop = wait_for_stop(&mut stop_rx, &session, &vfs).await;
+    notify("STOPPING=1");
     daemon.jobs.cancel_all();
+    if matches!(stop, Stop::Signal) {
+        drain_before_stop(&vfs, STOP_DRAIN).await;
+    }
     for task in background {
         task.abort();
     }
     let unmounted = if matches!(stop, Stop::External) {
         Ok(())
     } else {
-        tokio::task::spawn_blocking(move || session.umount_and_join())
+        tokio::task::spawn_blocking(move || session.unmount())
             .await
             .map_err(|e| anyhow::anyhow!("unmount task failed: {e}"))?
     };
@@ -243,17 +255,55 @@ fn bind_control(socket: &Path) -> Result<UnixListener, CliError> {
 
 async fn wait_for_stop(
     rx: &mut mpsc::Receiver<Stop>,
-    session: &ourclone_vfs::BackgroundSession,
+    session: &ourclone_vfs::fuse::FuseMount,
+    vfs: &Vfs,
 ) -> Stop {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Stop::Signal,
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => return Stop::Signal,
+            Some(()) = next_signal(&mut term) => return Stop::Signal,
+            Some(()) = next_signal(&mut hup) => match vfs.meta().expire_listings() {
+                Ok(n) => tracing::info!(folders = n, "SIGHUP: cached listings marked stale"),
+                Err(e) => tracing::warn!("SIGHUP: cannot mark listings stale: {e}"),
+            },
             Some(s) = rx.recv() => return s,
-            _ = tick.tick() => if session.guard.is_finished() { return Stop::External },
+            _ = tick.tick() => if session.is_finished() { return Stop::External },
         }
+    }
+}
+
+/// The next delivery of a signal we listen for (never, if we could not listen).
+async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match s.as_mut() {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Uploads what is pending for up to `limit`, telling systemd how many files are left; says in
+/// the log what stays for the next mount.
+async fn drain_before_stop(vfs: &Vfs, limit: Duration) {
+    let drained = tokio::time::timeout(
+        limit,
+        vfs.drain(|left| {
+            notify(&format!(
+                "STATUS=uploading before unmount: {left} file(s) left"
+            ))
+        }),
+    )
+    .await;
+    match drained {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("drain before stopping failed: {e}"),
+        Err(_) => tracing::warn!("stopped waiting for uploads after {limit:?}"),
+    }
+    let (files, bytes) = pending(vfs);
+    if files > 0 {
+        tracing::warn!(files, bytes, "left pending for the next mount");
     }
 }
 
@@ -348,17 +398,27 @@ async fn handle(
             };
             send(&mut w, &reply).await
         }
-        Request::Unmount { lazy } => {
+        Request::Unmount { lazy, drain_for } => {
+            let limit = drain_for.map(Duration::from_secs);
             if !lazy {
                 let (ptx, mut prx) = mpsc::unbounded_channel();
                 let drain = daemon.vfs.drain(move |left| {
                     let _ = ptx.send(left);
                 });
                 tokio::pin!(drain);
+                let deadline = tokio::time::sleep(limit.unwrap_or(Duration::MAX / 4));
+                tokio::pin!(deadline);
                 loop {
                     tokio::select! {
                         r = &mut drain => { if let Err(e) = r { send(&mut w, &Reply::Error { message: format!("drain failed: {e}") }).await?; return Ok(()); } break; }
-                        Some(left) = prx.recv() => send(&mut w, &Reply::Progress { pending_files: left }).await?,
+                        Some(left) = prx.recv() => {
+                            notify(&format!("STATUS=uploading before unmount: {left} file(s) left"));
+                            send(&mut w, &Reply::Progress { pending_files: left }).await?
+                        }
+                        () = &mut deadline => {
+                            tracing::warn!("unmount: stopped waiting for uploads after {limit:?}");
+                            break;
+                        }
                     }
                 }
             }

@@ -5,13 +5,16 @@ mod config;
 mod control;
 mod daemon;
 mod error;
+mod helper;
 mod job_cmd;
 mod job_table;
 mod mount;
 mod mountpoint;
+mod notify;
 mod parse;
 mod remote_cmd;
 mod remotes;
+mod service;
 
 use std::path::PathBuf;
 
@@ -59,9 +62,30 @@ enum Command {
         /// the next mount).
         #[arg(long)]
         force: bool,
+        /// Wait at most this long for pending uploads (e.g. 60s); what is left uploads at the
+        /// next mount.
+        #[arg(long, value_parser = crate::parse_duration)]
+        timeout: Option<std::time::Duration>,
         /// Print the outcome as JSON (no progress bar).
         #[arg(long)]
         json: bool,
+    },
+    /// Install the mount(8) and umount(8) helpers (`mount -t ourclone-fs`, fstab lines) as
+    /// links to this binary in /sbin (needs root).
+    Install {
+        /// Folder for the helpers (default /sbin, where mount(8) looks for them).
+        #[arg(long, default_value = "/sbin")]
+        dir: PathBuf,
+    },
+    /// Mount at login or boot: write or remove a systemd unit (or a launchd agent).
+    Service {
+        #[command(subcommand)]
+        action: service::ServiceAction,
+    },
+    /// Remove the helpers `install` placed.
+    Uninstall {
+        #[arg(long, default_value = "/sbin")]
+        dir: PathBuf,
     },
     /// Count the files, folders and bytes under PATH (a path on a mount, REMOTE:PATH, or a
     /// local folder). On a mount it runs inside the mount's daemon and makes no remote calls
@@ -142,8 +166,25 @@ fn run(cli: Cli) -> Result<(), CliError> {
             mountpoint,
             lazy,
             force,
+            timeout,
             json,
-        } => mount::unmount(&mountpoint, lazy, force, &cache_dir, json),
+        } => {
+            let how = mount::UnmountHow {
+                lazy,
+                force,
+                timeout,
+            };
+            mount::unmount(&mountpoint, how, &cache_dir, json)
+        }
+        Command::Install { dir } => helper::install(&dir),
+        Command::Service { action } => {
+            let paths = service::Paths {
+                config: &config_path,
+                cache_dir: &cache_dir,
+            };
+            service::run(action, paths)
+        }
+        Command::Uninstall { dir } => helper::uninstall(&dir),
         Command::Status { mountpoint, json } => mount::status(&mountpoint, &cache_dir, json),
         Command::Du { path, json } => {
             job_cmd::du(&path, job_cmd::Output { json }, &config_path, &cache_dir)
@@ -165,7 +206,14 @@ fn main() {
     let user_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     // What we write into a user's own folder (a local remote) follows the user's umask.
     let _ = USER_UMASK.set(user_umask.bits());
-    let cli = Cli::parse();
+    let cli = match helper::as_helper(std::env::args_os().collect()) {
+        Some(Ok(argv)) => Cli::parse_from(argv),
+        Some(Err(e)) => {
+            eprintln!("ourclone-fs: error: {e}");
+            std::process::exit(e.exit_code());
+        }
+        None => Cli::parse(),
+    };
     let daemon = matches!(&cli.command, Command::Mount(m) if m.is_daemon());
     init_logging(cli.verbose, daemon);
     if let Err(e) = run(cli) {

@@ -283,13 +283,23 @@ fn canonical_mounted(mountpoint: &Path) -> Result<PathBuf, CliError> {
     })
 }
 
-pub fn unmount(
-    mp: &Path,
-    lazy: bool,
-    force: bool,
-    cache_dir: &Path,
-    json: bool,
-) -> Result<(), CliError> {
+/// How `unmount` goes about it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UnmountHow {
+    /// Do not wait for pending uploads.
+    pub lazy: bool,
+    /// Detach even when the daemon cannot be reached.
+    pub force: bool,
+    /// Longest wait for pending uploads (none: until done or failing).
+    pub timeout: Option<Duration>,
+}
+
+pub fn unmount(mp: &Path, how: UnmountHow, cache_dir: &Path, json: bool) -> Result<(), CliError> {
+    let UnmountHow {
+        lazy,
+        force,
+        timeout,
+    } = how;
     let canon = canonical_mounted(mp)?;
     if mountpoint::mounted_fstype(&canon).is_none() {
         return Err(CliError::MountPoint(format!(
@@ -310,47 +320,64 @@ pub fn unmount(
             report_unmounted(&canon, None, json);
             return Ok(());
         }
-        Err(why) => {
-            return Err(CliError::Other(anyhow::anyhow!(
-                "cannot reach the daemon of {} ({why}), so its pending uploads cannot be drained; \
-                 `ourclone-fs unmount --force {}` detaches it and leaves them for the next mount",
-                canon.display(),
-                canon.display()
-            )))
-        }
+        Err(why) => return Err(unreachable(&canon, &why)),
     };
     let bar = (!json && std::io::stderr().is_terminal()).then(drain_bar);
     let mut outcome = Err(CliError::Other(anyhow::anyhow!(
         "the daemon closed the connection"
     )));
     let mut daemon_pid = None;
-    control::exchange(stream, &Request::Unmount { lazy }, |reply| match reply {
-        Reply::Progress { pending_files } => {
-            if let Some(bar) = &bar {
-                let total = bar.length().unwrap_or(0).max(pending_files);
-                bar.set_length(total);
-                bar.set_position(total - pending_files);
+    let mut heard = false;
+    let req = Request::Unmount {
+        lazy,
+        drain_for: timeout.map(|t| t.as_secs().max(1)),
+    };
+    let exchanged = control::exchange(stream, &req, |reply| {
+        heard = true;
+        match reply {
+            Reply::Progress { pending_files } => {
+                if let Some(bar) = &bar {
+                    let total = bar.length().unwrap_or(0).max(pending_files);
+                    bar.set_length(total);
+                    bar.set_position(total - pending_files);
+                }
             }
-        }
-        Reply::Unmounted {
-            pending_files,
-            pending_bytes,
-            pid,
-        } => {
-            daemon_pid = Some(pid);
-            if let Some(bar) = &bar {
-                bar.finish_and_clear();
+            Reply::Unmounted {
+                pending_files,
+                pending_bytes,
+                pid,
+            } => {
+                daemon_pid = Some(pid);
+                if let Some(bar) = &bar {
+                    bar.finish_and_clear();
+                }
+                report_unmounted(&canon, Some((pending_files, pending_bytes)), json);
+                outcome = Ok(());
             }
-            report_unmounted(&canon, Some((pending_files, pending_bytes)), json);
-            outcome = Ok(());
+            Reply::Error { message } => outcome = Err(CliError::MountPoint(message)),
+            _ => {}
         }
-        Reply::Error { message } => outcome = Err(CliError::MountPoint(message)),
-        _ => {}
-    })?;
+    });
+    match exchanged {
+        // A daemon dying as we connect: same as one we cannot reach.
+        Err(_) if !heard => return Err(unreachable(&canon, "its connection was reset")),
+        Err(e) => return Err(e),
+        Ok(()) => {}
+    }
     if let Some(pid) = daemon_pid {
         wait_for_exit(pid);
     }
     outcome
+}
+
+/// The one line for a mount whose daemon cannot be reached.
+fn unreachable(mp: &Path, why: &str) -> CliError {
+    CliError::Other(anyhow::anyhow!(
+        "cannot reach the daemon of {} ({why}), so its pending uploads cannot be drained; \
+         `ourclone-fs unmount --force {}` detaches it and leaves them for the next mount",
+        mp.display(),
+        mp.display()
+    ))
 }
 
 /// The progress bar of uploads drained before an unmount.

@@ -6,7 +6,6 @@ mod backing;
 mod error;
 pub mod fuse;
 pub mod paths;
-pub use fuser::BackgroundSession;
 mod vfs;
 
 pub use error::{Result, VfsError};

@@ -23,7 +23,7 @@ struct Mounted {
     mnt: PathBuf,
     cloud: PathBuf,
     // Unmounts on drop, also when a test panics.
-    _session: fuser::BackgroundSession,
+    _session: ourclone_vfs::fuse::FuseMount,
     _dir: tempfile::TempDir,
 }
 

@@ -627,6 +627,31 @@ impl MetaStore {
         let tx = self.begin_read()?;
         Ok(tx.open_table(NODES)?.len()?)
     }
+
+    /// Marks every folder listing as stale (SIGHUP): each is served as cached and listed again
+    /// in the background when next looked at. Returns how many folders that was.
+    pub fn expire_listings(&self) -> Result<u64> {
+        let tx = self.write()?;
+        let mut expired = 0;
+        {
+            let mut nodes = tx.open_table(NODES)?;
+            let mut stale = Vec::new();
+            for item in nodes.iter()? {
+                let (k, v) = item?;
+                let node = decode(v.value())?;
+                if node.listed_at.is_some_and(|t| t > 0) {
+                    stale.push((k.value(), node));
+                }
+            }
+            for (ino, mut node) in stale {
+                node.listed_at = Some(0);
+                write_node(&mut nodes, ino, &node)?;
+                expired += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(expired)
+    }
 }
 
 /// Some name of `ino` in the tree (a full scan: only for hard-linked local-only nodes).

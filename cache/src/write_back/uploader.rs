@@ -87,6 +87,9 @@ struct Job {
 /// Failed attempts after which a drain stops waiting for a record.
 pub const DRAIN_GIVE_UP: u32 = 5;
 
+/// How long a drain waits for files still open for writing to be closed.
+const WRITER_GRACE: Duration = Duration::from_secs(2);
+
 fn backoff(attempts: u32) -> Duration {
     Duration::from_millis(500u64.saturating_mul(1 << attempts.min(7))).min(Duration::from_secs(60))
 }
@@ -230,17 +233,22 @@ impl Uploader {
     /// the next mount). `progress` hears (records left) after every pass.
     pub async fn drain(self: &Arc<Self>, progress: impl Fn(u64)) -> Result<()> {
         lock(&self.retry_at).clear();
+        let started = Instant::now();
         loop {
             self.pass(true).await?;
             let scan = self.tree.meta.journal()?;
             progress(scan.pending.len() as u64);
-            // Files still open for writing cannot be uploaded yet; failing ones have had
-            // their chances. Both stay in the journal.
+            // Failing files have had their chances; files still open for writing cannot be
+            // uploaded yet. Both stay in the journal, but a close that is still on its way
+            // through the kernel (a release arrives after close(2) returned) gets a moment.
+            let failing = |r: &PendingRecord| r.attempts >= DRAIN_GIVE_UP;
             let stuck = scan
                 .pending
                 .iter()
-                .all(|(ino, r)| r.attempts >= DRAIN_GIVE_UP || self.tree.locks.has_writers(*ino));
-            if scan.pending.is_empty() || stuck {
+                .all(|(ino, r)| failing(r) || self.tree.locks.has_writers(*ino));
+            let all_failing = scan.pending.iter().all(|(_, r)| failing(r));
+            let grace_over = started.elapsed() >= WRITER_GRACE;
+            if scan.pending.is_empty() || all_failing || (stuck && grace_over) {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

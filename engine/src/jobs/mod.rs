@@ -25,13 +25,23 @@ mod tests {
             kind: kind.into(),
             args,
         };
-        let e = build(&spec("defrag", serde_json::Value::Null)).err().unwrap();
+        let e = build(&spec("defrag", serde_json::Value::Null))
+            .err()
+            .unwrap();
         assert_eq!(e.to_string(), "unknown job kind 'defrag'");
         let e = build(&spec("du", serde_json::json!({"path": 3})))
             .err()
             .unwrap();
         assert!(e.to_string().starts_with("bad arguments for du:"), "{e}");
-        assert_eq!(build(&spec("du", serde_json::json!({"path": "a/b"}))).unwrap().kind(), "du");
-        assert_eq!(build(&spec("du", serde_json::Value::Null)).unwrap().kind(), "du");
+        assert_eq!(
+            build(&spec("du", serde_json::json!({"path": "a/b"})))
+                .unwrap()
+                .kind(),
+            "du"
+        );
+        assert_eq!(
+            build(&spec("du", serde_json::Value::Null)).unwrap().kind(),
+            "du"
+        );
     }
 }

@@ -27,7 +27,7 @@ use crate::backing::Backings;
 use crate::vfs::{OpenMode, Opened, RenameFlags, SetAttr, Vfs, NAME_MAX};
 use crate::VfsError;
 use reply::{file_attr, file_type, Answer};
-pub use session::{forward_invalidations, mount_config, serve};
+pub use session::{forward_invalidations, mount_config, serve, FuseMount, FS_TYPE};
 
 /// How long the kernel may trust an attribute or name answer without asking again. We are the
 /// only writer of our tree between listings, so a longer TTL is safe and saves round trips on
