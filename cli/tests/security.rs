@@ -295,7 +295,9 @@ fn item11_unmount_finds_daemon_whatever_the_runtime_dir() {
     .exists()
         || (std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .is_ok_and(|s| s.split(' ').nth(2) == Some("Z"))
-            && std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count()) <= 1)));
+            && std::fs::read_dir(format!("/proc/{pid}/task"))
+                .map_or(0, |d| d.count())
+                <= 1)));
     let out = env.run(&["unmount", mnt]);
     let err = stderr(&out);
     assert_eq!(
