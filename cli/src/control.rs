@@ -41,7 +41,13 @@ pub enum Request {
         #[serde(default)]
         drain_for: Option<u64>,
     },
-    Refresh,
+    /// Lists a folder on the mount again now (and every folder below it with `recursive`).
+    Refresh {
+        #[serde(default)]
+        path: String,
+        #[serde(default)]
+        recursive: bool,
+    },
     /// Runs a job over the daemon's Vfs. With `follow`, the connection streams the job's
     /// events and ends with its final state; closing it early cancels the job.
     JobStart {
@@ -116,6 +122,14 @@ pub struct Status {
     /// Why writes fail with ENOSPC right now (dirty data over the cap, uploads stalled).
     #[serde(default)]
     pub writes_refused: Option<String>,
+    /// online | degraded | offline: whether the remote answers.
+    #[serde(default)]
+    pub state: ourclone_remote::Reach,
+    /// Since when the remote fails to answer (Unix seconds), when it does.
+    #[serde(default)]
+    pub offline_since: Option<u64>,
+    #[serde(default)]
+    pub remote_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -137,6 +151,9 @@ pub enum Reply {
     },
     JobStarted {
         id: u64,
+    },
+    Refreshed {
+        folders: u64,
     },
     JobEvent {
         id: u64,

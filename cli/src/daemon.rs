@@ -389,11 +389,13 @@ async fn handle(
             send(&mut w, &Reply::Jobs { jobs }).await
         }
         Request::Status => send(&mut w, &Reply::Status(Box::new(daemon.status()))).await,
-        Request::Refresh => {
-            let reply = match daemon.vfs.refresh(ourclone_cache::ROOT_INO).await {
-                Ok(()) => Reply::Ok,
+        Request::Refresh { path, recursive } => {
+            let files = ourclone_vfs::Files::new(daemon.vfs.clone(), owner)
+                .at_priority(ourclone_remote::pacer::Priority::Interactive);
+            let reply = match files.refresh(&path, recursive).await {
+                Ok(folders) => Reply::Refreshed { folders },
                 Err(e) => Reply::Error {
-                    message: e.to_string(),
+                    message: format!("{}: {e}", if path.is_empty() { "/" } else { &path }),
                 },
             };
             send(&mut w, &reply).await
@@ -454,6 +456,7 @@ impl Daemon {
                     .count() as u64
             })
             .unwrap_or(0);
+        let reach = self.vfs.reachability();
         Status {
             mountpoint: self.mountpoint.display().to_string(),
             remote: self.spec_label.clone(),
@@ -468,6 +471,12 @@ impl Daemon {
             nodes: self.vfs.meta().node_count().unwrap_or(0),
             quarantined: self.quarantined,
             writes_refused: self.vfs.write_refusal(),
+            state: reach.state,
+            offline_since: reach
+                .failing_since
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
+            remote_error: reach.last_error,
         }
     }
 }

@@ -109,17 +109,8 @@ fn place(arg: &str, config_path: &Path, cache_dir: &Path) -> Result<Place, CliEr
     }
     let path = std::fs::canonicalize(arg)
         .map_err(|e| CliError::Usage(format!("{arg}: {}", crate::error::io_reason(&e))))?;
-    for dir in path.ancestors() {
-        let ours = mountpoint::mounted_fstype(dir).is_some_and(|t| t.starts_with("fuse"));
-        if let Some(socket) = ours
-            .then(|| mountpoint::find_control_socket(dir, cache_dir))
-            .flatten()
-        {
-            return Ok(Place::Mount {
-                socket,
-                inside: inside(&path, dir),
-            });
-        }
+    if let Some((socket, inside)) = mountpoint::mount_containing(&path, cache_dir) {
+        return Ok(Place::Mount { socket, inside });
     }
     if path.is_dir() {
         return Ok(Place::Local {

@@ -4,6 +4,7 @@
 mod config;
 mod control;
 mod daemon;
+mod doctor;
 mod error;
 mod helper;
 mod job_cmd;
@@ -76,6 +77,20 @@ enum Command {
         /// Folder for the helpers (default /sbin, where mount(8) looks for them).
         #[arg(long, default_value = "/sbin")]
         dir: PathBuf,
+    },
+    /// List a folder of a mount on the remote again now (changes made elsewhere show at once).
+    Refresh {
+        path: PathBuf,
+        /// Every folder below it too.
+        #[arg(long, short)]
+        recursive: bool,
+    },
+    /// Check FUSE, the config, each remote's credentials and the cache folder; one line per
+    /// check, with what to do about a failure.
+    Doctor {
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Mount at login or boot: write or remove a systemd unit (or a launchd agent).
     Service {
@@ -177,6 +192,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             mount::unmount(&mountpoint, how, &cache_dir, json)
         }
         Command::Install { dir } => helper::install(&dir),
+        Command::Refresh { path, recursive } => mount::refresh(&path, recursive, &cache_dir),
+        Command::Doctor { json } => doctor::run(&config_path, &cache_dir, json),
         Command::Service { action } => {
             let paths = service::Paths {
                 config: &config_path,

@@ -422,6 +422,43 @@ fn wait_for_exit(pid: u32) {
     }
 }
 
+/// `ourclone-fs refresh PATH [--recursive]`: the folder at PATH (on a mount) is listed on the
+/// remote again now, so changes made elsewhere show at once.
+pub fn refresh(path: &Path, recursive: bool, cache_dir: &Path) -> Result<(), CliError> {
+    let canon = std::fs::canonicalize(path).map_err(|e| {
+        CliError::Usage(format!(
+            "{}: {}",
+            path.display(),
+            crate::error::io_reason(&e)
+        ))
+    })?;
+    let (socket, inside) = mountpoint::mount_containing(&canon, cache_dir).ok_or_else(|| {
+        CliError::MountPoint(format!(
+            "{} is not on a mount of ourclone-fs",
+            canon.display()
+        ))
+    })?;
+    let req = Request::Refresh {
+        path: inside,
+        recursive,
+    };
+    let mut result = Err(CliError::Other(anyhow::anyhow!(
+        "no answer from the daemon"
+    )));
+    control::call(&socket, &req, |reply| {
+        result = match reply {
+            Reply::Refreshed { folders } => Ok(folders),
+            Reply::Error { message } => Err(CliError::Other(anyhow::anyhow!("{message}"))),
+            _ => Err(CliError::Other(anyhow::anyhow!(
+                "unexpected reply from the daemon"
+            ))),
+        }
+    })?;
+    let folders = result?;
+    println!("listed {folders} folder(s) again");
+    Ok(())
+}
+
 pub fn status(mp: &Path, cache_dir: &Path, json: bool) -> Result<(), CliError> {
     let canon = canonical_mounted(mp)?;
     let Some(socket) = mountpoint::find_control_socket(&canon, cache_dir) else {
@@ -447,6 +484,23 @@ pub fn status(mp: &Path, cache_dir: &Path, json: bool) -> Result<(), CliError> {
         return Ok(());
     }
     println!("{} on {} (pid {})", s.remote, s.mountpoint, s.pid);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match s.state {
+        ourclone_remote::Reach::Online => println!("remote: online"),
+        state => println!(
+            "remote: {} since {} s ago ({}), {} file(s) pending; reconnects by itself",
+            if state == ourclone_remote::Reach::Offline {
+                "offline"
+            } else {
+                "degraded"
+            },
+            now.saturating_sub(s.offline_since.unwrap_or(now)),
+            s.remote_error.as_deref().unwrap_or("no answer"),
+            s.pending_files
+        ),
+    }
     println!(
         "pending uploads: {} file(s), {} byte(s); failing: {}",
         s.pending_files, s.pending_bytes, s.failing_files

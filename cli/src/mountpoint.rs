@@ -56,6 +56,21 @@ pub fn mounted_fstype(path: &Path) -> Option<String> {
     })
 }
 
+/// The mount of ours that holds `path` (canonical): its control socket and the path inside it.
+pub fn mount_containing(path: &Path, cache_dir: &Path) -> Option<(PathBuf, String)> {
+    for dir in path.ancestors() {
+        let ours = mounted_fstype(dir).is_some_and(|t| t.starts_with("fuse"));
+        if let Some(socket) = ours.then(|| find_control_socket(dir, cache_dir)).flatten() {
+            let inside = path
+                .strip_prefix(dir)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Some((socket, inside));
+        }
+    }
+    None
+}
+
 /// Checks that `path` can take a new mount.
 pub fn check_free(path: &Path) -> Result<PathBuf, CliError> {
     let canon = canonical(path)?;

@@ -88,7 +88,7 @@ fn valid_name(name: &str) -> Result<(), CliError> {
 }
 
 /// Checks a remote once, so a bad path or key is caught at `add`, not at the first mount.
-fn check(name: &str, remote: &RemoteConfig) -> Result<(), CliError> {
+pub(crate) fn check(name: &str, remote: &RemoteConfig) -> Result<(), CliError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

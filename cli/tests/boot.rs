@@ -286,3 +286,79 @@ fn service_units_verify_and_plists_parse() {
     let out = run(&["service", "remove", mp]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn doctor_checks_and_says_what_to_do() {
+    let env = Env::new();
+    let out = env.run(&["doctor"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "doctor: {text}{}", stderr(&out));
+    for line in [
+        "ok   fuse:",
+        "ok   config permissions:",
+        "ok   remote demo:",
+        "ok   config:",
+    ] {
+        assert!(text.contains(line), "no '{line}' in:\n{text}");
+    }
+    let out = env.run(&["doctor", "--json"]);
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["verdict"] != "fail"));
+
+    // A config others can read, a remote whose folder is gone, an open cache folder.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::remove_dir_all(&env.cloud).unwrap();
+    std::fs::create_dir_all(&env.cache).unwrap();
+    std::fs::set_permissions(&env.cache, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = env.run(&["doctor"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAIL config permissions:") && text.contains("chmod 600"),
+        "{text}"
+    );
+    assert!(text.contains("FAIL remote demo:"), "{text}");
+    assert!(
+        text.contains("FAIL cache:") && text.contains("chmod 700"),
+        "{text}"
+    );
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+
+    // An unprivileged user: told what to do when /dev/fuse is closed to them.
+    let shared = tempfile::Builder::new()
+        .prefix("doctor-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = shared.path().join("ourclone-fs");
+    std::fs::copy(bin(), &copy).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(&copy)
+        .arg("doctor")
+        .env("HOME", shared.path())
+        .env_remove("OURCLONE_FS_CONFIG")
+        .env_remove("OURCLONE_FS_CACHE_DIR")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let fuse_mode = std::fs::metadata("/dev/fuse").unwrap().permissions().mode();
+    if fuse_mode & 0o006 != 0o006 {
+        assert!(
+            text.contains("FAIL fuse: cannot open /dev/fuse") && text.contains("run as root"),
+            "{text}"
+        );
+        assert_eq!(out.status.code(), Some(1), "{text}");
+    } else {
+        assert!(text.contains("ok   fuse:"), "{text}");
+    }
+    assert!(
+        text.contains("note config:") && text.contains("remote add"),
+        "{text}"
+    );
+}

@@ -19,7 +19,26 @@ pub struct Emulator {
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     state: PathBuf,
+    args: Vec<String>,
     _temp: Option<tempfile::TempDir>,
+}
+
+/// An emulator stopped by [`Emulator::stop_for_a_while`].
+pub struct Stopped {
+    state: PathBuf,
+    addr: String,
+    args: Vec<String>,
+    temp: Option<tempfile::TempDir>,
+}
+
+impl Stopped {
+    /// Serves the same account on the same address again.
+    pub fn start(self) -> Emulator {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let mut emu = Emulator::launch(&self.state, &self.addr, &args);
+        emu._temp = self.temp;
+        emu
+    }
 }
 
 impl Emulator {
@@ -37,7 +56,23 @@ impl Emulator {
 
     /// Starts over the account kept in `state` (to see it again after a restart).
     pub fn with_state(state: &Path, args: &[&str]) -> Emulator {
-        let mut argv = vec!["fichier-emulator", "--listen", "127.0.0.1:0", "--state"];
+        Self::launch(state, "127.0.0.1:0", args)
+    }
+
+    /// Stops the server but keeps its account and address, for [`Stopped::start`]: a remote
+    /// that goes away and comes back.
+    pub fn stop_for_a_while(mut self) -> Stopped {
+        self.shutdown();
+        Stopped {
+            state: self.state.clone(),
+            addr: self.base.trim_start_matches("http://").to_string(),
+            args: self.args.clone(),
+            temp: self._temp.take(),
+        }
+    }
+
+    fn launch(state: &Path, listen: &str, args: &[&str]) -> Emulator {
+        let mut argv = vec!["fichier-emulator", "--listen", listen, "--state"];
         argv.push(state.to_str().expect("a UTF-8 state path"));
         argv.extend_from_slice(args);
         let cfg = Config::try_parse_from(&argv).unwrap_or_else(|e| panic!("emulator flags: {e}"));
@@ -75,6 +110,7 @@ impl Emulator {
             stop: Some(stop),
             thread: Some(thread),
             state: state.to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
             _temp: None,
         }
     }

@@ -288,6 +288,31 @@ impl Files {
         Ok(())
     }
 
+    /// Lists folder `path` on the remote now, whatever the age of its cached listing, and with
+    /// `recursive` every folder below it too. Returns how many folders were listed.
+    pub async fn refresh(&self, path: &str, recursive: bool) -> Result<u64> {
+        let top = self.resolve(path).await?;
+        if top.kind != Kind::Dir {
+            return Err(CacheError::NotADirectory.into());
+        }
+        let mut todo = vec![top.ino];
+        let mut listed = 0;
+        while let Some(dir) = todo.pop() {
+            self.paced(self.vfs.refresh(dir)).await?;
+            listed += 1;
+            if recursive {
+                let entries = self.paced(self.vfs.readdir(dir)).await?;
+                todo.extend(
+                    entries
+                        .iter()
+                        .filter(|e| e.attr.kind == Kind::Dir)
+                        .map(|e| e.attr.ino),
+                );
+            }
+        }
+        Ok(listed)
+    }
+
     /// Waits until each file is on the remote in (at least) the version written, uploading
     /// them without the write-back delay.
     pub async fn wait_uploaded(&self, files: &[Written]) -> Result<()> {

@@ -93,6 +93,10 @@ impl Remote for Counted {
         self.inner.features()
     }
 
+    fn reachability(&self) -> crate::Reachability {
+        self.inner.reachability()
+    }
+
     async fn list(&self, dir: &ObjectRef) -> Result<Vec<Entry>> {
         let r = self.inner.list(dir).await;
         self.tally(&self.c.list, 1, r)

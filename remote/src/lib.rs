@@ -9,6 +9,7 @@
 mod counted;
 mod error;
 mod hash;
+pub mod health;
 pub mod local;
 pub mod onefichier;
 pub mod pacer;
@@ -24,6 +25,7 @@ use bytes::Bytes;
 pub use counted::{CallCounts, Counted};
 pub use error::{RemoteError, Result};
 pub use hash::{BadHash, Hash, HashAlgo};
+pub use health::{Reach, Reachability};
 pub use path::{is_component, RemotePath};
 
 /// What kind of object an entry is.
@@ -163,4 +165,9 @@ pub trait Remote: Send + Sync + 'static {
 
     /// Space used and free.
     async fn about(&self) -> Result<Usage>;
+
+    /// Whether the provider is answering (providers without a network are always online).
+    fn reachability(&self) -> Reachability {
+        Reachability::default()
+    }
 }

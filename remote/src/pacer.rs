@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::health::Health;
 use crate::sync::lock;
 use crate::RemoteError;
 
@@ -144,6 +145,8 @@ pub struct Pacer {
     changed: Notify,
     jitter_seed: RandomState,
     jitter_counter: AtomicU64,
+    /// Whether the account's endpoint answers, from every attempt made here.
+    health: Health,
 }
 
 impl fmt::Debug for Pacer {
@@ -175,6 +178,7 @@ impl Pacer {
             changed: Notify::new(),
             jitter_seed: RandomState::new(),
             jitter_counter: AtomicU64::new(0),
+            health: Health::default(),
         })
     }
 
@@ -189,6 +193,11 @@ impl Pacer {
         let pacer = Self::new(config);
         map.insert(account.to_string(), Arc::downgrade(&pacer));
         pacer
+    }
+
+    /// Whether the account answers, as every attempt through this Pacer found.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     pub fn config(&self) -> &PacerConfig {
@@ -315,9 +324,13 @@ impl Pacer {
                 self.acquire().await;
             }
             let err = match op().await {
-                Ok(value) => return Ok(value),
+                Ok(value) => {
+                    self.health.answered();
+                    return Ok(value);
+                }
                 Err(err) => err,
             };
+            self.health.attempt_failed(&err);
             failures += 1;
             match self.after_failure(&err, failures) {
                 AfterFailure::FailNow => {

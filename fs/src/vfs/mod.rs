@@ -112,6 +112,9 @@ pub struct Vfs {
     refusal: Mutex<Option<(String, u64)>>,
 }
 
+/// How long a read that needs the remote waits before failing with EIO while it is offline.
+pub const OFFLINE_READ_WAIT: Duration = Duration::from_secs(2);
+
 /// Longest symlink target read from a remote (PATH_MAX): a link object is small, whatever a
 /// server claims.
 const PATH_MAX: u64 = 4096;
@@ -361,7 +364,9 @@ impl Vfs {
             ));
         }
         let obj = self.tree.object(ino, &node)?;
-        let bytes = self.remote().read(&obj, 0, PATH_MAX).await?;
+        let bytes = self
+            .unless_offline(self.remote().read(&obj, 0, PATH_MAX))
+            .await?;
         let bytes = &bytes[..bytes.len().min(PATH_MAX as usize)];
         let target = String::from_utf8_lossy(bytes).into_owned();
         self.meta().update(ino, |n| {
@@ -369,6 +374,34 @@ impl Vfs {
             n.size = target.len() as u64;
         })?;
         Ok(target)
+    }
+
+    /// `fut` (a remote call a reader waits for), unless the remote is offline: then it fails
+    /// with EIO once it has waited [`OFFLINE_READ_WAIT`], rather than hang until the remote is
+    /// back. Cached content is never behind this.
+    pub(crate) async fn unless_offline<T>(
+        &self,
+        fut: impl std::future::Future<Output = ourclone_remote::Result<T>>,
+    ) -> Result<T> {
+        tokio::pin!(fut);
+        let started = std::time::Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                r = &mut fut => return Ok(r?),
+                _ = tick.tick() => {
+                    let offline = self.remote().reachability().state == ourclone_remote::Reach::Offline;
+                    if offline && started.elapsed() >= OFFLINE_READ_WAIT {
+                        return Err(VfsError::Errno(libc::EIO, "the remote is offline"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the remote answers (see `ourclone_remote::health`).
+    pub fn reachability(&self) -> ourclone_remote::Reachability {
+        self.remote().reachability()
     }
 
     /// Space on the remote, asked at most once a minute.

@@ -147,7 +147,8 @@ impl Vfs {
     async fn fetch_range(&self, obj: &ObjectRef, size: u64, from: u64, to: u64) -> Result<Bytes> {
         let start = from * BLOCK_SIZE;
         let end = (to * BLOCK_SIZE).min(size);
-        Ok(self.remote().read(obj, start, end - start).await?)
+        self.unless_offline(self.remote().read(obj, start, end - start))
+            .await
     }
 
     /// Starts fetching the window after `next` in the background, once per window.

@@ -241,6 +241,10 @@ impl Remote for OneFichierRemote {
         "1fichier"
     }
 
+    fn reachability(&self) -> crate::Reachability {
+        self.client.pacer.health().report()
+    }
+
     fn features(&self) -> Features {
         Features {
             keeps_mtime: false,
