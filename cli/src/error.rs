@@ -41,6 +41,19 @@ impl CliError {
     }
 }
 
+/// "cannot write to DIR: reason", with `root_hint` when the reason is a permission.
+pub fn cannot_write(dir: &std::path::Path, e: &io::Error, root_hint: &str) -> CliError {
+    let hint = match e.kind() {
+        io::ErrorKind::PermissionDenied => format!(" ({root_hint})"),
+        _ => String::new(),
+    };
+    CliError::Other(anyhow::anyhow!(
+        "cannot write to {}: {}{hint}",
+        dir.display(),
+        io_reason(e)
+    ))
+}
+
 /// The reason part of an I/O error, without Rust's "(os error N)" suffix.
 pub fn io_reason(e: &io::Error) -> String {
     match e.kind() {

@@ -185,15 +185,7 @@ pub fn uninstall(dir: &Path) -> Result<(), CliError> {
 }
 
 fn cannot_write(dir: &Path, e: &std::io::Error) -> CliError {
-    let hint = match e.kind() {
-        std::io::ErrorKind::PermissionDenied => " (run it as root: sudo ourclone-fs install)",
-        _ => "",
-    };
-    CliError::Other(anyhow::anyhow!(
-        "cannot write to {}: {}{hint}",
-        dir.display(),
-        crate::error::io_reason(e)
-    ))
+    crate::error::cannot_write(dir, e, "run it as root: sudo ourclone-fs install")
 }
 
 #[cfg(test)]

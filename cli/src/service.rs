@@ -297,11 +297,11 @@ fn remove(mp: &Path, system: bool, launchd: bool) -> Result<(), CliError> {
 }
 
 fn cannot_write(dir: &Path, e: &std::io::Error) -> CliError {
-    CliError::Other(anyhow::anyhow!(
-        "cannot write to {}: {}",
-        dir.display(),
-        crate::error::io_reason(e)
-    ))
+    crate::error::cannot_write(
+        dir,
+        e,
+        "a --system unit needs root: sudo ourclone-fs service …",
+    )
 }
 
 #[cfg(test)]

@@ -141,7 +141,67 @@ fn refresh_shows_changes_from_another_machine_at_once() {
         stdout(&out)
     );
     assert_eq!(std::fs::read(&news).unwrap(), b"from elsewhere");
+    // A change made through the 1Fichier API itself (as the web UI would): a rename.
+    std::fs::write(env.mnt.join("shared/by-api.txt"), b"renamed elsewhere").unwrap();
+    assert!(env.drained(Duration::from_secs(60)));
+    rename_through_the_api(&emu, "by-api.txt", "renamed-by-api.txt");
+    assert!(
+        env.mnt.join("shared/by-api.txt").exists(),
+        "cached listing already changed"
+    );
+    let out = env.run(&["refresh", env.mnt.join("shared").to_str().unwrap()]);
+    assert!(out.status.success(), "refresh: {}", stderr(&out));
+    assert!(!env.mnt.join("shared/by-api.txt").exists());
+    assert_eq!(
+        std::fs::read(env.mnt.join("shared/renamed-by-api.txt")).unwrap(),
+        b"renamed elsewhere"
+    );
     let out = env.run(&["refresh", env.dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    m.unmount();
+}
+
+/// Renames a file through the emulator's API (file/ls of every folder, then file/rename).
+fn rename_through_the_api(emu: &common::emulator::Emulator, from: &str, to: &str) {
+    let script = r#"import json, sys, urllib.request
+base, key, old, new = sys.argv[1:5]
+def call(ep, body):
+    req = urllib.request.Request(f"{base}/{ep}.cgi", json.dumps(body).encode(),
+        {"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))
+todo = [0]
+while todo:
+    folder = todo.pop()
+    for f in call("file/ls", {"folder_id": folder}).get("items", []):
+        if f["filename"] == old:
+            call("file/rename", {"urls": [{"url": f["url"], "filename": new}]})
+            sys.exit(0)
+    todo += [s["id"] for s in call("folder/ls", {"folder_id": folder}).get("sub_folders", [])]
+sys.exit("not found")
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args([&emu.endpoint(), common::emulator::KEY, from, to])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "API rename: {}", stderr(&out));
+}
+
+#[test]
+fn changes_from_elsewhere_show_within_the_listing_ttl() {
+    let env = Env::new();
+    let m = env.mount(&["--dir-cache-time", "1s"]);
+    assert_eq!(std::fs::read_dir(&env.mnt).unwrap().count(), 0);
+    std::fs::write(env.cloud.join("later.txt"), b"x").unwrap();
+    let seen = wait_for(Duration::from_secs(15), || {
+        std::fs::read_dir(&env.mnt)
+            .unwrap()
+            .any(|e| e.unwrap().file_name() == "later.txt")
+    });
+    assert!(
+        seen,
+        "a change on the remote did not show within the listing TTL"
+    );
     m.unmount();
 }

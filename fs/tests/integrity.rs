@@ -318,3 +318,35 @@ async fn an_upload_that_landed_before_a_crash_is_not_a_conflict() {
     assert_eq!(std::fs::read(&landed).unwrap(), b"version two, longer");
     assert_eq!(vfs.meta().pending_count().unwrap(), 0);
 }
+
+/// Issue 13, item 5: an open handle keeps reading the version it opened. A listing refresh
+/// that finds the file changed, or deleted, on the remote does not change what the handle reads;
+/// the next open sees the new state.
+#[tokio::test(flavor = "multi_thread")]
+async fn open_handles_keep_the_version_they_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = dir.path().join("cloud");
+    std::fs::create_dir(&cloud).unwrap();
+    std::fs::write(cloud.join("changed.txt"), b"version one").unwrap();
+    std::fs::write(cloud.join("deleted.txt"), b"still here").unwrap();
+    let vfs = mount(dir.path());
+    let changed = vfs.lookup(ROOT_INO, "changed.txt").await.unwrap().ino;
+    let deleted = vfs.lookup(ROOT_INO, "deleted.txt").await.unwrap().ino;
+    let c = vfs.open(changed, OpenMode::Read, false).await.unwrap();
+    let d = vfs.open(deleted, OpenMode::Read, false).await.unwrap();
+    assert_eq!(&vfs.read(c, 0, 7).await.unwrap()[..], b"version");
+    assert_eq!(&vfs.read(d, 0, 5).await.unwrap()[..], b"still");
+    // Elsewhere: same size, other bytes (and a later mtime); and a delete.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(cloud.join("changed.txt"), b"VERSION TWO").unwrap();
+    std::fs::remove_file(cloud.join("deleted.txt")).unwrap();
+    vfs.refresh(ROOT_INO).await.unwrap();
+    assert_eq!(&vfs.read(c, 0, 11).await.unwrap()[..], b"version one");
+    assert_eq!(&vfs.read(d, 0, 10).await.unwrap()[..], b"still here");
+    vfs.release(c).await.unwrap();
+    vfs.release(d).await.unwrap();
+    let c = vfs.open(changed, OpenMode::Read, false).await.unwrap();
+    assert_eq!(&vfs.read(c, 0, 11).await.unwrap()[..], b"VERSION TWO");
+    vfs.release(c).await.unwrap();
+    assert!(vfs.lookup(ROOT_INO, "deleted.txt").await.is_err());
+}

@@ -548,14 +548,16 @@ impl MetaStore {
 
     /// Merges a fresh remote listing of folder `dir` into the tree: new remote objects appear,
     /// changed ones are updated, and objects gone from the remote disappear unless they hold
-    /// changes not yet uploaded.
+    /// changes not yet uploaded. Returns the names that changed or went away, whose kernel
+    /// entries must be dropped.
     pub fn merge_listing(
         &self,
         dir: Ino,
         entries: &[Entry],
         d: Defaults,
         busy: impl Fn(Ino) -> bool,
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
+        let mut stale = Vec::new();
         self.reserve_inos(entries.len() as u64)?;
         let tx = self.write()?;
         {
@@ -591,6 +593,7 @@ impl MetaStore {
                             }
                             node.remote = Some(fresh);
                             write_node(&mut nodes, ino, &node)?;
+                            stale.push(name.to_string());
                         }
                     }
                     None => {
@@ -613,13 +616,14 @@ impl MetaStore {
                 }
                 children.remove((dir, name.as_str()))?;
                 nodes.remove(ino)?;
+                stale.push(name);
             }
             let mut dnode = read_node(&nodes, dir)?;
             dnode.listed_at = Some(now_nanos());
             write_node(&mut nodes, dir, &dnode)?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(stale)
     }
 
     /// Number of nodes in the tree (for status).

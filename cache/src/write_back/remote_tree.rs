@@ -140,9 +140,15 @@ impl RemoteTree {
         let entries = self.remote.list(&self.object(dir, &node)?).await?;
         // Files open for writing have no journal record before their first close: the merge
         // must not touch them either.
-        self.meta
+        let stale = self
+            .meta
             .merge_listing(dir, &entries, self.defaults, |ino| {
                 self.locks.has_writers(ino)
-            })
+            })?;
+        // The kernel may hold these names (and their attributes) for a while yet.
+        for name in stale {
+            self.notices.changed(dir, &name);
+        }
+        Ok(())
     }
 }

@@ -44,6 +44,11 @@ pub(crate) struct OpenFile {
     /// Whether the kernel does this inode's I/O directly (see `direct.rs`); `None` until a
     /// handle asks.
     pub direct: Mutex<Option<bool>>,
+    /// The node as it was when the file was opened. Reads of remote content follow this
+    /// version until the last handle closes: a listing refresh that finds the file changed or
+    /// deleted elsewhere does not change what an open handle reads (cached blocks of that
+    /// version keep being served).
+    pub opened: Node,
 }
 
 /// Changes `setattr` may carry.
@@ -99,6 +104,7 @@ impl Vfs {
                 handles: Mutex::new(0),
                 ra: Mutex::new(ReadAhead::default()),
                 direct: Mutex::new(None),
+                opened: node.clone(),
             })
         });
         *lock(&of.handles) += 1;
@@ -308,8 +314,7 @@ impl Vfs {
             })
             .await;
         }
-        let node = self.meta().get(ino)?;
-        self.read_remote(ino, &node, &of.ra, offset, size as u64)
+        self.read_remote(ino, &of.opened, &of.ra, offset, size as u64)
             .await
     }
 
