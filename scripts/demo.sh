@@ -60,6 +60,8 @@ for _ in $(seq 1 60); do
 done
 ourclone-fs status "$demo/1fichier"
 echo "emulator API calls so far: $(curl -s http://127.0.0.1:8741/_emulator/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["total_api_calls"])' 2>/dev/null || echo '?')"
+echo "du on the mount (runs inside its daemon, from the cache: no API calls):"
+ourclone-fs du "$demo/1fichier"
 
 cat <<MSG
 

@@ -284,22 +284,27 @@ async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> 
     }
 }
 
-/// Uploads what is pending for up to `limit`, telling systemd how many files are left; says in
-/// the log what stays for the next mount.
+/// Uploads what is pending for up to `limit` (a second Ctrl-C or SIGTERM stops waiting),
+/// telling systemd how many files are left; says in the log what stays for the next mount.
 async fn drain_before_stop(vfs: &Vfs, limit: Duration) {
-    let drained = tokio::time::timeout(
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let drain = tokio::time::timeout(
         limit,
         vfs.drain(|left| {
             notify(&format!(
                 "STATUS=uploading before unmount: {left} file(s) left"
             ))
         }),
-    )
-    .await;
-    match drained {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("drain before stopping failed: {e}"),
-        Err(_) => tracing::warn!("stopped waiting for uploads after {limit:?}"),
+    );
+    tokio::select! {
+        drained = drain => match drained {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("drain before stopping failed: {e}"),
+            Err(_) => tracing::warn!("stopped waiting for uploads after {limit:?}"),
+        },
+        _ = tokio::signal::ctrl_c() => tracing::warn!("asked again to stop: not waiting for uploads"),
+        Some(()) = next_signal(&mut term) => tracing::warn!("asked again to stop: not waiting for uploads"),
     }
     let (files, bytes) = pending(vfs);
     if files > 0 {
