@@ -350,3 +350,25 @@ async fn open_handles_keep_the_version_they_opened() {
     vfs.release(c).await.unwrap();
     assert!(vfs.lookup(ROOT_INO, "deleted.txt").await.is_err());
 }
+
+/// A file renamed here while open keeps reading (from its new place on the remote).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_open_file_renamed_here_keeps_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = dir.path().join("cloud");
+    std::fs::create_dir(&cloud).unwrap();
+    std::fs::write(cloud.join("before.txt"), b"readable after a rename").unwrap();
+    let vfs = mount(dir.path());
+    let ino = vfs.lookup(ROOT_INO, "before.txt").await.unwrap().ino;
+    let fh = vfs.open(ino, OpenMode::Read, false).await.unwrap();
+    let flags = ourclone_vfs::RenameFlags::default();
+    vfs.rename(ROOT_INO, "before.txt", ROOT_INO, "after.txt", flags)
+        .await
+        .unwrap();
+    assert!(cloud.join("after.txt").exists());
+    assert_eq!(
+        &vfs.read(fh, 0, 100).await.unwrap()[..],
+        b"readable after a rename"
+    );
+    vfs.release(fh).await.unwrap();
+}

@@ -45,7 +45,7 @@ pub(crate) struct OpenFile {
     /// handle asks.
     pub direct: Mutex<Option<bool>>,
     /// The node as it was when the file was opened. Reads of remote content follow this
-    /// version until the last handle closes: a listing refresh that finds the file changed or
+    /// version (at the node's current place) until the last handle closes: a listing refresh that finds the file changed or
     /// deleted elsewhere does not change what an open handle reads (cached blocks of that
     /// version keep being served).
     pub opened: Node,
@@ -314,7 +314,18 @@ impl Vfs {
             })
             .await;
         }
-        self.read_remote(ino, &of.opened, &of.ra, offset, size as u64)
+        // The version this file was opened with, at the node's current place (a rename here
+        // moves the object on the remote too); the node as opened if it has left the tree.
+        let node = match self.meta().get(ino) {
+            Ok(mut now) => {
+                now.remote = of.opened.remote.clone();
+                now.size = of.opened.size;
+                now
+            }
+            Err(CacheError::NotFound) => of.opened.clone(),
+            Err(e) => return Err(e.into()),
+        };
+        self.read_remote(ino, &node, &of.ra, offset, size as u64)
             .await
     }
 
