@@ -21,7 +21,8 @@ const IGNORED: [&str; 17] = [
     "defaults", "rw", "auto", "noauto", "user", "users", "nouser", "owner", "group", "_netdev",
     "nofail", "nosuid", "nodev", "noexec", "suid", "dev", "exec",
 ];
-const IGNORED_PREFIXES: [&str; 4] = ["x-systemd.", "x-gvfs-", "comment=", "x-"];
+/// `x-systemd.*`, `x-gvfs-*` and every other `x-` option are for other programs by design.
+const IGNORED_PREFIXES: [&str; 2] = ["x-", "comment="];
 
 /// `Some` when started as a helper: the equivalent `ourclone-fs` command line.
 pub fn as_helper(argv: Vec<OsString>) -> Option<Result<Vec<OsString>, CliError>> {

@@ -87,26 +87,20 @@ pub fn escape(mountpoint: &Path) -> String {
     out
 }
 
-fn home() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
-}
-
 /// Where the unit for `mountpoint` goes, and its name.
 fn location(mountpoint: &Path, system: bool, launchd: bool) -> (PathBuf, String) {
     let id = escape(mountpoint);
     if launchd {
         let dir = match system {
             true => PathBuf::from("/Library/LaunchDaemons"),
-            false => home().join("Library/LaunchAgents"),
+            false => crate::home().join("Library/LaunchAgents"),
         };
         return (dir, format!("com.ourclone-fs.{id}.plist"));
     }
     let dir = match (system, std::env::var_os("XDG_CONFIG_HOME")) {
         (true, _) => PathBuf::from("/etc/systemd/system"),
         (false, Some(x)) => PathBuf::from(x).join("systemd/user"),
-        (false, None) => home().join(".config/systemd/user"),
+        (false, None) => crate::home().join(".config/systemd/user"),
     };
     (dir, format!("ourclone-fs-{id}.service"))
 }

@@ -258,8 +258,8 @@ impl Files {
 
     /// Removes a file, or an empty folder.
     pub async fn remove(&self, path: &str) -> Result<()> {
-        let attr = self.resolve(path).await?;
         let (parent, name) = self.resolve_parent(path).await?;
+        let attr = self.paced(self.vfs.lookup(parent, name)).await?;
         match attr.kind {
             Kind::Dir => self.paced(self.vfs.rmdir(parent, name)).await,
             _ => self.paced(self.vfs.unlink(parent, name)).await,

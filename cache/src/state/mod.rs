@@ -2,6 +2,7 @@
 //! records, their shared tables, recovery after a crash, and per-inode locks.
 
 pub(crate) mod journal;
+mod listing;
 pub(crate) mod locks;
 pub(crate) mod meta;
 pub(crate) mod node;

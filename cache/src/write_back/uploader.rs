@@ -19,7 +19,7 @@ use crate::content::block_cache::BlockCache;
 use crate::content::data::DataStore;
 use crate::error::{CacheError, Result};
 use crate::state::journal::{PendingRecord, Pushed};
-use crate::state::node::{from_nanos, now_nanos, Ino, Kind, Node, RemoteState};
+use crate::state::node::{from_nanos, Ino, Kind, Node, RemoteState};
 use crate::write_back::conflict;
 use crate::write_back::remote_tree::RemoteTree;
 
@@ -487,6 +487,32 @@ impl Uploader {
         Ok(())
     }
 
+    /// Before the bytes leave, notes durably what is about to land (see `landed_before`);
+    /// false, with every job marked failed, if that cannot be done. The note only helps where
+    /// the remote keeps our mtimes: elsewhere a durable commit per upload group is not paid.
+    fn note_pushing(&self, jobs: &[(Job, u32)]) -> bool {
+        if !self.tree.remote.features().keeps_mtime {
+            return true;
+        }
+        let pushing: Vec<(Ino, Pushed)> = jobs
+            .iter()
+            .map(|(j, _)| {
+                let mtime = j.upload.mtime.map_or(0, crate::state::node::to_nanos);
+                let size = j.upload.size;
+                (j.ino, Pushed { size, mtime })
+            })
+            .collect();
+        match self.tree.meta.note_pushing(&pushing) {
+            Ok(()) => true,
+            Err(e) => {
+                for (job, attempts) in jobs {
+                    self.failed(job.ino, *attempts, &e);
+                }
+                false
+            }
+        }
+    }
+
     /// Uploads the pending files of one folder, in one batch where the provider allows.
     async fn upload_group(self: Arc<Self>, items: Vec<(Ino, u64)>) -> Result<()> {
         let inos: Vec<Ino> = items.iter().map(|(i, _)| *i).collect();
@@ -517,23 +543,7 @@ impl Uploader {
             return Ok(());
         }
         let uploads: Vec<Upload> = jobs.iter().map(|(j, _)| j.upload.clone()).collect();
-        let pushing: Vec<(Ino, Pushed)> = jobs
-            .iter()
-            .map(|(j, _)| {
-                let mtime = j.upload.mtime.map_or(0, crate::state::node::to_nanos);
-                (
-                    j.ino,
-                    Pushed {
-                        size: j.upload.size,
-                        mtime,
-                    },
-                )
-            })
-            .collect();
-        if let Err(e) = self.tree.meta.note_pushing(&pushing) {
-            for (job, attempts) in &jobs {
-                self.failed(job.ino, *attempts, &e);
-            }
+        if !self.note_pushing(&jobs) {
             return Ok(());
         }
         self.counters
@@ -580,7 +590,6 @@ impl Uploader {
                 Err(e) => self.failed(job.ino, attempts, &CacheError::Remote(e)),
             }
         }
-        let _ = now_nanos;
         Ok(())
     }
 }
