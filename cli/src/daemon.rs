@@ -131,7 +131,7 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
         vfs: vfs.clone(),
         counted,
         quarantined,
-        jobs: JobTable::default(),
+        jobs: JobTable::logged(crate::job_cmd::task_dir(&spec.cache_dir)),
     });
     let socket = mountpoint::control_socket(&spec.mountpoint);
     let (stop_tx, mut stop_rx) = mpsc::channel(4);
@@ -367,6 +367,10 @@ async fn handle(
     };
     match req {
         Request::JobStart { kind, args, follow } => {
+            if names_local_paths(&args) && !may_use_local_paths(caller.uid()) {
+                let message = "only the mount's owner may run jobs on local folders through its daemon".into();
+                return send(&mut w, &Reply::Error { message }).await;
+            }
             let spec = ourclone_engine::JobSpec { kind, args };
             let files = ourclone_vfs::Files::new(daemon.vfs.clone(), owner);
             crate::job_cmd::host(&daemon.jobs, spec, files, follow, &mut w).await
@@ -491,4 +495,16 @@ pub fn notify_parent(line: &str) {
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+/// Whether a job's arguments name folders of the local filesystem (sides with no Vfs).
+fn names_local_paths(args: &serde_json::Value) -> bool {
+    ["src", "dst", "backup_dir"]
+        .iter()
+        .any(|k| args[*k].is_object() && args[*k].get("vfs").is_none())
+}
+
+/// The daemon reads and writes local folders as itself: only for its own user (or root).
+fn may_use_local_paths(uid: u32) -> bool {
+    uid == 0 || uid == nix::unistd::geteuid().as_raw()
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ourclone_engine::{Event, JobSpec};
+use ourclone_engine::{Event, JobSpec, Vfses};
 use ourclone_remote::RemotePath;
 use ourclone_vfs::{Files, Owner, Vfs, VfsConfig};
 use tokio::io::AsyncWriteExt;
@@ -35,6 +35,8 @@ enum Place {
 #[derive(Clone, Copy)]
 pub struct Output {
     pub json: bool,
+    /// A live bar on a terminal (`-P`).
+    pub progress: bool,
 }
 
 /// `ourclone-fs du PATH`.
@@ -52,6 +54,11 @@ pub fn du(path: &str, out: Output, config_path: &Path, cache_dir: &Path) -> Resu
     finish(&info, out)
 }
 
+/// Where the task logs of jobs go.
+pub fn task_dir(cache_dir: &Path) -> PathBuf {
+    cache_dir.join("tasks")
+}
+
 fn run(
     place: Place,
     spec: JobSpec,
@@ -65,10 +72,10 @@ fn run(
             let config = Config::load(config_path)?;
             let remote = config.remote(&name)?.clone();
             let state = crate::mount::state_dir(cache_dir, &name, &path);
-            in_process(spec, out, |rt| {
+            in_process(spec, out, cache_dir, |rt| {
                 let provider = rt.block_on(crate::remotes::open(&name, &remote))?;
                 let label = format!("{name}:{}", path.as_str());
-                open_vfs(rt, provider, path.clone(), &state, &label)
+                open_vfs(rt, provider, path.clone(), &state, &label).map(|v| vec![(String::new(), v)])
             })
         }
         Place::Local { root, .. } => {
@@ -77,7 +84,7 @@ fn run(
                 .prefix("local-")
                 .tempdir_in(cache_dir.join("jobs"))
                 .map_err(|e| CliError::Other(anyhow::anyhow!("cannot make a job folder: {e}")))?;
-            in_process(spec, out, |rt| {
+            in_process(spec, out, cache_dir, |rt| {
                 let local = ourclone_remote::local::LocalRemote::open(&root)
                     .map_err(|e| CliError::Usage(format!("{}: {e}", root.display())))?;
                 let label = root.display().to_string();
@@ -88,6 +95,7 @@ fn run(
                     scratch.path(),
                     &label,
                 )
+                .map(|v| vec![(String::new(), v)])
             })
         }
     }
@@ -132,7 +140,7 @@ fn inside(path: &Path, root: &Path) -> String {
 }
 
 /// Runs the job inside the mount's daemon, following it to the end.
-fn on_daemon(socket: &Path, spec: JobSpec, out: Output) -> Result<JobInfo, CliError> {
+pub(crate) fn on_daemon(socket: &Path, spec: JobSpec, out: Output) -> Result<JobInfo, CliError> {
     let req = Request::JobStart {
         kind: spec.kind,
         args: spec.args,
@@ -154,38 +162,47 @@ fn on_daemon(socket: &Path, spec: JobSpec, out: Output) -> Result<JobInfo, CliEr
     end.ok_or_else(|| CliError::Other(anyhow::anyhow!("the daemon ended the job's connection")))
 }
 
-/// Runs the job in this process over the Vfs `open` makes, then uploads what it wrote.
-fn in_process(
+/// Runs the job in this process over the Vfses `open` makes (by name), then uploads what it
+/// wrote.
+pub(crate) fn in_process(
     spec: JobSpec,
     out: Output,
-    open: impl FnOnce(&tokio::runtime::Runtime) -> Result<Arc<Vfs>, CliError>,
+    cache_dir: &Path,
+    open: impl FnOnce(&tokio::runtime::Runtime) -> Result<Vec<(String, Arc<Vfs>)>, CliError>,
 ) -> Result<JobInfo, CliError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| CliError::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
-    let vfs = open(&rt)?;
+    let vfses = open(&rt)?;
     let owner = Owner {
         uid: nix::unistd::getuid().as_raw(),
         gid: nix::unistd::getgid().as_raw(),
     };
-    let table = JobTable::default();
+    crate::mount::private_dir(cache_dir)?;
+    let table = JobTable::logged(task_dir(cache_dir));
     let bar = Progress::new(out);
     let info = rt.block_on(async {
-        let background = vfs.start_background();
-        let files = Files::new(vfs.clone(), owner);
+        let mut background = Vec::new();
+        let mut by_name = std::collections::HashMap::new();
+        for (name, vfs) in &vfses {
+            background.extend(vfs.start_background());
+            by_name.insert(name.clone(), Files::new(vfs.clone(), owner));
+        }
         let mut started = table
-            .start(spec, files)
+            .start(spec, Vfses::new(by_name))
             .map_err(|e| CliError::Usage(e.to_string()))?;
         while let Some(e) = next_event(&mut started).await {
             bar.event(&e);
         }
         let id = started.id;
         // What the job wrote reaches the remote before the command returns.
-        vfs.drain(|_| {})
-            .await
-            .map_err(|e| CliError::Other(anyhow::anyhow!("uploading the job's writes: {e}")))?;
+        for (_, vfs) in &vfses {
+            vfs.drain(|_| {}).await.map_err(|e| {
+                CliError::Other(anyhow::anyhow!("uploading the job's writes: {e}"))
+            })?;
+        }
         for task in background {
             task.abort();
         }
@@ -198,7 +215,7 @@ fn in_process(
 }
 
 /// Opens a Vfs for a job run in this process.
-fn open_vfs(
+pub(crate) fn open_vfs(
     rt: &tokio::runtime::Runtime,
     remote: Arc<dyn ourclone_remote::Remote>,
     root: RemotePath,
@@ -257,7 +274,7 @@ pub async fn host(
     follow: bool,
     w: &mut (impl AsyncWriteExt + Unpin),
 ) -> std::io::Result<()> {
-    let mut started = match table.start(spec, files) {
+    let mut started = match table.start(spec, Vfses::one(files)) {
         Ok(s) => s,
         Err(e) => {
             let message = e.to_string();
@@ -286,7 +303,7 @@ pub async fn host(
 }
 
 /// Prints a finished job's outcome and turns its state into the command's exit.
-fn finish(info: &JobInfo, out: Output) -> Result<(), CliError> {
+pub(crate) fn finish(info: &JobInfo, out: Output) -> Result<(), CliError> {
     match (&info.state, &info.outcome) {
         (JobState::Done, Some(o)) => {
             if out.json {
@@ -357,8 +374,8 @@ pub fn jobs(mp: &Path, cancel: Option<u64>, json: bool, cache_dir: &Path) -> Res
     Ok(())
 }
 
-/// A spinner with files and bytes on a terminal; task-log records as JSON lines with
-/// `--json`; nothing otherwise.
+/// With `-P` on a terminal, a bar (files, bytes, rate, ETA once the totals are known); with
+/// `--json`, every plan step and task-log record as a JSON line; nothing otherwise.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
     json: bool,
@@ -366,7 +383,7 @@ struct Progress {
 
 impl Progress {
     fn new(out: Output) -> Self {
-        let bar = (!out.json && std::io::stderr().is_terminal()).then(|| {
+        let bar = (out.progress && !out.json && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
@@ -379,17 +396,34 @@ impl Progress {
 
     fn event(&self, e: &Event) {
         match e {
-            Event::Progress { files, bytes, .. } => {
-                if let Some(bar) = &self.bar {
-                    bar.set_message(format!("{files} files, {bytes} bytes"));
+            Event::Progress {
+                files,
+                bytes,
+                total_files,
+                total_bytes,
+            } => {
+                let Some(bar) = &self.bar else { return };
+                if let Some(total) = total_bytes.filter(|t| *t > 0) {
+                    if bar.length() != Some(total) {
+                        bar.set_length(total);
+                        bar.set_style(
+                            indicatif::ProgressStyle::with_template(
+                                "{bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+                            )
+                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                        );
+                    }
+                    bar.set_position(*bytes);
                 }
+                let of = total_files.map(|t| format!("/{t}")).unwrap_or_default();
+                bar.set_message(format!("{files}{of} files"));
             }
-            Event::Record(r) if self.json => {
-                if let Ok(line) = serde_json::to_string(r) {
+            Event::Record(_) | Event::Planned(_) if self.json => {
+                if let Ok(line) = serde_json::to_string(e) {
                     println!("{line}");
                 }
             }
-            Event::Record(_) => {}
+            Event::Record(_) | Event::Planned(_) => {}
         }
     }
 

@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ourclone_engine::{job, Event, Events, JobError, JobSpec};
+use ourclone_engine::task_log::TaskLog;
+use ourclone_engine::{job, Event, Events, JobError, JobSpec, Vfses};
 use ourclone_remote::sync::lock;
-use ourclone_vfs::Files;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -37,6 +38,8 @@ pub struct Started {
 pub struct JobTable {
     next: AtomicU64,
     jobs: Mutex<BTreeMap<u64, Arc<Hosted>>>,
+    /// Where task logs go (`tasks/` of the state folder); jobs take their ids from there.
+    logs: Option<PathBuf>,
 }
 
 fn now() -> u64 {
@@ -46,10 +49,28 @@ fn now() -> u64 {
 }
 
 impl JobTable {
+    /// A table whose jobs keep a durable task log in `dir`.
+    pub fn logged(dir: PathBuf) -> Self {
+        Self {
+            logs: Some(dir),
+            ..Self::default()
+        }
+    }
+
     /// Checks `spec` and starts its job on the current runtime.
-    pub fn start(&self, spec: JobSpec, files: Files) -> Result<Started, JobError> {
+    pub fn start(&self, spec: JobSpec, vfses: Vfses) -> Result<Started, JobError> {
         let job = ourclone_engine::jobs::build(&spec)?;
-        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let log = match &self.logs {
+            Some(dir) => Some(
+                TaskLog::create(dir, &spec.kind, &spec.args)
+                    .map_err(|e| JobError::Failed(format!("cannot start the task log: {e}")))?,
+            ),
+            None => None,
+        };
+        let id = match &log {
+            Some(l) => l.id,
+            None => self.next.fetch_add(1, Ordering::Relaxed) + 1,
+        };
         let (events, rx_events) = broadcast::channel(1024);
         let (ended, rx_ended) = watch::channel(false);
         let hosted = Arc::new(Hosted {
@@ -76,16 +97,25 @@ impl JobTable {
                 let hosted = hosted.clone();
                 tokio::spawn(async move {
                     while let Some(e) = rx.recv().await {
-                        if let Event::Progress { files, bytes, .. } = &e {
-                            let mut info = lock(&hosted.info);
-                            (info.files, info.bytes) = (*files, *bytes);
+                        match &e {
+                            Event::Progress { files, bytes, .. } => {
+                                let mut info = lock(&hosted.info);
+                                (info.files, info.bytes) = (*files, *bytes);
+                            }
+                            Event::Record(r) => {
+                                if let Some(Err(e)) = log.as_ref().map(|l| l.record(r)) {
+                                    tracing::warn!("task log: {e}");
+                                }
+                            }
+                            Event::Planned(_) => {}
                         }
                         let _ = hosted.events.send(e);
                     }
+                    log
                 })
             };
-            let result = job::run(job.as_ref(), &files, &Events::new(tx), &hosted.cancel).await;
-            let _ = forward.await;
+            let result = job::run(job.as_ref(), &vfses, &Events::new(tx), &hosted.cancel).await;
+            let log = forward.await.ok().flatten();
             {
                 let mut info = lock(&hosted.info);
                 info.ended_at = Some(now());
@@ -98,6 +128,13 @@ impl JobTable {
                     Err(e) => {
                         info.state = JobState::Failed;
                         info.error = Some(e.to_string());
+                    }
+                }
+                if let Some(log) = &log {
+                    let state = format!("{:?}", info.state).to_lowercase();
+                    let ended = log.end(&state, info.outcome.as_ref(), info.error.as_deref());
+                    if let Err(e) = ended {
+                        tracing::warn!("task log: {e}");
                     }
                 }
             }

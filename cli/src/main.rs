@@ -16,12 +16,15 @@ mod parse;
 mod remote_cmd;
 mod remotes;
 mod service;
+mod task_cmd;
+mod transfer_cmd;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 use crate::error::CliError;
+use ourclone_engine::transfer::Mode;
 pub use crate::parse::{parse_duration, parse_rate, parse_size};
 
 #[derive(Parser)]
@@ -111,11 +114,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the jobs a mount's daemon runs and ran, or cancel one.
+    /// Copy SRC to DST: new and changed files; nothing is deleted. SRC and DST are local
+    /// paths, paths on a mount, or REMOTE:PATH.
+    Copy(transfer_cmd::TransferArgs),
+    /// Move SRC to DST: each source file is removed once its copy is on the destination.
+    Move(transfer_cmd::TransferArgs),
+    /// Make DST match SRC: copy new and changed files, then delete what SRC does not have
+    /// (only after every copy worked; guarded by --max-delete).
+    Sync(transfer_cmd::TransferArgs),
+    /// Compare SRC with DST and list the differences (exit 3 when there are some).
+    Check(transfer_cmd::TransferArgs),
+    /// List recent jobs from their task logs (or, given a MOUNTPOINT, the jobs its daemon
+    /// runs); `jobs show ID` shows one job's log.
+    #[command(args_conflicts_with_subcommands = true)]
     Jobs {
-        mountpoint: PathBuf,
-        /// Cancel the job with this id.
-        #[arg(long, value_name = "ID")]
+        #[command(subcommand)]
+        show: Option<JobsAction>,
+        mountpoint: Option<PathBuf>,
+        /// Cancel the job with this id (with MOUNTPOINT).
+        #[arg(long, value_name = "ID", requires = "mountpoint")]
         cancel: Option<u64>,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -124,6 +141,20 @@ enum Command {
     /// Show a mount's pending uploads, failures, cache use and remote calls.
     Status {
         mountpoint: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsAction {
+    /// One job's task log: what was completed, skipped (why) and failed (the error).
+    Show {
+        id: u64,
+        /// Only the files that failed.
+        #[arg(long)]
+        failed: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -204,13 +235,29 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Uninstall { dir } => helper::uninstall(&dir),
         Command::Status { mountpoint, json } => mount::status(&mountpoint, &cache_dir, json),
         Command::Du { path, json } => {
-            job_cmd::du(&path, job_cmd::Output { json }, &config_path, &cache_dir)
+            {
+            let out = job_cmd::Output {
+                json,
+                progress: true,
+            };
+            job_cmd::du(&path, out, &config_path, &cache_dir)
         }
+        }
+        Command::Copy(a) => transfer_cmd::run(Mode::Copy, &a, &config_path, &cache_dir),
+        Command::Move(a) => transfer_cmd::run(Mode::Move, &a, &config_path, &cache_dir),
+        Command::Sync(a) => transfer_cmd::run(Mode::Sync, &a, &config_path, &cache_dir),
+        Command::Check(a) => transfer_cmd::run(Mode::Check, &a, &config_path, &cache_dir),
         Command::Jobs {
-            mountpoint,
+            show: Some(JobsAction::Show { id, failed, json }),
+            ..
+        } => task_cmd::show(id, failed, json, &cache_dir),
+        Command::Jobs {
+            mountpoint: Some(mp),
             cancel,
             json,
-        } => job_cmd::jobs(&mountpoint, cancel, json, &cache_dir),
+            ..
+        } => job_cmd::jobs(&mp, cancel, json, &cache_dir),
+        Command::Jobs { json, .. } => task_cmd::list(json, &cache_dir),
     }
 }
 

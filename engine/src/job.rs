@@ -2,6 +2,8 @@
 //! task-log records), and its outcome. Owns these types and [`run`]; must not know how events
 //! travel (a control socket, a terminal) or which jobs exist (see `jobs`).
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ourclone_vfs::{Files, VfsError};
@@ -71,6 +73,8 @@ pub enum Event {
         total_bytes: Option<u64>,
     },
     Record(TaskRecord),
+    /// A step a transfer is about to take (or, with `--dry-run`, would take).
+    Planned(crate::transfer::Step),
 }
 
 /// How a job ended: its exit code, a summary for `--json`, and the line a person reads.
@@ -96,6 +100,9 @@ pub enum JobError {
         #[source]
         source: VfsError,
     },
+    /// The job could not run (a missing source, a guard refusing): the whole message.
+    #[error("{0}")]
+    Failed(String),
     #[error("cancelled")]
     Cancelled,
 }
@@ -134,14 +141,38 @@ impl Events {
     }
 }
 
-/// A job: runs over `files` until done or `cancel`led.
+/// The Vfses a job can reach, by name: a mount's daemon offers its own as `""`; a command
+/// running a job itself offers each remote it opened under the remote's name. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Vfses(Arc<HashMap<String, Files>>);
+
+impl Vfses {
+    pub fn new(by_name: HashMap<String, Files>) -> Self {
+        Self(Arc::new(by_name))
+    }
+
+    /// Just `files`, as the default (`""`).
+    pub fn one(files: Files) -> Self {
+        Self::new(HashMap::from([(String::new(), files)]))
+    }
+
+    pub fn get(&self, name: &str) -> Option<Files> {
+        self.0.get(name).cloned()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Files> {
+        self.0.values()
+    }
+}
+
+/// A job: runs over the Vfses it names until done or `cancel`led.
 #[async_trait::async_trait]
 pub trait Job: Send + Sync {
     fn kind(&self) -> &'static str;
 
     async fn run(
         &self,
-        files: &Files,
+        vfses: &Vfses,
         events: &Events,
         cancel: &CancellationToken,
     ) -> Result<Outcome, JobError>;
@@ -151,12 +182,12 @@ pub trait Job: Send + Sync {
 /// look at its token.
 pub async fn run(
     job: &dyn Job,
-    files: &Files,
+    vfses: &Vfses,
     events: &Events,
     cancel: &CancellationToken,
 ) -> Result<Outcome, JobError> {
     tokio::select! {
-        r = job.run(files, events, cancel) => r,
+        r = job.run(vfses, events, cancel) => r,
         () = cancel.cancelled() => Err(JobError::Cancelled),
     }
 }

@@ -5,5 +5,9 @@
 
 pub mod job;
 pub mod jobs;
+pub mod task_log;
+pub mod transfer;
 
-pub use job::{Action, Event, Events, Job, JobError, JobSpec, Outcome, TaskRecord, CANCELLED_EXIT};
+pub use job::{
+    Action, Event, Events, Job, JobError, JobSpec, Outcome, TaskRecord, Vfses, CANCELLED_EXIT,
+};

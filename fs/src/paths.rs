@@ -224,6 +224,39 @@ impl Files {
         })
     }
 
+    /// Copies file `from` to `to` (which must not exist) on the remote itself, without moving
+    /// its bytes, when the provider can and the remote holds exactly what `from` holds; `None`
+    /// when it cannot (copy the bytes instead).
+    pub async fn copy_on_remote(&self, from: &str, to: &str) -> Result<Option<FileInfo>> {
+        let src = self.resolve(from).await?;
+        let (parent, name) = self.resolve_parent(to).await?;
+        let copied = self
+            .paced(self.vfs.copy_on_remote(src.ino, parent, name))
+            .await?;
+        Ok(copied.map(|attr| self.info(to.to_string(), &attr)))
+    }
+
+    /// The target of symlink `path`.
+    pub async fn read_link(&self, path: &str) -> Result<String> {
+        let attr = self.resolve(path).await?;
+        self.paced(self.vfs.readlink(attr.ino)).await
+    }
+
+    /// Makes a symlink at `path` pointing to `target`, replacing a symlink or file there.
+    pub async fn symlink(&self, path: &str, target: &str) -> Result<()> {
+        let (parent, name) = self.resolve_parent(path).await?;
+        let (uid, gid) = (self.owner.uid, self.owner.gid);
+        match self.paced(self.vfs.lookup(parent, name)).await {
+            Ok(a) if a.kind == Kind::Dir => return Err(CacheError::AlreadyExists.into()),
+            Ok(_) => self.paced(self.vfs.unlink(parent, name)).await?,
+            Err(e) if e.errno() == libc::ENOENT => {}
+            Err(e) => return Err(e),
+        }
+        self.paced(self.vfs.symlink(parent, name, target, uid, gid))
+            .await?;
+        Ok(())
+    }
+
     /// Creates folder `path` and any missing parents; an existing folder is fine.
     pub async fn mkdir_all(&self, path: &str) -> Result<FileInfo> {
         let parts = components(path)?;

@@ -114,6 +114,22 @@ impl MetaStore {
         Ok(stale)
     }
 
+    /// Adds the object `e` that we just made on the remote ourselves (a server-side copy) as
+    /// child `name` of `dir`, with the mode, times and owner of `like`. Fails if the name is taken.
+    pub fn add_remote_object(&self, dir: Ino, name: &str, e: &Entry, like: &Node) -> Result<Ino> {
+        let (kind, _) = listed_kind_and_name(e);
+        let d = Defaults {
+            uid: like.uid,
+            gid: like.gid,
+            file_mode: like.mode,
+            dir_mode: like.mode,
+        };
+        let mut node = node_from_listing(dir, name, kind, e, d);
+        node.mode = like.mode;
+        (node.mtime, node.atime) = (like.mtime, like.atime);
+        self.create(node)
+    }
+
     /// Marks every folder listing as stale (SIGHUP): each is served as cached and listed again
     /// in the background when next looked at. Returns how many folders that was.
     pub fn expire_listings(&self) -> Result<u64> {

@@ -7,7 +7,7 @@ use ourclone_vfs::Files;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::job::{Event, Events, Job, JobError, Outcome};
+use crate::job::{Event, Events, Job, JobError, Outcome, Vfses};
 
 /// Arguments: `{"path": "docs/2024"}`, relative to the Vfs root.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -95,11 +95,14 @@ impl Job for Du {
 
     async fn run(
         &self,
-        files: &Files,
+        vfses: &Vfses,
         events: &Events,
         cancel: &CancellationToken,
     ) -> Result<Outcome, JobError> {
-        let t = self.totals(files, events, cancel).await?;
+        let files = vfses
+            .get("")
+            .ok_or_else(|| JobError::Failed("du needs a Vfs".into()))?;
+        let t = self.totals(&files, events, cancel).await?;
         Ok(Outcome {
             exit_code: 0,
             summary: serde_json::to_value(t).unwrap_or_default(),

@@ -6,11 +6,22 @@ mod du;
 pub use du::{Du, DuTotals};
 
 use crate::job::{Job, JobError, JobSpec};
+use crate::transfer::Transfer;
 
 /// The job `spec` names, with its arguments checked.
 pub fn build(spec: &JobSpec) -> Result<Box<dyn Job>, JobError> {
     match spec.kind.as_str() {
         "du" => Ok(Box::new(Du::from_args(&spec.args)?)),
+        "copy" | "move" | "sync" | "check" => {
+            let t = Transfer::from_args(&spec.args)?;
+            if t.mode.as_str() != spec.kind {
+                return Err(JobError::BadArgs {
+                    kind: "transfer",
+                    why: format!("mode {} in a {} job", t.mode.as_str(), spec.kind),
+                });
+            }
+            Ok(Box::new(t))
+        }
         other => Err(JobError::UnknownKind(other.to_string())),
     }
 }

@@ -239,6 +239,35 @@ impl Vfs {
         Ok(())
     }
 
+    /// Copies file `src` to a new name `name` in folder `parent` on the remote itself (no byte
+    /// passes through here), when the provider can and the remote holds exactly what `src`
+    /// holds. `None` when that is not the case: the caller copies the bytes instead.
+    pub async fn copy_on_remote(&self, src: Ino, parent: Ino, name: &str) -> Result<Option<Attr>> {
+        if !self.remote().features().server_copy
+            || self.is_open(src)
+            || self.meta().record(src)?.is_some()
+        {
+            return Ok(None);
+        }
+        let node = self.meta().get(src)?;
+        if node.kind != Kind::File || node.remote.is_none() {
+            return Ok(None);
+        }
+        self.ensure_listed(parent).await?;
+        if self.meta().lookup(parent, name)?.is_some() {
+            return Err(CacheError::AlreadyExists.into());
+        }
+        self.tree.ensure_dir(parent).await?;
+        let from = self.tree.object(src, &node)?;
+        let dest = self.tree.dest(parent, name, Kind::File)?;
+        let entry = self.remote().copy(&from, &dest).await?;
+        let ino = self.meta().add_remote_object(parent, name, &entry, &node)?;
+        self.dir_changed(parent)?;
+        self.sync_meta().await?;
+        let node = self.meta().get(ino)?;
+        Ok(Some(self.attr_of(ino, &node)))
+    }
+
     /// A name was added to or taken from folder `dir`: its mtime and ctime become now, as
     /// POSIX asks of every successful create, mkdir, symlink, unlink, rmdir and rename. Local
     /// metadata only (folder times are not uploaded), durable with the next MetaStore sync.

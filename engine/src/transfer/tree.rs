@@ -1,0 +1,500 @@
+//! One side of a transfer: a folder of a Vfs (a mount, or a remote opened by the command) or a
+//! plain local folder, with the few operations a transfer needs — list everything below the
+//! root, read, write a file under a temporary name and rename it into place, make folders,
+//! links, remove, move aside. Owns the differences between the two kinds of side; must not
+//! decide what to transfer (the plan does).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use ourclone_cache::Kind;
+use ourclone_remote::Hash;
+use ourclone_vfs::{Files, VfsError, Written};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+/// What kind of thing an entry is, as a transfer sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemKind {
+    File,
+    Dir,
+    Link,
+}
+
+/// One entry below a side's root.
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub kind: ItemKind,
+    pub size: u64,
+    pub mtime: SystemTime,
+    pub mode: u32,
+    /// The provider's hash, where the side knows it without reading the file.
+    pub hash: Option<Hash>,
+}
+
+/// Names our own writers use for files not finished yet; never listed, never transferred.
+pub const PART_PREFIX: &str = ".ourclone-part.";
+
+/// A side of a transfer.
+#[derive(Clone)]
+pub enum Tree {
+    /// A folder of a Vfs: `root` is its path from the Vfs root.
+    Vfs { files: Files, root: String },
+    /// A folder of the local filesystem.
+    Local { root: PathBuf },
+}
+
+pub type Reader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// A file written to a side: on a Vfs, the version to wait for on the remote.
+#[derive(Clone, Copy, Debug)]
+pub enum Landed {
+    Local,
+    Vfs(Written),
+}
+
+fn join(root: &str, rel: &str) -> String {
+    match (root, rel) {
+        ("", r) => r.to_string(),
+        (r, "") => r.to_string(),
+        (a, b) => format!("{a}/{b}"),
+    }
+}
+
+fn vfs_io(e: VfsError) -> io::Error {
+    io::Error::from_raw_os_error(e.errno())
+}
+
+fn kind_of(k: Kind) -> Option<ItemKind> {
+    match k {
+        Kind::File => Some(ItemKind::File),
+        Kind::Dir => Some(ItemKind::Dir),
+        Kind::Symlink => Some(ItemKind::Link),
+        _ => None,
+    }
+}
+
+impl Tree {
+    /// Describes the side for messages.
+    pub fn label(&self) -> String {
+        match self {
+            Tree::Vfs { root, .. } => format!("/{root}"),
+            Tree::Local { root } => root.display().to_string(),
+        }
+    }
+
+    /// Whether both sides are folders of the same Vfs (a server-side copy may be possible).
+    pub fn same_vfs(&self, other: &Tree) -> bool {
+        match (self, other) {
+            (Tree::Vfs { files: a, .. }, Tree::Vfs { files: b, .. }) => {
+                std::sync::Arc::ptr_eq(a.vfs(), b.vfs())
+            }
+            _ => false,
+        }
+    }
+
+    /// The root's own entry, or `None` when it does not exist.
+    pub async fn root_kind(&self) -> io::Result<Option<ItemKind>> {
+        match self {
+            Tree::Vfs { files, root } => match files.stat(root).await {
+                Ok(i) => Ok(kind_of(i.kind)),
+                Err(e) if e.errno() == libc::ENOENT => Ok(None),
+                Err(e) => Err(vfs_io(e)),
+            },
+            Tree::Local { root } => match tokio::fs::metadata(root).await {
+                Ok(m) if m.is_dir() => Ok(Some(ItemKind::Dir)),
+                Ok(_) => Ok(Some(ItemKind::File)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// Everything below the root, by path relative to it; `follow` lists what symlinks point
+    /// to instead of the links. A missing root lists as empty.
+    pub async fn list(&self, follow: bool) -> io::Result<BTreeMap<String, Item>> {
+        if self.root_kind().await?.is_none() {
+            return Ok(BTreeMap::new());
+        }
+        match self {
+            Tree::Vfs { files, root } => list_vfs(files, root, follow).await,
+            Tree::Local { root } => {
+                let root = root.clone();
+                tokio::task::spawn_blocking(move || list_local(&root, follow))
+                    .await
+                    .map_err(io::Error::other)?
+            }
+        }
+    }
+
+    pub async fn open(&self, rel: &str) -> io::Result<Reader> {
+        match self {
+            Tree::Vfs { files, root } => {
+                let r = files.open_read(&join(root, rel)).await.map_err(vfs_io)?;
+                Ok(Box::pin(r))
+            }
+            Tree::Local { root } => Ok(Box::pin(tokio::fs::File::open(root.join(rel)).await?)),
+        }
+    }
+
+    /// Writes `from` to `rel` under a temporary name and renames it into place (replacing
+    /// what is there), with `mtime` and `mode`. A partial file never has the final name.
+    pub async fn write(
+        &self,
+        rel: &str,
+        from: &mut Reader,
+        mtime: SystemTime,
+        mode: u32,
+        counted: &(dyn Fn(u64) + Sync),
+    ) -> io::Result<(Landed, u64)> {
+        match self {
+            Tree::Vfs { files, root } => {
+                let path = join(root, rel);
+                let mut w = files.replace(&path).await.map_err(vfs_io)?;
+                let n = pump(from, &mut w, counted).await?;
+                let written = w.finish().await.map_err(vfs_io)?;
+                files.set_times(&path, mtime).await.map_err(vfs_io)?;
+                if mode & 0o777 != 0o644 {
+                    files.set_mode(&path, mode & 0o7777).await.map_err(vfs_io)?;
+                }
+                let version = files.vfs().meta().get(written.ino).map_or(written.version, |n| n.version);
+                Ok((Landed::Vfs(Written { version, ..written }), n))
+            }
+            Tree::Local { root } => {
+                let dest = root.join(rel);
+                let part = part_name(&dest);
+                let result = write_local(&part, &dest, from, mtime, mode, counted).await;
+                if result.is_err() {
+                    let _ = tokio::fs::remove_file(&part).await;
+                }
+                result.map(|n| (Landed::Local, n))
+            }
+        }
+    }
+
+    pub async fn mkdir_all(&self, rel: &str) -> io::Result<()> {
+        match self {
+            Tree::Vfs { files, root } => {
+                files.mkdir_all(&join(root, rel)).await.map_err(vfs_io)?;
+                Ok(())
+            }
+            Tree::Local { root } => tokio::fs::create_dir_all(root.join(rel)).await,
+        }
+    }
+
+    pub async fn read_link(&self, rel: &str) -> io::Result<String> {
+        match self {
+            Tree::Vfs { files, root } => files.read_link(&join(root, rel)).await.map_err(vfs_io),
+            Tree::Local { root } => Ok(tokio::fs::read_link(root.join(rel))
+                .await?
+                .to_string_lossy()
+                .into_owned()),
+        }
+    }
+
+    /// Makes `rel` a symlink to `target`, replacing a file or link there.
+    pub async fn symlink(&self, rel: &str, target: &str) -> io::Result<()> {
+        match self {
+            Tree::Vfs { files, root } => files
+                .symlink(&join(root, rel), target)
+                .await
+                .map_err(vfs_io),
+            Tree::Local { root } => {
+                let dest = root.join(rel);
+                let part = part_name(&dest);
+                tokio::fs::symlink(target, &part).await?;
+                tokio::fs::rename(&part, &dest).await
+            }
+        }
+    }
+
+    /// Removes a file, a link or an empty folder.
+    pub async fn remove(&self, rel: &str, kind: ItemKind) -> io::Result<()> {
+        match self {
+            Tree::Vfs { files, root } => files.remove(&join(root, rel)).await.map_err(vfs_io),
+            Tree::Local { root } if kind == ItemKind::Dir => {
+                tokio::fs::remove_dir(root.join(rel)).await
+            }
+            Tree::Local { root } => tokio::fs::remove_file(root.join(rel)).await,
+        }
+    }
+
+    /// Moves `rel` to `to` below `other`'s root (a side on the same Vfs or filesystem: the
+    /// backup folder), making `to`'s folders there.
+    pub async fn move_into(&self, rel: &str, other: &Tree, to: &str) -> io::Result<()> {
+        match to.rsplit_once('/') {
+            Some((dir, _)) => other.mkdir_all(dir).await?,
+            None => other.mkdir_all("").await?,
+        }
+        match (self, other) {
+            (Tree::Vfs { files, root }, Tree::Vfs { root: oroot, .. }) if self.same_vfs(other) => {
+                files
+                    .rename(&join(root, rel), &join(oroot, to))
+                    .await
+                    .map_err(vfs_io)
+            }
+            (Tree::Local { root }, Tree::Local { root: oroot }) => {
+                tokio::fs::rename(root.join(rel), oroot.join(to)).await
+            }
+            _ => Err(io::Error::other(
+                "the backup folder must be on the same remote or filesystem as the destination",
+            )),
+        }
+    }
+
+    /// Copies `rel` of this side to `to` of `dst` on the remote itself, when both are the same
+    /// Vfs and its provider can; `false` when the bytes must be copied instead.
+    pub async fn copy_on_remote(&self, rel: &str, dst: &Tree, to: &str) -> io::Result<bool> {
+        let (Tree::Vfs { files, root }, Tree::Vfs { root: droot, .. }) = (self, dst) else {
+            return Ok(false);
+        };
+        if !self.same_vfs(dst) {
+            return Ok(false);
+        }
+        let to = join(droot, to);
+        if files.stat(&to).await.is_ok() {
+            files.remove(&to).await.map_err(vfs_io)?;
+        }
+        let copied = files
+            .copy_on_remote(&join(root, rel), &to)
+            .await
+            .map_err(vfs_io)?;
+        Ok(copied.is_some())
+    }
+
+    /// Waits until what was written is on the remote (nothing to wait for locally).
+    pub async fn confirm(&self, landed: Landed) -> io::Result<()> {
+        match (self, landed) {
+            (Tree::Vfs { files, .. }, Landed::Vfs(w)) => {
+                files.wait_uploaded(&[w]).await.map_err(vfs_io)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The entry at `rel` now, if any.
+    pub async fn stat(&self, rel: &str) -> io::Result<Option<Item>> {
+        match self {
+            Tree::Vfs { files, root } => match files.stat(&join(root, rel)).await {
+                Ok(i) => Ok(kind_of(i.kind).map(|kind| Item {
+                    kind,
+                    size: i.size,
+                    mtime: i.mtime,
+                    mode: i.mode,
+                    hash: i.hash,
+                })),
+                Err(e) if e.errno() == libc::ENOENT => Ok(None),
+                Err(e) => Err(vfs_io(e)),
+            },
+            Tree::Local { root } => match tokio::fs::symlink_metadata(root.join(rel)).await {
+                Ok(m) => Ok(Some(local_item(&m))),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            },
+        }
+    }
+}
+
+/// A hidden name beside `dest` for a file being written.
+fn part_name(dest: &Path) -> PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned());
+    let part = format!(
+        "{PART_PREFIX}{}.{n}.{}",
+        std::process::id(),
+        name.unwrap_or_default()
+    );
+    // Keep within NAME_MAX whatever the file's own name.
+    let part: String = part.chars().take(200).collect();
+    dest.with_file_name(part)
+}
+
+async fn write_local(
+    part: &Path,
+    dest: &Path,
+    from: &mut Reader,
+    mtime: SystemTime,
+    mode: u32,
+    counted: &(dyn Fn(u64) + Sync),
+) -> io::Result<u64> {
+    let mut f = tokio::fs::File::create(part).await?;
+    let n = pump(from, &mut f, counted).await?;
+    f.flush().await?;
+    let f = f.into_std().await;
+    let part_owned = part.to_path_buf();
+    tokio::task::spawn_blocking(move || -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_modified(mtime)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
+        drop(f);
+        let _ = &part_owned;
+        Ok(())
+    })
+    .await
+    .map_err(io::Error::other)??;
+    tokio::fs::rename(part, dest).await?;
+    Ok(n)
+}
+
+/// Bytes copied per buffer: memory stays bounded whatever the file's size.
+const BUF: usize = 1 << 20;
+
+/// Copies `from` into `to`, telling `counted` as bytes go.
+async fn pump(
+    from: &mut Reader,
+    to: &mut (impl AsyncWrite + Unpin),
+    counted: &(dyn Fn(u64) + Sync),
+) -> io::Result<u64> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; BUF];
+    let mut total = 0;
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        to.write_all(&buf[..n]).await?;
+        total += n as u64;
+        counted(n as u64);
+    }
+    to.flush().await?;
+    Ok(total)
+}
+
+async fn list_vfs(files: &Files, root: &str, follow: bool) -> io::Result<BTreeMap<String, Item>> {
+    let mut out = BTreeMap::new();
+    let mut walk = files.walk(root).await.map_err(vfs_io)?;
+    let strip = |p: &str| -> String {
+        match root {
+            "" => p.to_string(),
+            r => p.strip_prefix(r).unwrap_or(p).trim_start_matches('/').to_string(),
+        }
+    };
+    while let Some(entry) = walk.next().await {
+        let e = entry.map_err(vfs_io)?;
+        let rel = strip(&e.path);
+        if rel.is_empty() || name_of(&rel).starts_with(PART_PREFIX) {
+            continue;
+        }
+        let Some(mut kind) = kind_of(e.kind) else { continue };
+        let mut item = Item {
+            kind,
+            size: e.size,
+            mtime: e.mtime,
+            mode: e.mode,
+            hash: e.hash,
+        };
+        if kind == ItemKind::Link && follow {
+            // What the link points to, resolved by the Vfs's own lookup of the target path.
+            match files.read_link(&e.path).await {
+                Ok(target) if !target.starts_with('/') => {
+                    let dir = e.path.rsplit_once('/').map_or("", |(d, _)| d);
+                    if let Ok(t) = files.stat(&normalize(dir, &target)).await {
+                        if let Some(k) = kind_of(t.kind).filter(|k| *k == ItemKind::File) {
+                            kind = k;
+                            item = Item { kind, size: t.size, mtime: t.mtime, mode: t.mode, hash: t.hash };
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.insert(rel, item);
+    }
+    Ok(out)
+}
+
+/// `dir/target` with `.` and `..` resolved.
+fn normalize(dir: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = dir.split('/').filter(|c| !c.is_empty()).collect();
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
+}
+
+fn name_of(rel: &str) -> &str {
+    rel.rsplit_once('/').map_or(rel, |(_, n)| n)
+}
+
+fn local_item(m: &std::fs::Metadata) -> Item {
+    use std::os::unix::fs::PermissionsExt;
+    let kind = if m.is_dir() {
+        ItemKind::Dir
+    } else if m.file_type().is_symlink() {
+        ItemKind::Link
+    } else {
+        ItemKind::File
+    };
+    Item {
+        kind,
+        size: if kind == ItemKind::File { m.len() } else { 0 },
+        mtime: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        mode: m.permissions().mode() & 0o7777,
+        hash: None,
+    }
+}
+
+fn list_local(root: &Path, follow: bool) -> io::Result<BTreeMap<String, Item>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![String::new()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(root.join(&dir))? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(PART_PREFIX) {
+                continue;
+            }
+            let rel = if dir.is_empty() { name } else { format!("{dir}/{name}") };
+            let meta = entry.metadata()?;
+            let ft = meta.file_type();
+            let meta = if ft.is_symlink() && follow {
+                match std::fs::metadata(entry.path()) {
+                    Ok(m) => m,
+                    Err(_) => meta,
+                }
+            } else {
+                meta
+            };
+            let ft = meta.file_type();
+            if !(ft.is_file() || ft.is_dir() || ft.is_symlink()) {
+                continue; // FIFOs, sockets and devices have no place on a cloud drive
+            }
+            let item = local_item(&meta);
+            if item.kind == ItemKind::Dir {
+                todo.push(rel.clone());
+            }
+            out.insert(rel, item);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_targets_resolve_against_their_folder() {
+        assert_eq!(normalize("a/b", "../c/d"), "a/c/d");
+        assert_eq!(normalize("", "./x"), "x");
+        assert_eq!(normalize("a", "../../x"), "x");
+    }
+
+    #[test]
+    fn part_names_stay_short_and_hidden() {
+        let long = "x".repeat(250);
+        let p = part_name(Path::new(&format!("/tmp/{long}")));
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(PART_PREFIX) && name.len() <= 200, "{name}");
+    }
+}
