@@ -9,12 +9,22 @@ use ourclone_engine::Action;
 use crate::error::CliError;
 use crate::job_cmd::task_dir;
 
+/// Prints a line; a reader that went away (`| head`) ends the output quietly.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        if writeln!(std::io::stdout().lock(), $($t)*).is_err() {
+            return Ok(());
+        }
+    }};
+}
+
 /// Jobs `jobs` lists.
 const RECENT: usize = 20;
 
 fn json_line(v: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string(v).map_err(|e| CliError::Other(e.into()))?;
-    println!("{text}");
+    say!("{text}");
     Ok(())
 }
 
@@ -49,10 +59,10 @@ pub fn list(json: bool, cache_dir: &Path) -> Result<(), CliError> {
         return json_line(&jobs);
     }
     if jobs.is_empty() {
-        println!("no jobs yet");
+        say!("no jobs yet");
     }
     for j in jobs {
-        println!(
+        say!(
             "{:>4}  {:<6} {:<11} {:>6} done {:>5} skipped {:>5} failed  {:>6}  {}",
             j.id,
             j.kind,
@@ -80,7 +90,7 @@ pub fn show(id: u64, failed_only: bool, json: bool, cache_dir: &Path) -> Result<
     if json {
         return json_line(&serde_json::json!({ "job": summary, "records": records }));
     }
-    println!(
+    say!(
         "job {} {} {} ({}): {} done, {} skipped, {} failed, {} bytes, {}",
         summary.id,
         summary.kind,
@@ -94,10 +104,10 @@ pub fn show(id: u64, failed_only: bool, json: bool, cache_dir: &Path) -> Result<
     );
     for r in records {
         let action = format!("{:?}", r.action).to_lowercase();
-        println!("{action:<9} {}  ({})", r.path, r.detail);
+        say!("{action:<9} {}  ({})", r.path, r.detail);
     }
     if !summary.text.is_empty() {
-        println!("{}", summary.text.lines().next().unwrap_or(""));
+        say!("{}", summary.text.lines().next().unwrap_or(""));
     }
     Ok(())
 }

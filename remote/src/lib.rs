@@ -158,7 +158,9 @@ pub trait Remote: Send + Sync + 'static {
     /// Removes an empty folder.
     async fn remove_dir(&self, dir: &ObjectRef) -> Result<()>;
 
-    /// Copies a file on the server side, where the provider offers it.
+    /// Copies a file on the server side, where the provider offers it. The new object holds
+    /// `from`'s content; a provider that cannot tell its size and hash without another call
+    /// answers 0 and `None` for them (the caller knows them from `from`).
     async fn copy(&self, _from: &ObjectRef, _to: &Dest) -> Result<Entry> {
         Err(RemoteError::Unsupported("server-side copy"))
     }

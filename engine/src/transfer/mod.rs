@@ -377,6 +377,9 @@ async fn execute(
     plan: &plan::Plan,
     listing: &std::collections::BTreeMap<String, Item>,
 ) -> Result<(), JobError> {
+    if let Err(e) = run.dst.mkdir_all("").await {
+        return Err(failed(&format!("making {}", run.dst.label()), e));
+    }
     for step in plan.steps.iter().filter(|s| s.step == StepKind::Mkdir) {
         if let Err(e) = run.dst.mkdir_all(&step.path).await {
             return Err(failed(&format!("making folder {}", step.path), e));

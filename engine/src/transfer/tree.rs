@@ -376,7 +376,14 @@ async fn list_vfs(files: &Files, root: &str, follow: bool) -> io::Result<BTreeMa
     while let Some(entry) = walk.next().await {
         let e = entry.map_err(vfs_io)?;
         let rel = strip(&e.path);
-        if rel.is_empty() || name_of(&rel).starts_with(PART_PREFIX) {
+        if rel.is_empty() {
+            continue;
+        }
+        if name_of(&rel).starts_with(PART_PREFIX) {
+            if is_stale_part(name_of(&rel)) {
+                // Left by a writer killed before its rename: never a file of the user's.
+                let _ = files.remove(&e.path).await;
+            }
             continue;
         }
         let Some(mut kind) = kind_of(e.kind) else { continue };
@@ -422,6 +429,18 @@ fn normalize(dir: &str, target: &str) -> String {
     parts.join("/")
 }
 
+/// A temporary name (`.ourclone-part.PID.…`) whose writer's process is gone.
+fn is_stale_part(name: &str) -> bool {
+    let pid = name
+        .strip_prefix(PART_PREFIX)
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|p| p.parse::<u32>().ok());
+    match pid {
+        Some(pid) => pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists(),
+        None => false,
+    }
+}
+
 fn name_of(rel: &str) -> &str {
     rel.rsplit_once('/').map_or(rel, |(_, n)| n)
 }
@@ -452,6 +471,9 @@ fn list_local(root: &Path, follow: bool) -> io::Result<BTreeMap<String, Item>> {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(PART_PREFIX) {
+                if is_stale_part(&name) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
                 continue;
             }
             let rel = if dir.is_empty() { name } else { format!("{dir}/{name}") };

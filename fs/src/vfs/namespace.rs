@@ -260,7 +260,12 @@ impl Vfs {
         self.tree.ensure_dir(parent).await?;
         let from = self.tree.object(src, &node)?;
         let dest = self.tree.dest(parent, name, Kind::File)?;
-        let entry = self.remote().copy(&from, &dest).await?;
+        let mut entry = self.remote().copy(&from, &dest).await?;
+        if let Some(r) = &node.remote {
+            // Same content as the source (a provider may not have said).
+            entry.size = r.size;
+            entry.hash = entry.hash.or(r.hash.clone());
+        }
         let ino = self.meta().add_remote_object(parent, name, &entry, &node)?;
         self.dir_changed(parent)?;
         self.sync_meta().await?;

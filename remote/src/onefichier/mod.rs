@@ -381,17 +381,25 @@ impl Remote for OneFichierRemote {
             .next()
             .map(|u| u.to_url)
             .ok_or_else(|| RemoteError::Transient("file/cp: no new URL in the answer".into()))?;
-        let mut entry = match self.folders.entry_by_id(&id) {
-            Some(entry) => entry,
-            None => {
-                self.describe_file(&names::file_id(&to_url, empty), &to_url)
-                    .await?
+        let new_id = names::file_id(&to_url, empty);
+        // The copy holds the source's content: the caller knows its size and hash, so no
+        // file/info call is spent on it (and an entry we cannot vouch for is not cached).
+        let entry = match self.folders.entry_by_id(&id) {
+            Some(mut entry) => {
+                (entry.name, entry.id) = (to_name.to_string(), Some(new_id));
+                entry.mtime = Some(now_in_seconds());
+                self.folders.add_entry(dest_id, entry.clone());
+                entry
             }
+            None => Entry {
+                name: to_name.to_string(),
+                kind: EntryKind::File,
+                size: 0,
+                mtime: Some(now_in_seconds()),
+                id: Some(new_id),
+                hash: None,
+            },
         };
-        entry.name = to_name.to_string();
-        entry.id = Some(names::file_id(&to_url, empty));
-        entry.mtime = Some(now_in_seconds());
-        self.folders.add_entry(dest_id, entry.clone());
         Ok(entry)
     }
 
