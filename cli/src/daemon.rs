@@ -368,7 +368,9 @@ async fn handle(
     match req {
         Request::JobStart { kind, args, follow } => {
             if names_local_paths(&args) && !may_use_local_paths(caller.uid()) {
-                let message = "only the mount's owner may run jobs on local folders through its daemon".into();
+                let message =
+                    "only the mount's owner may run jobs on local folders through its daemon"
+                        .into();
                 return send(&mut w, &Reply::Error { message }).await;
             }
             let spec = ourclone_engine::JobSpec { kind, args };

@@ -75,7 +75,8 @@ fn run(
             in_process(spec, out, cache_dir, |rt| {
                 let provider = rt.block_on(crate::remotes::open(&name, &remote))?;
                 let label = format!("{name}:{}", path.as_str());
-                open_vfs(rt, provider, path.clone(), &state, &label).map(|v| vec![(String::new(), v)])
+                open_vfs(rt, provider, path.clone(), &state, &label)
+                    .map(|v| vec![(String::new(), v)])
             })
         }
         Place::Local { root, .. } => {
@@ -193,15 +194,35 @@ pub(crate) fn in_process(
         let mut started = table
             .start(spec, Vfses::new(by_name))
             .map_err(|e| CliError::Usage(e.to_string()))?;
-        while let Some(e) = next_event(&mut started).await {
-            bar.event(&e);
-        }
         let id = started.id;
+        let mut stop = stop_signals()?;
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                e = next_event(&mut started) => match e {
+                    Some(e) => bar.event(&e),
+                    None => break,
+                },
+                // Ctrl-C or SIGTERM: the job stops and its log says so; what it already
+                // wrote stays in the journal and goes up with the next run or mount.
+                _ = stop.recv() => {
+                    if stopping {
+                        // A second one: stop waiting for the job to wind down.
+                        std::process::exit(ourclone_engine::CANCELLED_EXIT);
+                    }
+                    stopping = true;
+                    table.cancel(id);
+                }
+            }
+        }
+        let cancelled = table
+            .info(id)
+            .is_some_and(|i| i.state == JobState::Cancelled);
         // What the job wrote reaches the remote before the command returns.
-        for (_, vfs) in &vfses {
-            vfs.drain(|_| {}).await.map_err(|e| {
-                CliError::Other(anyhow::anyhow!("uploading the job's writes: {e}"))
-            })?;
+        for (_, vfs) in vfses.iter().filter(|_| !cancelled) {
+            vfs.drain(|_| {})
+                .await
+                .map_err(|e| CliError::Other(anyhow::anyhow!("uploading the job's writes: {e}")))?;
         }
         for task in background {
             task.abort();
@@ -212,6 +233,25 @@ pub(crate) fn in_process(
     });
     bar.done();
     info
+}
+
+/// Ctrl-C and SIGTERM, as one stream.
+fn stop_signals() -> Result<tokio::sync::mpsc::Receiver<()>, CliError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    for kind in [SignalKind::interrupt(), SignalKind::terminate()] {
+        let mut s = signal(kind)
+            .map_err(|e| CliError::Other(anyhow::anyhow!("cannot watch for signals: {e}")))?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while s.recv().await.is_some() {
+                if tx.send(()).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(rx)
 }
 
 /// Opens a Vfs for a job run in this process.

@@ -24,8 +24,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::error::CliError;
-use ourclone_engine::transfer::Mode;
 pub use crate::parse::{parse_duration, parse_rate, parse_size};
+use ourclone_engine::transfer::Mode;
 
 #[derive(Parser)]
 #[command(
@@ -235,13 +235,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Uninstall { dir } => helper::uninstall(&dir),
         Command::Status { mountpoint, json } => mount::status(&mountpoint, &cache_dir, json),
         Command::Du { path, json } => {
-            {
             let out = job_cmd::Output {
                 json,
                 progress: true,
             };
             job_cmd::du(&path, out, &config_path, &cache_dir)
-        }
         }
         Command::Copy(a) => transfer_cmd::run(Mode::Copy, &a, &config_path, &cache_dir),
         Command::Move(a) => transfer_cmd::run(Mode::Move, &a, &config_path, &cache_dir),

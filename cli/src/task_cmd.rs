@@ -79,10 +79,16 @@ pub fn list(json: bool, cache_dir: &Path) -> Result<(), CliError> {
 
 /// `ourclone-fs jobs show ID [--failed]`.
 pub fn show(id: u64, failed_only: bool, json: bool, cache_dir: &Path) -> Result<(), CliError> {
-    let (summary, records) = task_log::read(&task_dir(cache_dir), id).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => CliError::Usage(format!("no job {id} (see `ourclone-fs jobs`)")),
-        _ => CliError::Other(anyhow::anyhow!("task log of job {id}: {}", crate::error::io_reason(&e))),
-    })?;
+    let (summary, records) =
+        task_log::read(&task_dir(cache_dir), id).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                CliError::Usage(format!("no job {id} (see `ourclone-fs jobs`)"))
+            }
+            _ => CliError::Other(anyhow::anyhow!(
+                "task log of job {id}: {}",
+                crate::error::io_reason(&e)
+            )),
+        })?;
     let records: Vec<_> = records
         .into_iter()
         .filter(|r| !failed_only || r.action == Action::Failed)

@@ -85,15 +85,25 @@ fn age(s: &str) -> Result<u64, String> {
 }
 
 fn max_delete(s: &str) -> Result<MaxDelete, String> {
-    MaxDelete::parse(s).ok_or_else(|| format!("'{s}' is not a count or a percentage (e.g. 100, 10%)"))
+    MaxDelete::parse(s)
+        .ok_or_else(|| format!("'{s}' is not a count or a percentage (e.g. 100, 10%)"))
 }
 
 /// Where one side is.
 #[derive(Clone, Debug)]
 enum Side {
-    Mount { socket: PathBuf, root: PathBuf, inside: String },
-    Remote { name: String, path: RemotePath },
-    Local { path: PathBuf },
+    Mount {
+        socket: PathBuf,
+        root: PathBuf,
+        inside: String,
+    },
+    Remote {
+        name: String,
+        path: RemotePath,
+    },
+    Local {
+        path: PathBuf,
+    },
 }
 
 /// Resolves a side; a path that does not exist yet (a destination) is resolved through its
@@ -101,9 +111,16 @@ enum Side {
 fn side(arg: &str, config: &Config, cache_dir: &Path) -> Result<Side, CliError> {
     if let Some((name, rest)) = arg.split_once(':') {
         if !name.is_empty() && !name.contains('/') && !Path::new(arg).exists() {
-            config.remote(name)?;
+            let remote = config.remote(name)?;
             let path = RemotePath::parse(rest)
                 .ok_or_else(|| CliError::Usage(format!("'{rest}' must not contain '..'")))?;
+            if let crate::config::RemoteConfig::Local { path: folder } = remote {
+                // A local remote is a folder on this machine: read and written directly, as
+                // a cache would only copy it twice.
+                let mut full = folder.clone();
+                full.extend(path.as_str().split('/').filter(|c| !c.is_empty()));
+                return Ok(Side::Local { path: full });
+            }
             return Ok(Side::Remote {
                 name: name.to_string(),
                 path,
@@ -136,9 +153,18 @@ fn absolute(path: &Path) -> Result<PathBuf, CliError> {
                 match (name, cur.parent()) {
                     (Some(n), Some(p)) => {
                         rest.push(n);
-                        cur = if p.as_os_str().is_empty() { ".".into() } else { p.to_path_buf() };
+                        cur = if p.as_os_str().is_empty() {
+                            ".".into()
+                        } else {
+                            p.to_path_buf()
+                        };
                     }
-                    _ => return Err(CliError::Usage(format!("{}: not a usable path", path.display()))),
+                    _ => {
+                        return Err(CliError::Usage(format!(
+                            "{}: not a usable path",
+                            path.display()
+                        )))
+                    }
                 }
             }
             Err(e) => {
@@ -156,9 +182,17 @@ fn filter_spec(a: &TransferArgs) -> Result<FilterSpec, CliError> {
     let mut rules = Vec::new();
     for file in &a.filter_from {
         let text = std::fs::read_to_string(file).map_err(|e| {
-            CliError::Usage(format!("--filter-from {}: {}", file.display(), crate::error::io_reason(&e)))
+            CliError::Usage(format!(
+                "--filter-from {}: {}",
+                file.display(),
+                crate::error::io_reason(&e)
+            ))
         })?;
-        rules.extend(text.lines().filter(|l| transfer::parse_rule(l).is_some()).map(str::to_string));
+        rules.extend(
+            text.lines()
+                .filter(|l| transfer::parse_rule(l).is_some())
+                .map(str::to_string),
+        );
     }
     rules.extend(a.exclude.iter().map(|g| format!("- {g}")));
     rules.extend(a.include.iter().map(|g| format!("+ {g}")));
@@ -171,17 +205,32 @@ fn filter_spec(a: &TransferArgs) -> Result<FilterSpec, CliError> {
 }
 
 /// `ourclone-fs copy|move|sync|check SRC DST`.
-pub fn run(mode: Mode, a: &TransferArgs, config_path: &Path, cache_dir: &Path) -> Result<(), CliError> {
+pub fn run(
+    mode: Mode,
+    a: &TransferArgs,
+    config_path: &Path,
+    cache_dir: &Path,
+) -> Result<(), CliError> {
     let config = Config::load(config_path)?;
     let src = side(&a.src, &config, cache_dir)?;
     let dst = side(&a.dst, &config, cache_dir)?;
-    let backup = a.backup_dir.as_deref().map(|b| side(b, &config, cache_dir)).transpose()?;
+    let backup = a
+        .backup_dir
+        .as_deref()
+        .map(|b| side(b, &config, cache_dir))
+        .transpose()?;
     if let Side::Local { path } = &src {
         if !path.exists() {
-            return Err(CliError::Usage(format!("source {} does not exist", path.display())));
+            return Err(CliError::Usage(format!(
+                "source {} does not exist",
+                path.display()
+            )));
         }
     }
-    let sides: Vec<&Side> = [Some(&src), Some(&dst), backup.as_ref()].into_iter().flatten().collect();
+    let sides: Vec<&Side> = [Some(&src), Some(&dst), backup.as_ref()]
+        .into_iter()
+        .flatten()
+        .collect();
     let out = Output {
         json: a.json,
         progress: a.progress,
@@ -193,7 +242,10 @@ pub fn run(mode: Mode, a: &TransferArgs, config_path: &Path, cache_dir: &Path) -
     let info = match daemon_for(&sides) {
         Some(socket) => {
             let loc = |s: &Side| match s {
-                Side::Mount { inside, .. } => Location { vfs: Some(String::new()), path: inside.clone() },
+                Side::Mount { inside, .. } => Location {
+                    vfs: Some(String::new()),
+                    path: inside.clone(),
+                },
                 Side::Local { path } => local(path),
                 Side::Remote { .. } => unreachable!("daemon_for refuses remote sides"),
             };

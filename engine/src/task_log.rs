@@ -80,7 +80,11 @@ fn redact(v: &serde_json::Value) -> serde_json::Value {
                 let secret = ["password", "secret", "key", "token"]
                     .iter()
                     .any(|s| k.to_ascii_lowercase().contains(s));
-                let v = if secret { "[redacted]".into() } else { redact(v) };
+                let v = if secret {
+                    "[redacted]".into()
+                } else {
+                    redact(v)
+                };
                 (k.clone(), v)
             })
             .collect(),
@@ -140,7 +144,12 @@ impl TaskLog {
     }
 
     /// The job's end; the log is on disk when this returns.
-    pub fn end(&self, state: &str, outcome: Option<&Outcome>, error: Option<&str>) -> io::Result<()> {
+    pub fn end(
+        &self,
+        state: &str,
+        outcome: Option<&Outcome>,
+        error: Option<&str>,
+    ) -> io::Result<()> {
         let line = LogLine::End {
             state: state.to_string(),
             exit_code: outcome.map_or(1, |o| o.exit_code),
@@ -192,7 +201,13 @@ pub fn read(dir: &Path, id: u64) -> io::Result<(TaskSummary, Vec<TaskRecord>)> {
             continue;
         };
         match line {
-            LogLine::Start { kind, args, pid: p, at, .. } => {
+            LogLine::Start {
+                kind,
+                args,
+                pid: p,
+                at,
+                ..
+            } => {
                 (s.kind, s.args, s.started_at, pid) = (kind, args, at, p);
             }
             LogLine::Record(r) => {
@@ -204,8 +219,15 @@ pub fn read(dir: &Path, id: u64) -> io::Result<(TaskSummary, Vec<TaskRecord>)> {
                 s.bytes += r.bytes;
                 records.push(r);
             }
-            LogLine::End { state, exit_code, text, at, .. } => {
-                (s.state, s.exit_code, s.text, s.ended_at) = (state, Some(exit_code), text, Some(at));
+            LogLine::End {
+                state,
+                exit_code,
+                text,
+                at,
+                ..
+            } => {
+                (s.state, s.exit_code, s.text, s.ended_at) =
+                    (state, Some(exit_code), text, Some(at));
             }
         }
     }
@@ -231,12 +253,15 @@ mod tests {
     #[test]
     fn a_log_reads_back_with_counts_and_survives_a_torn_line() {
         let dir = tempfile::tempdir().unwrap();
-        let args = serde_json::json!({"src": "/a", "password_file": "/p", "nested": {"api_key": "k"}});
+        let args =
+            serde_json::json!({"src": "/a", "password_file": "/p", "nested": {"api_key": "k"}});
         let log = TaskLog::create(dir.path(), "copy", &args).unwrap();
         let other = TaskLog::create(dir.path(), "sync", &serde_json::Value::Null).unwrap();
         assert_eq!((log.id, other.id), (1, 2));
-        log.record(&TaskRecord::new("a", Action::Completed, "copied", 10)).unwrap();
-        log.record(&TaskRecord::new("b", Action::Failed, "EIO", 0)).unwrap();
+        log.record(&TaskRecord::new("a", Action::Completed, "copied", 10))
+            .unwrap();
+        log.record(&TaskRecord::new("b", Action::Failed, "EIO", 0))
+            .unwrap();
         // A crash mid-line leaves a torn last line.
         std::fs::OpenOptions::new()
             .append(true)
@@ -249,7 +274,10 @@ mod tests {
         assert_eq!(records.len(), 2);
         assert_eq!(s.state, "running", "this process is alive and wrote no end");
         let text = std::fs::read_to_string(path_of(dir.path(), 1)).unwrap();
-        assert!(!text.contains("\"/p\"") && !text.contains("\"k\""), "{text}");
+        assert!(
+            !text.contains("\"/p\"") && !text.contains("\"k\""),
+            "{text}"
+        );
         other.end("done", None, Some("fine")).unwrap();
         let all = list(dir.path(), 10);
         assert_eq!(all.len(), 2);

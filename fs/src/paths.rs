@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use ourclone_cache::{CacheError, Ino, Kind, NotConfirmed, ROOT_INO};
 use ourclone_remote::pacer::{with_priority, Priority};
-use ourclone_remote::Hash;
+use ourclone_remote::{Hash, HashAlgo};
 use tokio::io::{AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
 
 use crate::error::{Result, VfsError};
@@ -234,6 +234,21 @@ impl Files {
             .paced(self.vfs.copy_on_remote(src.ino, parent, name))
             .await?;
         Ok(copied.map(|attr| self.info(to.to_string(), &attr)))
+    }
+
+    /// The `algo` hash of `path` computed earlier (and given to [`Files::remember_hash`]), if
+    /// its content has not changed since.
+    pub async fn remembered_hash(&self, path: &str, algo: HashAlgo) -> Result<Option<Hash>> {
+        let attr = self.resolve(path).await?;
+        let node = self.vfs.meta().get(attr.ino)?;
+        Ok(self.vfs.meta().remembered_hash(attr.ino, &node, algo)?)
+    }
+
+    /// Remembers a hash computed of `path`'s content as it is now.
+    pub async fn remember_hash(&self, path: &str, hash: &Hash) -> Result<()> {
+        let attr = self.resolve(path).await?;
+        let node = self.vfs.meta().get(attr.ino)?;
+        Ok(self.vfs.meta().remember_hash(attr.ino, &node, hash)?)
     }
 
     /// The target of symlink `path`.

@@ -1,6 +1,7 @@
 //! The tree and the write journal, and what keeps them whole: the MetaStore, the journal's
 //! records, their shared tables, recovery after a crash, and per-inode locks.
 
+mod hashes;
 pub(crate) mod journal;
 mod listing;
 pub(crate) mod locks;

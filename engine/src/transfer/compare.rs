@@ -56,16 +56,49 @@ pub async fn differs(
     }
 }
 
-/// The `algo` hash of `rel`: the one the side knows, else computed by reading the file.
+/// The `algo` hash of `rel`: the one the side knows (the provider's, or one computed and kept
+/// earlier), else computed by reading the file, and kept.
 pub async fn hash_of(tree: &Tree, rel: &str, item: &Item, algo: HashAlgo) -> io::Result<Hash> {
     if let Some(h) = item.hash.as_ref().filter(|h| h.algo == algo) {
         return Ok(h.clone());
     }
+    if let Some(h) = tree.remembered_hash(rel, algo).await {
+        return Ok(h);
+    }
+    let h = compute(tree, rel, item.size, algo).await?;
+    tree.remember_hash(rel, &h).await;
+    Ok(h)
+}
+
+async fn compute(tree: &Tree, rel: &str, size: u64, algo: HashAlgo) -> io::Result<Hash> {
+    if let Tree::Local { root } = tree {
+        // Plain blocking reads on a blocking thread: no async file overhead per buffer.
+        let path = root.join(rel);
+        return tokio::task::spawn_blocking(move || compute_local(&path, size, algo))
+            .await
+            .map_err(io::Error::other)?;
+    }
     let mut r = tree.open(rel).await?;
     let mut hasher = Hasher::new(algo)?;
-    let mut buf = vec![0u8; 1 << 20];
+    // Sized to the file (plus one byte to see its end in one read), at most 1 MiB.
+    let mut buf = vec![0u8; (size as usize + 1).clamp(4096, 1 << 20)];
     loop {
         let n = r.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(Hash::new(algo, hasher.finish()))
+}
+
+fn compute_local(path: &std::path::Path, size: u64, algo: HashAlgo) -> io::Result<Hash> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = Hasher::new(algo)?;
+    let mut buf = vec![0u8; (size as usize + 1).clamp(4096, 1 << 20)];
+    loop {
+        let n = f.read(&mut buf)?;
         if n == 0 {
             break;
         }
@@ -106,11 +139,7 @@ impl Hasher {
         use whirlpool::Digest;
         match self {
             Hasher::Blake3(h) => h.finalize().to_hex().to_string(),
-            Hasher::Whirlpool(h) => h
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            Hasher::Whirlpool(h) => h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
         }
     }
 }

@@ -165,7 +165,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
         _ => (s, 1),
     };
     let v: f64 = num.parse().ok()?;
-    (v >= 0.0).then(|| (v * mult as f64) as u64)
+    (v >= 0.0).then_some((v * mult as f64) as u64)
 }
 
 /// `90s`, `30m`, `12h`, `7d`, `2w`, or plain seconds.
@@ -218,8 +218,17 @@ mod tests {
         assert!(!f.admits("a/b/x.tmp", &file));
         assert!(!f.admits("build", &dir));
         assert!(!f.admits("build/out.o", &file));
-        assert!(f.admits("src/build", &file), "anchored to the root");
         assert!(f.admits("keep/a/b", &file), "the include came first");
+        assert!(
+            !f.admits("src/main.rs", &file),
+            "with includes, unnamed files are out"
+        );
+        let f = filter(&["- /build/"]);
+        assert!(f.admits("src/build", &dir), "anchored to the root");
+        assert!(
+            f.admits("src/main.rs", &file),
+            "without includes, unnamed files are in"
+        );
     }
 
     #[test]

@@ -209,7 +209,7 @@ impl Run<'_> {
         };
         let (landed, n) = self
             .dst
-            .write(rel, &mut reader, item.mtime, item.mode, &count)
+            .write(rel, &mut reader, (item.size, item.mtime, item.mode), &count)
             .await?;
         if n != item.size {
             return Err(std::io::Error::other(format!(
@@ -273,11 +273,20 @@ impl Job for Transfer {
     ) -> Result<Outcome, JobError> {
         let mut src = tree(vfses, &self.src)?;
         let dst = tree(vfses, &self.dst)?;
-        let backup = self.backup_dir.as_ref().map(|b| tree(vfses, b)).transpose()?;
+        let backup = self
+            .backup_dir
+            .as_ref()
+            .map(|b| tree(vfses, b))
+            .transpose()?;
         let filter = Filter::new(&self.filter).map_err(|e| JobError::Failed(e.to_string()))?;
         let mut only = None;
         match src.root_kind().await.map_err(|e| failed("source", e))? {
-            None => return Err(JobError::Failed(format!("source {} not found", src.label()))),
+            None => {
+                return Err(JobError::Failed(format!(
+                    "source {} not found",
+                    src.label()
+                )))
+            }
             Some(ItemKind::Dir) => {}
             Some(_) => (src, only) = single_file(src),
         }
@@ -337,7 +346,10 @@ fn single_file(src: Tree) -> (Tree, Option<String>) {
         }
         Tree::Local { root } => {
             let name = root.file_name().map(|n| n.to_string_lossy().into_owned());
-            let dir = root.parent().map(|p| p.to_path_buf()).unwrap_or(root.clone());
+            let dir = root
+                .parent()
+                .map(|p| p.to_path_buf())
+                .unwrap_or(root.clone());
             (Tree::Local { root: dir }, name)
         }
     }
@@ -388,7 +400,12 @@ async fn execute(
     let todo: Vec<Step> = plan
         .steps
         .iter()
-        .filter(|s| matches!(s.step, StepKind::Copy | StepKind::Update | StepKind::Link | StepKind::Skip))
+        .filter(|s| {
+            matches!(
+                s.step,
+                StepKind::Copy | StepKind::Update | StepKind::Link | StepKind::Skip
+            )
+        })
         .cloned()
         .collect();
     let landed: Vec<(Step, Option<Landed>)> = futures_util::stream::iter(todo)
@@ -471,7 +488,11 @@ async fn delete_extraneous(run: &Run<'_>, plan: &plan::Plan) {
             (Some(_), _) => run.set_aside(&step.path).await,
             (None, _) => run.dst.remove(&step.path, kind).await,
         };
-        let what = if run.backup.is_some() { "moved to the backup folder" } else { "deleted" };
+        let what = if run.backup.is_some() {
+            "moved to the backup folder"
+        } else {
+            "deleted"
+        };
         match result {
             Ok(()) => run.record(&step.path, Action::Completed, what, 0),
             Err(e) => run.record(&step.path, Action::Failed, format!("delete: {e}"), 0),
@@ -486,7 +507,11 @@ fn outcome(run: &Run<'_>, plan: &plan::Plan) -> Outcome {
         t.skipped.load(Ordering::Relaxed),
         t.failed.load(Ordering::Relaxed),
     );
-    let deleted = plan.steps.iter().filter(|s| s.step == StepKind::Delete).count();
+    let deleted = plan
+        .steps
+        .iter()
+        .filter(|s| s.step == StepKind::Delete)
+        .count();
     let mut text = format!(
         "{}: {done} done, {skipped} skipped, {failed} failed, {} bytes",
         run.t.mode.as_str(),
@@ -494,7 +519,9 @@ fn outcome(run: &Run<'_>, plan: &plan::Plan) -> Outcome {
     );
     if failed > 0 {
         if deleted > 0 && run.t.mode == Mode::Sync {
-            text.push_str(&format!("; {deleted} deletions not made because of the failures"));
+            text.push_str(&format!(
+                "; {deleted} deletions not made because of the failures"
+            ));
         }
         for line in ourclone_remote::sync::lock(&run.failures).iter() {
             text.push_str(&format!("\n  failed: {line}"));
@@ -517,7 +544,12 @@ fn dry_run_outcome(t: &Transfer, plan: &plan::Plan) -> Outcome {
     let count = |k: StepKind| plan.steps.iter().filter(|s| s.step == k).count();
     let mut text = String::new();
     for s in plan.steps.iter().filter(|s| s.step != StepKind::Skip) {
-        text.push_str(&format!("{:<7} {}  ({})\n", format!("{:?}", s.step).to_lowercase(), s.path, s.why));
+        text.push_str(&format!(
+            "{:<7} {}  ({})\n",
+            format!("{:?}", s.step).to_lowercase(),
+            s.path,
+            s.why
+        ));
     }
     text.push_str(&format!(
         "{} --dry-run: would copy {}, update {}, delete {}, skip {}; nothing changed",

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io;
 
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::compare::{differs, Compare};
@@ -38,7 +39,11 @@ impl Step {
             step,
             path: path.to_string(),
             why: why.to_string(),
-            bytes: if item.kind == ItemKind::File { item.size } else { 0 },
+            bytes: if item.kind == ItemKind::File {
+                item.size
+            } else {
+                0
+            },
             kind: Some(item.kind),
         }
     }
@@ -56,6 +61,46 @@ pub struct Plan {
 
 type Listing = BTreeMap<String, Item>;
 
+/// Files compared at once.
+const COMPARING: usize = 4;
+
+/// The step for source entry `rel`; `None` for a folder that is already there.
+async fn step_for(
+    rel: &str,
+    s: &Item,
+    d: Option<&Item>,
+    src_tree: &Tree,
+    dst_tree: &Tree,
+    how: Compare,
+) -> io::Result<Option<Step>> {
+    Ok(Some(match (s.kind, d) {
+        (ItemKind::Dir, Some(d)) if d.kind == ItemKind::Dir => return Ok(None),
+        (ItemKind::Dir, _) => Step::new(StepKind::Mkdir, rel, "new folder", s),
+        (ItemKind::Link, None) => Step::new(StepKind::Link, rel, "new link", s),
+        (ItemKind::Link, Some(d)) if d.kind != ItemKind::Link => {
+            Step::new(StepKind::Link, rel, "not a link on the destination", s)
+        }
+        (ItemKind::Link, Some(_)) => {
+            let (a, b) = tokio::join!(src_tree.read_link(rel), dst_tree.read_link(rel));
+            if a? == b? {
+                Step::new(StepKind::Skip, rel, "unchanged", s)
+            } else {
+                Step::new(StepKind::Link, rel, "link target differs", s)
+            }
+        }
+        (ItemKind::File, None) => Step::new(StepKind::Copy, rel, "new file", s),
+        (ItemKind::File, Some(d)) if d.kind != ItemKind::File => {
+            Step::new(StepKind::Update, rel, "not a file on the destination", s)
+        }
+        (ItemKind::File, Some(d)) => {
+            match differs(how, (src_tree, rel, s), (dst_tree, rel, d)).await? {
+                Some(why) => Step::new(StepKind::Update, rel, why, s),
+                None => Step::new(StepKind::Skip, rel, "unchanged", s),
+            }
+        }
+    }))
+}
+
 /// Compares `src` with `dst`; `delete` adds the deletions sync makes.
 pub async fn plan(
     (src_tree, src): (&Tree, &Listing),
@@ -64,41 +109,26 @@ pub async fn plan(
     how: Compare,
     delete: bool,
 ) -> io::Result<Plan> {
-    let mut steps = Vec::new();
-    let mut src_files = 0;
-    for (rel, s) in src.iter().filter(|(r, i)| filter.admits(r, i)) {
-        let d = dst.get(rel);
-        let step = match (s.kind, d) {
-            (ItemKind::Dir, Some(d)) if d.kind == ItemKind::Dir => continue,
-            (ItemKind::Dir, _) => Step::new(StepKind::Mkdir, rel, "new folder", s),
-            (ItemKind::Link, None) => Step::new(StepKind::Link, rel, "new link", s),
-            (ItemKind::Link, Some(d)) if d.kind != ItemKind::Link => {
-                Step::new(StepKind::Link, rel, "not a link on the destination", s)
-            }
-            (ItemKind::Link, Some(_)) => {
-                let (a, b) = tokio::join!(src_tree.read_link(rel), dst_tree.read_link(rel));
-                if a? == b? {
-                    Step::new(StepKind::Skip, rel, "unchanged", s)
-                } else {
-                    Step::new(StepKind::Link, rel, "link target differs", s)
-                }
-            }
-            (ItemKind::File, None) => Step::new(StepKind::Copy, rel, "new file", s),
-            (ItemKind::File, Some(d)) if d.kind != ItemKind::File => {
-                Step::new(StepKind::Update, rel, "not a file on the destination", s)
-            }
-            (ItemKind::File, Some(d)) => {
-                match differs(how, (src_tree, rel, s), (dst_tree, rel, d)).await? {
-                    Some(why) => Step::new(StepKind::Update, rel, why, s),
-                    None => Step::new(StepKind::Skip, rel, "unchanged", s),
-                }
-            }
-        };
-        if s.kind != ItemKind::Dir {
-            src_files += 1;
-        }
-        steps.push(step);
-    }
+    let admitted: Vec<(String, Item)> = src
+        .iter()
+        .filter(|(r, i)| filter.admits(r, i))
+        .map(|(r, i)| (r.clone(), i.clone()))
+        .collect();
+    let src_files = admitted
+        .iter()
+        .filter(|(_, i)| i.kind != ItemKind::Dir)
+        .count() as u64;
+    // Comparing may read files (--checksum): a few at once.
+    let mut steps: Vec<Step> = futures_util::stream::iter(admitted)
+        .map(|(rel, s): (String, Item)| async move {
+            step_for(&rel, &s, dst.get(&rel), src_tree, dst_tree, how).await
+        })
+        .buffered(COMPARING)
+        .filter_map(|s: io::Result<Option<Step>>| async move { s.transpose() })
+        .collect::<Vec<io::Result<Step>>>()
+        .await
+        .into_iter()
+        .collect::<io::Result<_>>()?;
     steps.sort_by_key(|s| s.step != StepKind::Mkdir);
     let dst_files = dst.values().filter(|i| i.kind != ItemKind::Dir).count() as u64;
     if delete {
@@ -130,7 +160,12 @@ impl MaxDelete {
     /// `N` or `P%`.
     pub fn parse(s: &str) -> Option<Self> {
         match s.strip_suffix('%') {
-            Some(p) => p.trim().parse().ok().filter(|p| *p <= 100).map(MaxDelete::Percent),
+            Some(p) => p
+                .trim()
+                .parse()
+                .ok()
+                .filter(|p| *p <= 100)
+                .map(MaxDelete::Percent),
             None => s.trim().parse().ok().map(MaxDelete::Count),
         }
     }

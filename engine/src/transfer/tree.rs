@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::time::SystemTime;
 
 use ourclone_cache::Kind;
-use ourclone_remote::Hash;
+use ourclone_remote::{Hash, HashAlgo};
 use ourclone_vfs::{Files, VfsError, Written};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
@@ -145,27 +145,30 @@ impl Tree {
         &self,
         rel: &str,
         from: &mut Reader,
-        mtime: SystemTime,
-        mode: u32,
+        (size, mtime, mode): (u64, SystemTime, u32),
         counted: &(dyn Fn(u64) + Sync),
     ) -> io::Result<(Landed, u64)> {
         match self {
             Tree::Vfs { files, root } => {
                 let path = join(root, rel);
                 let mut w = files.replace(&path).await.map_err(vfs_io)?;
-                let n = pump(from, &mut w, counted).await?;
+                let n = pump(from, &mut w, size, counted).await?;
                 let written = w.finish().await.map_err(vfs_io)?;
                 files.set_times(&path, mtime).await.map_err(vfs_io)?;
                 if mode & 0o777 != 0o644 {
                     files.set_mode(&path, mode & 0o7777).await.map_err(vfs_io)?;
                 }
-                let version = files.vfs().meta().get(written.ino).map_or(written.version, |n| n.version);
+                let version = files
+                    .vfs()
+                    .meta()
+                    .get(written.ino)
+                    .map_or(written.version, |n| n.version);
                 Ok((Landed::Vfs(Written { version, ..written }), n))
             }
             Tree::Local { root } => {
                 let dest = root.join(rel);
                 let part = part_name(&dest);
-                let result = write_local(&part, &dest, from, mtime, mode, counted).await;
+                let result = write_local(&part, &dest, from, (size, mtime, mode), counted).await;
                 if result.is_err() {
                     let _ = tokio::fs::remove_file(&part).await;
                 }
@@ -264,6 +267,28 @@ impl Tree {
         Ok(copied.is_some())
     }
 
+    /// A hash of `rel` this side computed and kept earlier (Vfs sides keep them in the
+    /// MetaStore), if the content is unchanged since.
+    pub async fn remembered_hash(&self, rel: &str, algo: HashAlgo) -> Option<Hash> {
+        match self {
+            Tree::Vfs { files, root } => files
+                .remembered_hash(&join(root, rel), algo)
+                .await
+                .ok()
+                .flatten(),
+            Tree::Local { .. } => None,
+        }
+    }
+
+    /// Keeps a hash computed of `rel` (a Vfs side, so it is never computed twice).
+    pub async fn remember_hash(&self, rel: &str, hash: &Hash) {
+        if let Tree::Vfs { files, root } = self {
+            if let Err(e) = files.remember_hash(&join(root, rel), hash).await {
+                tracing::debug!("cannot remember the hash of {rel}: {e}");
+            }
+        }
+    }
+
     /// Waits until what was written is on the remote (nothing to wait for locally).
     pub async fn confirm(&self, landed: Landed) -> io::Result<()> {
         match (self, landed) {
@@ -316,12 +341,11 @@ async fn write_local(
     part: &Path,
     dest: &Path,
     from: &mut Reader,
-    mtime: SystemTime,
-    mode: u32,
+    (size, mtime, mode): (u64, SystemTime, u32),
     counted: &(dyn Fn(u64) + Sync),
 ) -> io::Result<u64> {
     let mut f = tokio::fs::File::create(part).await?;
-    let n = pump(from, &mut f, counted).await?;
+    let n = pump(from, &mut f, size, counted).await?;
     f.flush().await?;
     let f = f.into_std().await;
     let part_owned = part.to_path_buf();
@@ -346,10 +370,12 @@ const BUF: usize = 1 << 20;
 async fn pump(
     from: &mut Reader,
     to: &mut (impl AsyncWrite + Unpin),
+    size_hint: u64,
     counted: &(dyn Fn(u64) + Sync),
 ) -> io::Result<u64> {
     use tokio::io::AsyncReadExt;
-    let mut buf = vec![0u8; BUF];
+    // Small files get a small buffer: zeroing 1 MiB per file adds up over a tree of them.
+    let mut buf = vec![0u8; (size_hint as usize + 1).clamp(4096, BUF)];
     let mut total = 0;
     loop {
         let n = from.read(&mut buf).await?;
@@ -370,7 +396,11 @@ async fn list_vfs(files: &Files, root: &str, follow: bool) -> io::Result<BTreeMa
     let strip = |p: &str| -> String {
         match root {
             "" => p.to_string(),
-            r => p.strip_prefix(r).unwrap_or(p).trim_start_matches('/').to_string(),
+            r => p
+                .strip_prefix(r)
+                .unwrap_or(p)
+                .trim_start_matches('/')
+                .to_string(),
         }
     };
     while let Some(entry) = walk.next().await {
@@ -386,7 +416,9 @@ async fn list_vfs(files: &Files, root: &str, follow: bool) -> io::Result<BTreeMa
             }
             continue;
         }
-        let Some(mut kind) = kind_of(e.kind) else { continue };
+        let Some(mut kind) = kind_of(e.kind) else {
+            continue;
+        };
         let mut item = Item {
             kind,
             size: e.size,
@@ -402,7 +434,13 @@ async fn list_vfs(files: &Files, root: &str, follow: bool) -> io::Result<BTreeMa
                     if let Ok(t) = files.stat(&normalize(dir, &target)).await {
                         if let Some(k) = kind_of(t.kind).filter(|k| *k == ItemKind::File) {
                             kind = k;
-                            item = Item { kind, size: t.size, mtime: t.mtime, mode: t.mode, hash: t.hash };
+                            item = Item {
+                                kind,
+                                size: t.size,
+                                mtime: t.mtime,
+                                mode: t.mode,
+                                hash: t.hash,
+                            };
                         }
                     }
                 }
@@ -476,7 +514,11 @@ fn list_local(root: &Path, follow: bool) -> io::Result<BTreeMap<String, Item>> {
                 }
                 continue;
             }
-            let rel = if dir.is_empty() { name } else { format!("{dir}/{name}") };
+            let rel = if dir.is_empty() {
+                name
+            } else {
+                format!("{dir}/{name}")
+            };
             let meta = entry.metadata()?;
             let ft = meta.file_type();
             let meta = if ft.is_symlink() && follow {
