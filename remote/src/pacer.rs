@@ -78,6 +78,9 @@ pub struct PacerConfig {
     pub calls_per_second: f64,
     /// Tokens that may pile up while idle (calls allowed back to back).
     pub burst: u32,
+    /// The first call waits one interval: the service's allowance is shared with the command
+    /// that ran just before, whose last call may have been a moment ago.
+    pub starts_empty: bool,
     /// How long to pause the bucket on `Throttled` without a `retry_after`.
     pub flood_backoff: Duration,
     /// Retries of one call (Throttled or Transient) before giving up.
@@ -90,11 +93,14 @@ pub struct PacerConfig {
 
 impl PacerConfig {
     /// 1Fichier: about 2 calls/s (1.8, so network jitter never bunches two calls into a
-    /// flood at the service's 2/s), a small burst, 30 s after "Flood detected".
+    /// flood at the service's 2/s), no burst and an empty bucket at start (the service's
+    /// allowance is shared with the command that ran just before: a fresh process calling at
+    /// once was throttled and paid a 30 s flood pause), 30 s after "Flood detected".
     pub fn onefichier() -> Self {
         Self {
             calls_per_second: 1.8,
-            burst: 2,
+            burst: 1,
+            starts_empty: true,
             flood_backoff: Duration::from_secs(30),
             max_retries: 10,
             backoff_initial: Duration::from_millis(200),
@@ -163,10 +169,11 @@ fn accounts() -> &'static Mutex<HashMap<String, Weak<Pacer>>> {
 }
 
 impl Pacer {
-    /// A new bucket, full (`burst` tokens ready).
+    /// A new bucket, full (`burst` tokens ready) unless it `starts_empty`.
     pub fn new(config: PacerConfig) -> Arc<Self> {
+        let full = f64::from(config.burst.max(1));
         let bucket = Bucket {
-            tokens: f64::from(config.burst.max(1)),
+            tokens: if config.starts_empty { 0.0 } else { full },
             refilled_at: Instant::now(),
             paused_until: None,
             queue: BTreeSet::new(),
@@ -417,6 +424,7 @@ mod tests {
         PacerConfig {
             calls_per_second: rate,
             burst,
+            starts_empty: false,
             flood_backoff: Duration::from_secs(1),
             max_retries: 3,
             backoff_initial: Duration::from_millis(200),

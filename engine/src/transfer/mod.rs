@@ -203,6 +203,11 @@ impl Run<'_> {
                 return Ok(Some(Landed::Local));
             }
         }
+        if let Some(copied) = self.src.copy_local(rel, &self.dst, (item.mtime, item.mode)).await {
+            let n = copied?;
+            self.tally.bytes.fetch_add(n, Ordering::Relaxed);
+            return self.check_size(n, item).map(|()| Some(Landed::Local));
+        }
         let mut reader = self.src.open(rel).await?;
         let count = |n: u64| {
             self.tally.bytes.fetch_add(n, Ordering::Relaxed);
@@ -211,14 +216,21 @@ impl Run<'_> {
             .dst
             .write(rel, &mut reader, (item.size, item.mtime, item.mode), &count)
             .await?;
+        self.check_size(n, item)?;
+        self.progress();
+        Ok(Some(landed))
+    }
+
+    /// A file that changed size while it was copied is a failure, never a torn copy passed as
+    /// done.
+    fn check_size(&self, n: u64, item: &Item) -> std::io::Result<()> {
         if n != item.size {
             return Err(std::io::Error::other(format!(
-                "read {n} bytes where the source listed {}",
+                "read {n} bytes where the source listed {} (changed while copied?)",
                 item.size
             )));
         }
-        self.progress();
-        Ok(Some(landed))
+        Ok(())
     }
 
     /// With `--backup-dir`, moves what `rel` replaces or deletes there first.

@@ -289,6 +289,31 @@ impl Tree {
         }
     }
 
+    /// Copies `rel` from this local side to `dst`, a local side too, in one blocking call:
+    /// the kernel copies the bytes (copy_file_range) into a temporary name, renamed when
+    /// complete. `None` when either side is not local.
+    pub async fn copy_local(
+        &self,
+        rel: &str,
+        dst: &Tree,
+        (mtime, mode): (SystemTime, u32),
+    ) -> Option<io::Result<u64>> {
+        let (Tree::Local { root: from }, Tree::Local { root: to }) = (self, dst) else {
+            return None;
+        };
+        let (from, dest) = (from.join(rel), to.join(rel));
+        let copied = tokio::task::spawn_blocking(move || {
+            let part = part_name(&dest);
+            let result = copy_file(&from, &part, &dest, mtime, mode);
+            if result.is_err() {
+                let _ = std::fs::remove_file(&part);
+            }
+            result
+        })
+        .await;
+        Some(copied.map_err(io::Error::other).and_then(|r| r))
+    }
+
     /// Waits until what was written is on the remote (nothing to wait for locally).
     pub async fn confirm(&self, landed: Landed) -> io::Result<()> {
         match (self, landed) {
@@ -360,6 +385,18 @@ async fn write_local(
     .await
     .map_err(io::Error::other)??;
     tokio::fs::rename(part, dest).await?;
+    Ok(n)
+}
+
+fn copy_file(from: &Path, part: &Path, dest: &Path, mtime: SystemTime, mode: u32) -> io::Result<u64> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut src = std::fs::File::open(from)?;
+    let mut out = std::fs::File::create(part)?;
+    let n = io::copy(&mut src, &mut out)?;
+    out.set_modified(mtime)?;
+    out.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
+    drop(out);
+    std::fs::rename(part, dest)?;
     Ok(n)
 }
 
