@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub use compare::Compare;
 pub use filter::{parse_age, parse_rule, parse_size, FilterSpec};
 pub use plan::{MaxDelete, Step, StepKind};
-pub use tree::{ItemKind, Tree, PART_PREFIX};
+pub use tree::{ItemKind, Reader, Tree, PART_PREFIX};
 
 use crate::job::{Action, Event, Events, Job, JobError, Outcome, TaskRecord, Vfses};
 use filter::Filter;
@@ -203,7 +203,11 @@ impl Run<'_> {
                 return Ok(Some(Landed::Local));
             }
         }
-        if let Some(copied) = self.src.copy_local(rel, &self.dst, (item.mtime, item.mode)).await {
+        if let Some(copied) = self
+            .src
+            .copy_local(rel, &self.dst, (item.mtime, item.mode))
+            .await
+        {
             let n = copied?;
             self.tally.bytes.fetch_add(n, Ordering::Relaxed);
             return self.check_size(n, item).map(|()| Some(Landed::Local));

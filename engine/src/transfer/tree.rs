@@ -388,7 +388,13 @@ async fn write_local(
     Ok(n)
 }
 
-fn copy_file(from: &Path, part: &Path, dest: &Path, mtime: SystemTime, mode: u32) -> io::Result<u64> {
+fn copy_file(
+    from: &Path,
+    part: &Path,
+    dest: &Path,
+    mtime: SystemTime,
+    mode: u32,
+) -> io::Result<u64> {
     use std::os::unix::fs::PermissionsExt;
     let mut src = std::fs::File::open(from)?;
     let mut out = std::fs::File::create(part)?;
