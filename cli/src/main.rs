@@ -1,6 +1,7 @@
 //! `ourclone-fs`: the command line. Parses arguments, loads the config, and runs one command;
 //! every failure becomes one clear line on stderr and an exit code (see `error.rs`).
 
+mod backup_cmd;
 mod config;
 mod control;
 mod daemon;
@@ -122,6 +123,22 @@ enum Command {
     /// Make DST match SRC: copy new and changed files, then delete what SRC does not have
     /// (only after every copy worked; guarded by --max-delete).
     Sync(transfer_cmd::TransferArgs),
+    /// Create or check an encrypted backup repository.
+    Repo {
+        #[command(subcommand)]
+        action: backup_cmd::RepoAction,
+    },
+    /// Back up folders into a repository as a new snapshot (only what changed is read).
+    Backup(backup_cmd::BackupArgs),
+    /// List a repository's snapshots.
+    Snapshots {
+        #[command(flatten)]
+        r: backup_cmd::RepoOpt,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a snapshot into a folder.
+    Restore(backup_cmd::RestoreArgs),
     /// Compare SRC with DST and list the differences (exit 3 when there are some).
     Check(transfer_cmd::TransferArgs),
     /// List recent jobs from their task logs (or, given a MOUNTPOINT, the jobs its daemon
@@ -241,6 +258,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             job_cmd::du(&path, out, &config_path, &cache_dir)
         }
+        Command::Repo { action } => backup_cmd::repo(action, &config_path, &cache_dir),
+        Command::Backup(a) => backup_cmd::backup(a, &config_path, &cache_dir),
+        Command::Snapshots { r, json } => backup_cmd::snapshots(r, json, &config_path, &cache_dir),
+        Command::Restore(a) => backup_cmd::restore_cmd(a, &config_path, &cache_dir),
         Command::Copy(a) => transfer_cmd::run(Mode::Copy, &a, &config_path, &cache_dir),
         Command::Move(a) => transfer_cmd::run(Mode::Move, &a, &config_path, &cache_dir),
         Command::Sync(a) => transfer_cmd::run(Mode::Sync, &a, &config_path, &cache_dir),

@@ -3,6 +3,7 @@
 //! command opened itself is the caller's business. It must never reach the kernel mount or a
 //! provider directly.
 
+pub mod backup;
 pub mod job;
 pub mod jobs;
 pub mod task_log;

@@ -67,7 +67,7 @@ impl MasterKey {
 }
 
 fn seal_with(key: &[u8; 32], plain: &[u8]) -> Vec<u8> {
-    let cipher = Aes256Gcm::new(key.into());
+    let cipher = Aes256Gcm::new(aes_gcm::Key::<Aes256Gcm>::from_slice(key));
     let nonce: [u8; NONCE_LEN] = random();
     let mut out = Vec::with_capacity(NONCE_LEN + plain.len() + TAG_LEN);
     out.extend_from_slice(&nonce);
@@ -83,7 +83,7 @@ fn open_with(key: &[u8; 32], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
     if sealed.len() < NONCE_LEN + TAG_LEN {
         return Err(CryptoError::Damaged);
     }
-    let cipher = Aes256Gcm::new(key.into());
+    let cipher = Aes256Gcm::new(aes_gcm::Key::<Aes256Gcm>::from_slice(key));
     let (nonce, ct) = sealed.split_at(NONCE_LEN);
     cipher
         .decrypt(Nonce::from_slice(nonce), ct)
@@ -135,7 +135,11 @@ fn derive(password: &[u8], salt: &[u8], p: KdfParams) -> Result<[u8; 32], Crypto
 
 impl KeyFile {
     /// Wraps `master` under `password`.
-    pub fn wrap(master: &MasterKey, password: &[u8], params: KdfParams) -> Result<Self, CryptoError> {
+    pub fn wrap(
+        master: &MasterKey,
+        password: &[u8],
+        params: KdfParams,
+    ) -> Result<Self, CryptoError> {
         let salt: [u8; 16] = random();
         let key = derive(password, &salt, params)?;
         let mut both = Vec::with_capacity(64);
@@ -194,7 +198,14 @@ mod tests {
         let kf = KeyFile::wrap(&m, b"secret", FAST).unwrap();
         let back = kf.unwrap(b"secret").unwrap();
         assert_eq!(back.id_of(b"x"), m.id_of(b"x"));
-        assert!(matches!(kf.unwrap(b"wrong"), Err(CryptoError::WrongPassword)));
-        assert_ne!(MasterKey::generate().id_of(b"x"), m.id_of(b"x"), "ids are keyed");
+        assert!(matches!(
+            kf.unwrap(b"wrong"),
+            Err(CryptoError::WrongPassword)
+        ));
+        assert_ne!(
+            MasterKey::generate().id_of(b"x"),
+            m.id_of(b"x"),
+            "ids are keyed"
+        );
     }
 }

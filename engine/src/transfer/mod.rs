@@ -16,13 +16,12 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 pub use compare::Compare;
-pub use filter::{parse_age, parse_rule, parse_size, FilterSpec};
+pub use filter::{parse_age, parse_rule, parse_size, Filter, FilterSpec};
 pub use plan::{MaxDelete, Step, StepKind};
-pub use tree::{ItemKind, Reader, Tree, PART_PREFIX};
+pub use tree::{Item, ItemKind, Reader, Tree, PART_PREFIX};
 
 use crate::job::{Action, Event, Events, Job, JobError, Outcome, TaskRecord, Vfses};
-use filter::Filter;
-use tree::{Item, Landed};
+use tree::Landed;
 
 /// Which transfer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

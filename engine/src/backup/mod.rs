@@ -1,0 +1,16 @@
+//! Encrypted, deduplicating, incremental backup into a repository (docs/REPOSITORY.md is the
+//! contract): `crypto` (keys and sealing), `model` (what the repository holds), `pack`, `store`
+//! (where objects live: a folder of a transfer side, or memory), `repo` (an open repository),
+//! and the commands as plain functions: `take::backup`, `restore`, `check`. Must not know the CLI.
+
+pub mod check;
+pub mod crypto;
+pub mod model;
+pub mod pack;
+pub mod repo;
+pub mod restore;
+pub mod store;
+pub mod take;
+
+pub use repo::{Repo, RepoError};
+pub use store::{MemStore, RepoStore, TreeStore};

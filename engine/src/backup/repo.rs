@@ -1,0 +1,256 @@
+//! An open repository: its store, config and master key, and the index of every blob in it.
+//! Owns opening (password, format version), sealed JSON objects and blob lookup; must not walk
+//! files or decide what a snapshot holds.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::crypto::{CryptoError, KdfParams, KeyFile, MasterKey};
+use super::model::{BlobEntry, Config, IndexFile, Snapshot, CHUNKER, VERSION};
+use super::pack;
+use super::store::{Kind, RepoStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("wrong password (no key of this repository opens with it)")]
+    WrongPassword,
+    #[error("no repository here (no config file); create one with `ourclone-fs repo init`")]
+    NotARepo,
+    #[error("a repository already exists here")]
+    Exists,
+    #[error("this repository has format version {0}; this ourclone-fs reads version {VERSION}: upgrade ourclone-fs")]
+    NewerFormat(u32),
+    #[error("damaged: {0}")]
+    Damaged(String),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+impl From<CryptoError> for RepoError {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::WrongPassword => RepoError::WrongPassword,
+            other => RepoError::Damaged(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, RepoError>;
+
+/// An unlocked repository.
+pub struct Repo {
+    pub store: Arc<dyn RepoStore>,
+    pub key: MasterKey,
+    pub config: Config,
+    /// Blob id → its pack and place.
+    pub index: HashMap<String, (String, BlobEntry)>,
+    /// Index files that could not be read (named by `repo check`).
+    pub damaged_index: Vec<String>,
+}
+
+fn random_hex() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// The name of a stored object: BLAKE3 of its bytes, so `repo check` can tell a damaged copy.
+pub fn object_id(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+impl Repo {
+    /// Creates a repository in `store` protected by `password`.
+    pub async fn init(store: Arc<dyn RepoStore>, password: &[u8], kdf: KdfParams) -> Result<Self> {
+        if !store.list(Kind::Config).await?.is_empty() {
+            return Err(RepoError::Exists);
+        }
+        let key = MasterKey::generate();
+        let mut kf = KeyFile::wrap(&key, password, kdf)?;
+        kf.host = hostname();
+        kf.created = now();
+        let kf_bytes = serde_json::to_vec_pretty(&kf).map_err(io::Error::other)?;
+        store
+            .put(Kind::Key, &object_id(&kf_bytes), kf_bytes)
+            .await?;
+        let config = Config {
+            version: VERSION,
+            id: random_hex(),
+            chunker: CHUNKER,
+        };
+        let bytes = serde_json::to_vec_pretty(&config).map_err(io::Error::other)?;
+        // The config last: a repository exists once it has one.
+        store.put(Kind::Config, "config", bytes).await?;
+        Ok(Self {
+            store,
+            key,
+            config,
+            index: HashMap::new(),
+            damaged_index: Vec::new(),
+        })
+    }
+
+    /// Opens the repository in `store` with `password`, and reads its index.
+    pub async fn open(store: Arc<dyn RepoStore>, password: &[u8]) -> Result<Self> {
+        let config = match store.get(Kind::Config, "config").await {
+            Ok(b) => serde_json::from_slice::<Config>(&b)
+                .map_err(|e| RepoError::Damaged(format!("config: {e}")))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(RepoError::NotARepo),
+            Err(e) => return Err(e.into()),
+        };
+        if config.version > VERSION {
+            return Err(RepoError::NewerFormat(config.version));
+        }
+        let mut key = None;
+        for name in store.list(Kind::Key).await? {
+            let bytes = store.get(Kind::Key, &name).await?;
+            let Ok(kf) = serde_json::from_slice::<KeyFile>(&bytes) else {
+                continue;
+            };
+            if let Ok(k) = kf.unwrap(password) {
+                key = Some(k);
+                break;
+            }
+        }
+        let key = key.ok_or(RepoError::WrongPassword)?;
+        let mut repo = Self {
+            store,
+            key,
+            config,
+            index: HashMap::new(),
+            damaged_index: Vec::new(),
+        };
+        repo.load_index().await?;
+        Ok(repo)
+    }
+
+    async fn load_index(&mut self) -> Result<()> {
+        for name in self.store.list(Kind::Index).await? {
+            match self.read_json::<IndexFile>(Kind::Index, &name).await {
+                Ok(idx) => self.add_index(&idx),
+                Err(RepoError::Damaged(_)) => self.damaged_index.push(name),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn add_index(&mut self, idx: &IndexFile) {
+        for p in &idx.packs {
+            for b in &p.blobs {
+                self.index.insert(b.id.clone(), (p.id.clone(), b.clone()));
+            }
+        }
+    }
+
+    /// Seals `value` as JSON and stores it under its id; returns the id.
+    pub async fn write_json<T: Serialize>(&self, kind: Kind, value: &T) -> Result<String> {
+        let plain = serde_json::to_vec(value).map_err(io::Error::other)?;
+        let sealed = self.key.seal(&plain);
+        let id = object_id(&sealed);
+        self.store.put(kind, &id, sealed).await?;
+        Ok(id)
+    }
+
+    /// Reads, checks and opens a sealed JSON object.
+    pub async fn read_json<T: DeserializeOwned>(&self, kind: Kind, name: &str) -> Result<T> {
+        let sealed = self.store.get(kind, name).await?;
+        if object_id(&sealed) != name {
+            return Err(RepoError::Damaged(format!(
+                "{} {name}: content does not match its name",
+                kind_name(kind)
+            )));
+        }
+        let plain = self.key.open(&sealed).map_err(|_| {
+            RepoError::Damaged(format!("{} {name}: fails authentication", kind_name(kind)))
+        })?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| RepoError::Damaged(format!("{} {name}: {e}", kind_name(kind))))
+    }
+
+    /// Every snapshot, oldest first, with its id; damaged ones are skipped (and named by check).
+    pub async fn snapshots(&self) -> Result<Vec<(String, Snapshot)>> {
+        let mut out = Vec::new();
+        for name in self.store.list(Kind::Snapshot).await? {
+            if let Ok(s) = self.read_json::<Snapshot>(Kind::Snapshot, &name).await {
+                out.push((name, s));
+            }
+        }
+        out.sort_by_key(|(id, s)| (s.time, s.nanos, id.clone()));
+        Ok(out)
+    }
+
+    /// The snapshot `which` names: `latest`, or a unique prefix of an id.
+    pub async fn find_snapshot(&self, which: &str) -> Result<(String, Snapshot)> {
+        let all = self.snapshots().await?;
+        if which == "latest" {
+            return all
+                .into_iter()
+                .last()
+                .ok_or_else(|| RepoError::Damaged("the repository has no snapshot yet".into()));
+        }
+        let mut hits: Vec<_> = all
+            .into_iter()
+            .filter(|(id, _)| id.starts_with(which))
+            .collect();
+        match hits.len() {
+            1 => Ok(hits.remove(0)),
+            0 => Err(RepoError::Io(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no snapshot '{which}'"),
+            ))),
+            _ => Err(RepoError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("'{which}' names several snapshots: give more of the id"),
+            ))),
+        }
+    }
+
+    /// One blob, read with its whole pack (tree packs are small; restore reads data packs
+    /// whole on its own).
+    pub async fn read_blob(&self, id: &str) -> Result<Vec<u8>> {
+        let (pack_id, e) = self
+            .index
+            .get(id)
+            .ok_or_else(|| RepoError::Damaged(format!("blob {id} is in no index")))?;
+        let bytes = self.store.get(Kind::Pack, pack_id).await?;
+        let sealed = pack::blob(&bytes, e)
+            .ok_or_else(|| RepoError::Damaged(format!("pack {pack_id} is truncated")))?;
+        let plain = pack::open_blob(&self.key, sealed, e.raw_length).map_err(|_| {
+            RepoError::Damaged(format!("pack {pack_id}: blob {id} fails authentication"))
+        })?;
+        if hex::encode(self.key.id_of(&plain)) != *id {
+            return Err(RepoError::Damaged(format!(
+                "blob {id} does not match its id"
+            )));
+        }
+        Ok(plain)
+    }
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Config => "config",
+        Kind::Key => "key",
+        Kind::Index => "index",
+        Kind::Snapshot => "snapshot",
+        Kind::Pack => "pack",
+    }
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}

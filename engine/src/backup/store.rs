@@ -1,0 +1,177 @@
+//! `RepoStore`: where a repository's objects live, keyed by (kind, name) — over a transfer
+//! side (a local folder, a folder on a mount, or a folder of a remote's Vfs) or in memory for
+//! tests. Owns the object layout on disk (`config`, `keys/`, `index/`, `snapshots/`,
+//! `data/XY/`); must not know what objects hold.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use crate::transfer::{ItemKind, Tree};
+
+/// The kinds of objects in a repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Config,
+    Key,
+    Index,
+    Snapshot,
+    Pack,
+}
+
+impl Kind {
+    fn dir(self) -> &'static str {
+        match self {
+            Kind::Config => "",
+            Kind::Key => "keys",
+            Kind::Index => "index",
+            Kind::Snapshot => "snapshots",
+            Kind::Pack => "data",
+        }
+    }
+
+    /// Where object `name` of this kind lives, relative to the repository's folder. Packs
+    /// spread over 256 folders by the first two digits of their name.
+    pub fn path(self, name: &str) -> String {
+        match self {
+            Kind::Config => "config".into(),
+            Kind::Pack => format!("data/{}/{name}", name.get(..2).unwrap_or("00")),
+            k => format!("{}/{name}", k.dir()),
+        }
+    }
+}
+
+/// A repository's storage.
+#[async_trait::async_trait]
+pub trait RepoStore: Send + Sync {
+    async fn put(&self, kind: Kind, name: &str, bytes: Vec<u8>) -> io::Result<()>;
+    async fn get(&self, kind: Kind, name: &str) -> io::Result<Vec<u8>>;
+    /// Names of the objects of `kind`.
+    async fn list(&self, kind: Kind) -> io::Result<Vec<String>>;
+    async fn remove(&self, kind: Kind, name: &str) -> io::Result<()>;
+}
+
+/// A repository in a folder of a transfer side.
+pub struct TreeStore {
+    tree: Tree,
+}
+
+impl TreeStore {
+    pub fn new(tree: Tree) -> Self {
+        Self { tree }
+    }
+}
+
+#[async_trait::async_trait]
+impl RepoStore for TreeStore {
+    async fn put(&self, kind: Kind, name: &str, bytes: Vec<u8>) -> io::Result<()> {
+        let path = kind.path(name);
+        if let Some((dir, _)) = path.rsplit_once('/') {
+            self.tree.mkdir_all(dir).await?;
+        } else {
+            self.tree.mkdir_all("").await?;
+        }
+        let size = bytes.len() as u64;
+        let mut reader: crate::transfer::Reader = Box::pin(io::Cursor::new(bytes));
+        let (landed, n) = self
+            .tree
+            .write(
+                &path,
+                &mut reader,
+                (size, SystemTime::now(), 0o600),
+                &|_| {},
+            )
+            .await?;
+        if n != size {
+            return Err(io::Error::other("short write"));
+        }
+        self.tree.confirm(landed).await
+    }
+
+    async fn get(&self, kind: Kind, name: &str) -> io::Result<Vec<u8>> {
+        use tokio::io::AsyncReadExt;
+        let mut r = self.tree.open(&kind.path(name)).await?;
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await?;
+        Ok(out)
+    }
+
+    async fn list(&self, kind: Kind) -> io::Result<Vec<String>> {
+        if kind == Kind::Config {
+            return Ok(match self.tree.stat("config").await? {
+                Some(_) => vec!["config".into()],
+                None => Vec::new(),
+            });
+        }
+        let sub = match &self.tree {
+            Tree::Vfs { files, root } => Tree::Vfs {
+                files: files.clone(),
+                root: join(root, kind.dir()),
+            },
+            Tree::Local { root } => Tree::Local {
+                root: root.join(kind.dir()),
+            },
+        };
+        let items = sub.list(false).await?;
+        Ok(items
+            .into_iter()
+            .filter(|(_, i)| i.kind == ItemKind::File)
+            .map(|(rel, _)| rel.rsplit('/').next().unwrap_or(&rel).to_string())
+            .collect())
+    }
+
+    async fn remove(&self, kind: Kind, name: &str) -> io::Result<()> {
+        self.tree.remove(&kind.path(name), ItemKind::File).await
+    }
+}
+
+fn join(root: &str, dir: &str) -> String {
+    match root {
+        "" => dir.to_string(),
+        r => format!("{r}/{dir}"),
+    }
+}
+
+/// A repository in memory, for tests.
+#[derive(Default)]
+pub struct MemStore(Mutex<BTreeMap<(Kind, String), Vec<u8>>>);
+
+impl MemStore {
+    /// Changes one byte of an object (tests of damage).
+    pub fn flip(&self, kind: Kind, name: &str, at: usize) {
+        if let Some(b) = ourclone_remote::sync::lock(&self.0).get_mut(&(kind, name.to_string())) {
+            if let Some(x) = b.get_mut(at) {
+                *x ^= 0x40;
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RepoStore for MemStore {
+    async fn put(&self, kind: Kind, name: &str, bytes: Vec<u8>) -> io::Result<()> {
+        ourclone_remote::sync::lock(&self.0).insert((kind, name.to_string()), bytes);
+        Ok(())
+    }
+
+    async fn get(&self, kind: Kind, name: &str) -> io::Result<Vec<u8>> {
+        ourclone_remote::sync::lock(&self.0)
+            .get(&(kind, name.to_string()))
+            .cloned()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+
+    async fn list(&self, kind: Kind) -> io::Result<Vec<String>> {
+        Ok(ourclone_remote::sync::lock(&self.0)
+            .keys()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, n)| n.clone())
+            .collect())
+    }
+
+    async fn remove(&self, kind: Kind, name: &str) -> io::Result<()> {
+        ourclone_remote::sync::lock(&self.0).remove(&(kind, name.to_string()));
+        Ok(())
+    }
+}
