@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ourclone_engine::backup::crypto::DEFAULT_KDF;
-use ourclone_engine::backup::{check, restore, Repo, RepoError, RepoStore, TreeStore};
+use ourclone_engine::backup::store::Kind;
+use ourclone_engine::backup::{
+    browse, check, forget, restore, Repo, RepoError, RepoStore, TreeStore,
+};
 use ourclone_engine::task_log::TaskLog;
 use ourclone_engine::transfer::{Filter, FilterSpec, Tree};
 use ourclone_engine::{Action, TaskRecord};
@@ -37,6 +40,15 @@ pub enum RepoAction {
     Init {
         #[command(flatten)]
         r: RepoOpt,
+        /// Register it under NAME, so `--repo NAME` works everywhere.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// The repositories registered with `repo init --name`: location, snapshots, the last one.
+    List {
+        /// Read the password from this file (to show the last snapshot's time).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
     },
     /// Check the repository; with --read-data read and verify every pack.
     Check {
@@ -44,6 +56,68 @@ pub enum RepoAction {
         r: RepoOpt,
         #[arg(long)]
         read_data: bool,
+    },
+    /// Forget snapshots a keep policy does not keep (and, with --prune, free their data).
+    Forget {
+        #[command(flatten)]
+        r: RepoOpt,
+        /// Keep the N newest snapshots.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_last: usize,
+        /// Keep the newest snapshot of each of the last N days that have one.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_daily: usize,
+        /// … of each of the last N weeks.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_weekly: usize,
+        /// … of each of the last N months.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_monthly: usize,
+        /// Prune afterwards.
+        #[arg(long)]
+        prune: bool,
+        /// Print what would be forgotten; change nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+    },
+    /// Delete the data no snapshot needs any more (waits for no backup to be running).
+    Prune {
+        #[command(flatten)]
+        r: RepoOpt,
+    },
+    /// Manage the passwords that open the repository.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum KeyAction {
+    /// List the key files (one per password).
+    List {
+        #[command(flatten)]
+        r: RepoOpt,
+    },
+    /// Add a password (read from --new-password-file, else a prompt).
+    Add {
+        #[command(flatten)]
+        r: RepoOpt,
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
+    },
+    /// Remove a key file by id prefix (not the one in use).
+    Remove {
+        id: String,
+        #[command(flatten)]
+        r: RepoOpt,
+    },
+    /// Change the password in use (adds the new key, then removes the old one).
+    Passwd {
+        #[command(flatten)]
+        r: RepoOpt,
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
     },
 }
 
@@ -60,9 +134,16 @@ pub struct BackupArgs {
     /// Leave out paths matching GLOB (gitignore style; may repeat).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// Leave out the paths matching the patterns in FILE (one per line, gitignore style;
+    /// `!GLOB` keeps a path).
+    #[arg(long, value_name = "FILE")]
+    pub exclude_file: Vec<PathBuf>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Show files and bytes as they go (on a terminal).
+    #[arg(long, short = 'P')]
+    pub progress: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -85,6 +166,7 @@ fn repo_error(e: RepoError) -> CliError {
     match e {
         RepoError::WrongPassword => CliError::Relayed(8, e.to_string()),
         RepoError::Damaged(_) => CliError::Relayed(9, format!("repository {e}")),
+        RepoError::Locked(_) => CliError::Other(anyhow::anyhow!("{e}")),
         other => CliError::Other(anyhow::anyhow!("{other}")),
     }
 }
@@ -133,7 +215,7 @@ fn with_store<T>(
         .enable_all()
         .build()
         .map_err(|e| CliError::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
-    let (tree, vfs) = repo_tree(&rt, &r.repo, config_path, cache_dir)?;
+    let (tree, vfs) = repo_tree(&rt, &resolve(&r.repo, config_path)?, config_path, cache_dir)?;
     let background = {
         let _in_runtime = rt.enter();
         vfs.as_ref()
@@ -197,15 +279,99 @@ fn filter(rules: Vec<String>) -> Result<Filter, CliError> {
 
 pub fn repo(action: RepoAction, config_path: &Path, cache_dir: &Path) -> Result<(), CliError> {
     match action {
-        RepoAction::Init { r } => {
+        RepoAction::Init { r, name } => {
+            let mut config = Config::load(config_path)?;
+            if let Some(n) = &name {
+                if config.repos.contains_key(n) || n.contains(['/', ':']) {
+                    return Err(CliError::Usage(format!(
+                        "'{n}' is taken or not a valid name (no '/' or ':')"
+                    )));
+                }
+            }
             let pw = password(&r, true)?;
-            let config = with_store(&r, config_path, cache_dir, |rt, store| {
+            let made = with_store(&r, config_path, cache_dir, |rt, store| {
                 rt.block_on(Repo::init(store, &pw, DEFAULT_KDF))
                     .map(|repo| repo.config)
                     .map_err(repo_error)
             })?;
-            println!("created repository {} at {}", &config.id[..8], r.repo);
+            println!("created repository {} at {}", &made.id[..8], r.repo);
+            if let Some(n) = name {
+                config.repos.insert(n.clone(), location(&r.repo));
+                config.save(config_path)?;
+                println!("registered as '{n}': --repo {n}");
+            }
             Ok(())
+        }
+        RepoAction::List { password_file } => list(password_file, config_path, cache_dir),
+        RepoAction::Forget {
+            r,
+            keep_last,
+            keep_daily,
+            keep_weekly,
+            keep_monthly,
+            prune,
+            dry_run,
+        } => {
+            let policy = forget::Policy {
+                last: keep_last,
+                daily: keep_daily,
+                weekly: keep_weekly,
+                monthly: keep_monthly,
+            };
+            if policy.is_empty() {
+                return Err(CliError::Usage(
+                    "give a policy: --keep-last, --keep-daily, --keep-weekly or --keep-monthly"
+                        .into(),
+                ));
+            }
+            let pw = password(&r, false)?;
+            with_store(&r, config_path, cache_dir, |rt, store| {
+                let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
+                let snaps = rt.block_on(repo.snapshots()).map_err(repo_error)?;
+                let (keep, gone) = forget::apply(policy, &snaps);
+                for id in &gone {
+                    println!(
+                        "{} {}",
+                        if dry_run { "would forget" } else { "forget" },
+                        &id[..8]
+                    );
+                    if !dry_run {
+                        rt.block_on(repo.store.remove(Kind::Snapshot, id))
+                            .map_err(|e| CliError::Other(e.into()))?;
+                    }
+                }
+                println!(
+                    "{} kept, {} {}",
+                    keep.len(),
+                    gone.len(),
+                    if dry_run {
+                        "would be forgotten"
+                    } else {
+                        "forgotten"
+                    }
+                );
+                if prune && !dry_run {
+                    let p = forget::prune(&repo, rt.handle().clone()).map_err(repo_error)?;
+                    println!(
+                        "pruned: {} packs removed, {} kept",
+                        p.packs_removed, p.packs_kept
+                    );
+                }
+                Ok(())
+            })
+        }
+        RepoAction::Key { action } => key(action, config_path, cache_dir),
+        RepoAction::Prune { r } => {
+            let pw = password(&r, false)?;
+            with_store(&r, config_path, cache_dir, |rt, store| {
+                let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
+                let p = forget::prune(&repo, rt.handle().clone()).map_err(repo_error)?;
+                println!(
+                    "pruned: {} packs removed, {} kept",
+                    p.packs_removed, p.packs_kept
+                );
+                Ok(())
+            })
         }
         RepoAction::Check { r, read_data } => {
             let pw = password(&r, false)?;
@@ -240,7 +406,22 @@ pub fn backup(a: BackupArgs, config_path: &Path, cache_dir: &Path) -> Result<(),
             CliError::Usage(format!("{}: {}", p.display(), crate::error::io_reason(&e)))
         })?);
     }
-    let rules = a.exclude.iter().map(|g| format!("- {g}")).collect();
+    let mut rules = Vec::new();
+    for f in &a.exclude_file {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            CliError::Usage(format!(
+                "--exclude-file {}: {}",
+                f.display(),
+                crate::error::io_reason(&e)
+            ))
+        })?;
+        rules.extend(
+            text.lines()
+                .filter(|l| ourclone_engine::transfer::parse_rule(l).is_some())
+                .map(str::to_string),
+        );
+    }
+    rules.extend(a.exclude.iter().map(|g| format!("- {g}")));
     let filter = filter(rules)?;
     let args = serde_json::json!({ "repo": a.r.repo, "paths": paths, "tags": a.tag });
     let log = TaskLog::create(&task_dir(cache_dir), "backup", &args).ok();
@@ -249,8 +430,28 @@ pub fn backup(a: BackupArgs, config_path: &Path, cache_dir: &Path) -> Result<(),
         let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
         let h = rt.handle().clone();
         let tags = a.tag.clone();
-        ourclone_engine::backup::take::backup(&repo, h, &paths, tags, &filter, &|_| {})
-            .map_err(repo_error)
+        let bar = (a.progress && !a.json && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        let progress = |s: &ourclone_engine::backup::model::Summary| {
+            if let Some(bar) = &bar {
+                bar.set_message(format!(
+                    "{} files, {} bytes read, {} bytes added",
+                    s.files_new + s.files_changed + s.files_unchanged,
+                    s.bytes_read,
+                    s.bytes_added
+                ));
+            }
+        };
+        let done =
+            ourclone_engine::backup::take::backup(&repo, h, &paths, tags, &filter, &progress)
+                .map_err(repo_error);
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        done
     });
     let done = match done {
         Ok(d) => d,
@@ -341,6 +542,8 @@ pub fn restore_cmd(a: RestoreArgs, config_path: &Path, cache_dir: &Path) -> Resu
     let filter = filter(rules)?;
     let target = std::path::absolute(&a.target)
         .map_err(|e| CliError::Usage(format!("--target: {}", crate::error::io_reason(&e))))?;
+    let args = serde_json::json!({ "repo": a.r.repo, "snapshot": a.snapshot, "target": target });
+    let log = TaskLog::create(&task_dir(cache_dir), "restore", &args).ok();
     let done = with_store(&a.r, config_path, cache_dir, |rt, store| {
         let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
         let (_, snap) = rt
@@ -351,7 +554,28 @@ pub fn restore_cmd(a: RestoreArgs, config_path: &Path, cache_dir: &Path) -> Resu
             })?;
         let h = rt.handle().clone();
         restore::restore(&repo, h, &snap.tree, &target, &filter).map_err(repo_error)
-    })?;
+    });
+    let done = match done {
+        Ok(d) => d,
+        Err(e) => {
+            if let Some(l) = &log {
+                let _ = l.end("failed", None, Some(&e.to_string()));
+            }
+            return Err(e);
+        }
+    };
+    if let Some(l) = &log {
+        for (path, why) in &done.failed {
+            let _ = l.record(&TaskRecord::new(path, Action::Failed, why, 0));
+        }
+        let text = format!("restored {} files, {} bytes", done.files, done.bytes);
+        let outcome = ourclone_engine::Outcome {
+            exit_code: if done.failed.is_empty() { 0 } else { 3 },
+            summary: serde_json::json!({ "files": done.files, "bytes": done.bytes }),
+            text,
+        };
+        let _ = l.end("done", Some(&outcome), None);
+    }
     if a.json {
         println!(
             "{}",
@@ -379,4 +603,209 @@ pub fn restore_cmd(a: RestoreArgs, config_path: &Path, cache_dir: &Path) -> Resu
             format!("{} paths could not be restored", done.failed.len()),
         ))
     }
+}
+
+/// `ls SNAPSHOT [PATH]`: the snapshot's entries (under PATH).
+pub fn ls(
+    snapshot: &str,
+    under: Option<&str>,
+    r: RepoOpt,
+    json: bool,
+    config_path: &Path,
+    cache_dir: &Path,
+) -> Result<(), CliError> {
+    let pw = password(&r, false)?;
+    let all = with_store(&r, config_path, cache_dir, |rt, store| {
+        let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
+        let (_, snap) = rt
+            .block_on(repo.find_snapshot(snapshot))
+            .map_err(found_error)?;
+        browse::entries(&repo, rt.handle(), &snap.tree).map_err(repo_error)
+    })?;
+    let under = under.map(|u| u.trim_matches('/').to_string());
+    let shown = all.iter().filter(|(p, _)| match &under {
+        Some(u) => *p == u || p.starts_with(&format!("{u}/")),
+        None => true,
+    });
+    for (path, n) in shown {
+        if json {
+            println!("{}", serde_json::json!({ "path": path, "node": n }));
+        } else {
+            let kind = match n.kind {
+                ourclone_engine::backup::model::NodeKind::Dir => 'd',
+                ourclone_engine::backup::model::NodeKind::Symlink => 'l',
+                ourclone_engine::backup::model::NodeKind::File => '-',
+            };
+            println!("{kind} {:o} {:>12} {path}", n.mode, n.size);
+        }
+    }
+    Ok(())
+}
+
+/// `diff SNAP1 SNAP2`.
+pub fn diff(
+    a: &str,
+    b: &str,
+    r: RepoOpt,
+    config_path: &Path,
+    cache_dir: &Path,
+) -> Result<(), CliError> {
+    let pw = password(&r, false)?;
+    let changes = with_store(&r, config_path, cache_dir, |rt, store| {
+        let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
+        let (_, sa) = rt.block_on(repo.find_snapshot(a)).map_err(found_error)?;
+        let (_, sb) = rt.block_on(repo.find_snapshot(b)).map_err(found_error)?;
+        let ea = browse::entries(&repo, rt.handle(), &sa.tree).map_err(repo_error)?;
+        let eb = browse::entries(&repo, rt.handle(), &sb.tree).map_err(repo_error)?;
+        Ok(browse::diff(&ea, &eb))
+    })?;
+    for (c, path) in &changes {
+        println!("{c} {path}");
+    }
+    println!("{} changes", changes.len());
+    Ok(())
+}
+
+fn found_error(e: RepoError) -> CliError {
+    match e {
+        RepoError::Io(io) => CliError::Usage(io.to_string()),
+        other => repo_error(other),
+    }
+}
+
+fn new_password(file: &Option<PathBuf>) -> Result<Vec<u8>, CliError> {
+    let opt = RepoOpt {
+        repo: String::new(),
+        password_file: file.clone(),
+    };
+    // The new password never comes from the environment (that holds the current one).
+    if file.is_none() && !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "give the new password with --new-password-file FILE".into(),
+        ));
+    }
+    if file.is_none() {
+        let p = rpassword::prompt_password("New password: ")
+            .map_err(|e| CliError::Other(anyhow::anyhow!("reading the password: {e}")))?;
+        let again = rpassword::prompt_password("Again: ")
+            .map_err(|e| CliError::Other(anyhow::anyhow!("reading the password: {e}")))?;
+        if p != again {
+            return Err(CliError::Usage("the passwords differ".into()));
+        }
+        return Ok(p.into_bytes());
+    }
+    password(&opt, false)
+}
+
+fn key(action: KeyAction, config_path: &Path, cache_dir: &Path) -> Result<(), CliError> {
+    let (r, new) = match &action {
+        KeyAction::List { r } | KeyAction::Remove { r, .. } => (r, None),
+        KeyAction::Add {
+            r,
+            new_password_file,
+        }
+        | KeyAction::Passwd {
+            r,
+            new_password_file,
+        } => (r, Some(new_password(new_password_file)?)),
+    };
+    let pw = password(r, false)?;
+    with_store(r, config_path, cache_dir, |rt, store| {
+        let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
+        match &action {
+            KeyAction::List { .. } => {
+                for (id, kf) in rt.block_on(repo.keys()).map_err(repo_error)? {
+                    let mark = if id == repo.key_id { '*' } else { ' ' };
+                    println!("{mark} {}  {}  {}", &id[..8], kf.host, kf.created);
+                }
+            }
+            KeyAction::Add { .. } | KeyAction::Passwd { .. } => {
+                let new = new.as_deref().unwrap_or_default();
+                let id = rt
+                    .block_on(repo.add_key(new, DEFAULT_KDF))
+                    .map_err(repo_error)?;
+                println!("added key {}", &id[..8]);
+                if matches!(action, KeyAction::Passwd { .. }) {
+                    rt.block_on(repo.store.remove(Kind::Key, &repo.key_id))
+                        .map_err(|e| CliError::Other(e.into()))?;
+                    println!("removed key {}", &repo.key_id[..8]);
+                }
+            }
+            KeyAction::Remove { id, .. } => {
+                let keys = rt.block_on(repo.keys()).map_err(repo_error)?;
+                let hits: Vec<_> = keys
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(id.as_str()))
+                    .collect();
+                let [(k, _)] = hits.as_slice() else {
+                    return Err(CliError::Usage(format!("'{id}' names {} keys", hits.len())));
+                };
+                if *k == repo.key_id {
+                    return Err(CliError::Usage(
+                        "that is the key in use: remove it with another password".into(),
+                    ));
+                }
+                rt.block_on(repo.store.remove(Kind::Key, k))
+                    .map_err(|e| CliError::Other(e.into()))?;
+                println!("removed key {}", &k[..8]);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A registered name's location, else `arg` itself.
+fn resolve(arg: &str, config_path: &Path) -> Result<String, CliError> {
+    let config = Config::load(config_path)?;
+    Ok(match config.repos.get(arg) {
+        Some(loc) if !Path::new(arg).exists() => loc.clone(),
+        _ => arg.to_string(),
+    })
+}
+
+/// What to register: an absolute path for a local folder, `REMOTE:PATH` as given.
+fn location(arg: &str) -> String {
+    match arg.split_once(':') {
+        Some((name, _)) if !name.is_empty() && !name.contains('/') && !Path::new(arg).exists() => {
+            arg.to_string()
+        }
+        _ => std::path::absolute(arg)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| arg.to_string()),
+    }
+}
+
+/// `repo list`.
+fn list(
+    password_file: Option<PathBuf>,
+    config_path: &Path,
+    cache_dir: &Path,
+) -> Result<(), CliError> {
+    let config = Config::load(config_path)?;
+    if config.repos.is_empty() {
+        println!("no repositories registered (repo init --name NAME)");
+    }
+    for (name, loc) in &config.repos {
+        let r = RepoOpt {
+            repo: loc.clone(),
+            password_file: password_file.clone(),
+        };
+        let pw = password(&r, false).ok();
+        let line = with_store(&r, config_path, cache_dir, |rt, store| {
+            let count = rt
+                .block_on(store.list(Kind::Snapshot))
+                .map(|s| s.len())
+                .unwrap_or(0);
+            let last = pw
+                .as_ref()
+                .and_then(|pw| rt.block_on(Repo::open(store, pw)).ok())
+                .and_then(|repo| rt.block_on(repo.snapshots()).ok())
+                .and_then(|s| s.last().map(|(_, s)| s.time.to_string()))
+                .unwrap_or_else(|| "-".into());
+            Ok(format!("{name}  {loc}  {count} snapshots  last {last}"))
+        })
+        .unwrap_or_else(|e| format!("{name}  {loc}  unreadable: {e}"));
+        println!("{line}");
+    }
+    Ok(())
 }

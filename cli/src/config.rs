@@ -1,4 +1,4 @@
-//! The config file: the named remotes a user added. Owns reading, checking (numbers and
+//! The config file: the named remotes (and backup repositories) a user added. Owns reading, checking (numbers and
 //! durations in range) and writing it (0600, since it holds API keys); must not open remotes
 //! or log secrets.
 
@@ -97,6 +97,9 @@ impl RemoteConfig {
 pub struct Config {
     #[serde(default)]
     pub remotes: BTreeMap<String, RemoteConfig>,
+    /// Backup repositories by name (`repo init --name`): name → location.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub repos: BTreeMap<String, String>,
 }
 
 impl Config {

@@ -139,6 +139,22 @@ enum Command {
     },
     /// Restore a snapshot into a folder.
     Restore(backup_cmd::RestoreArgs),
+    /// List what a snapshot holds (under PATH).
+    Ls {
+        snapshot: String,
+        path: Option<String>,
+        #[command(flatten)]
+        r: backup_cmd::RepoOpt,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What changed between two snapshots: + added, - removed, M content, U metadata.
+    Diff {
+        snap1: String,
+        snap2: String,
+        #[command(flatten)]
+        r: backup_cmd::RepoOpt,
+    },
     /// Compare SRC with DST and list the differences (exit 3 when there are some).
     Check(transfer_cmd::TransferArgs),
     /// List recent jobs from their task logs (or, given a MOUNTPOINT, the jobs its daemon
@@ -262,6 +278,22 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Backup(a) => backup_cmd::backup(a, &config_path, &cache_dir),
         Command::Snapshots { r, json } => backup_cmd::snapshots(r, json, &config_path, &cache_dir),
         Command::Restore(a) => backup_cmd::restore_cmd(a, &config_path, &cache_dir),
+        Command::Ls {
+            snapshot,
+            path,
+            r,
+            json,
+        } => backup_cmd::ls(
+            &snapshot,
+            path.as_deref(),
+            r,
+            json,
+            &config_path,
+            &cache_dir,
+        ),
+        Command::Diff { snap1, snap2, r } => {
+            backup_cmd::diff(&snap1, &snap2, r, &config_path, &cache_dir)
+        }
         Command::Copy(a) => transfer_cmd::run(Mode::Copy, &a, &config_path, &cache_dir),
         Command::Move(a) => transfer_cmd::run(Mode::Move, &a, &config_path, &cache_dir),
         Command::Sync(a) => transfer_cmd::run(Mode::Sync, &a, &config_path, &cache_dir),

@@ -51,7 +51,24 @@ fn backup_restore_check_on_a_local_repository() {
     std::fs::write(&pw, "correct horse\n").unwrap();
     let repo = env.dir.path().join("repo");
     let (r, p) = (repo.to_str().unwrap(), pw.to_str().unwrap());
-    ok(&env, &["repo", "init", "--repo", r, "--password-file", p]);
+    ok(
+        &env,
+        &[
+            "repo",
+            "init",
+            "--repo",
+            r,
+            "--password-file",
+            p,
+            "--name",
+            "docs",
+        ],
+    );
+    let out = ok(&env, &["repo", "list"]);
+    assert!(
+        out.starts_with("docs  ") && out.contains(" 0 snapshots"),
+        "{out}"
+    );
     let out = ok(
         &env,
         &[
@@ -87,7 +104,7 @@ fn backup_restore_check_on_a_local_repository() {
         (Some(34), Some(0)),
         "{v}"
     );
-    let out = ok(&env, &["snapshots", "--repo", r, "--password-file", p]);
+    let out = ok(&env, &["snapshots", "--repo", "docs", "--password-file", p]);
     assert_eq!(out.lines().count(), 2, "{out}");
 
     let target = env.dir.path().join("restored");
@@ -119,12 +136,95 @@ fn backup_restore_check_on_a_local_repository() {
     );
     assert!(out.contains("no problems found"), "{out}");
 
+    // A second password, then the first changed: both work, the old one no longer.
+    let pw2 = env.dir.path().join("pw2");
+    std::fs::write(&pw2, "second\n").unwrap();
+    let p2 = pw2.to_str().unwrap();
+    ok(
+        &env,
+        &[
+            "repo",
+            "key",
+            "add",
+            "--repo",
+            r,
+            "--password-file",
+            p,
+            "--new-password-file",
+            p2,
+        ],
+    );
+    let out = ok(
+        &env,
+        &["repo", "key", "list", "--repo", r, "--password-file", p2],
+    );
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let pw3 = env.dir.path().join("pw3");
+    std::fs::write(&pw3, "third\n").unwrap();
+    ok(
+        &env,
+        &[
+            "repo",
+            "key",
+            "passwd",
+            "--repo",
+            r,
+            "--password-file",
+            p2,
+            "--new-password-file",
+            pw3.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        env.run(&["snapshots", "--repo", r, "--password-file", p2])
+            .status
+            .code(),
+        Some(8)
+    );
+    ok(
+        &env,
+        &[
+            "snapshots",
+            "--repo",
+            r,
+            "--password-file",
+            pw3.to_str().unwrap(),
+        ],
+    );
+    ok(&env, &["snapshots", "--repo", r, "--password-file", p]);
+
     // Wrong password: one line, exit 8.
     std::fs::write(&pw, "wrong\n").unwrap();
     let out = env.run(&["snapshots", "--repo", r, "--password-file", p]);
     assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
     assert_eq!(stderr(&out).lines().count(), 1);
     std::fs::write(&pw, "correct horse\n").unwrap();
+
+    // --exclude and --exclude-file leave paths out.
+    let ex = env.dir.path().join("ex");
+    std::fs::write(&ex, "# comment\n*.skip\n").unwrap();
+    std::fs::write(src.join("a/x.skip"), "no").unwrap();
+    let out = ok(
+        &env,
+        &[
+            "backup",
+            src.to_str().unwrap(),
+            "--repo",
+            r,
+            "--password-file",
+            p,
+            "--exclude-file",
+            ex.to_str().unwrap(),
+            "--exclude",
+            "empty/",
+        ],
+    );
+    assert!(out.contains("snapshot "), "{out}");
+    let out = ok(&env, &["ls", "latest", "--repo", r, "--password-file", p]);
+    assert!(
+        !out.contains("x.skip") && !out.contains("docs/empty") && out.contains("docs/zero"),
+        "{out}"
+    );
 
     // One flipped byte in a pack: named by check, exit 9.
     let pack = sh(&format!("find '{r}/data' -type f -size +1M | head -1"));
@@ -206,4 +306,65 @@ fn backup_to_1fichier_and_restore() {
         "--read-data",
     ]);
     assert!(out.contains("no problems found"), "{out}");
+}
+
+#[test]
+fn a_backup_killed_half_way_resumes_without_storing_packs_again() {
+    let env = Env::new();
+    let src = env.dir.path().join("big");
+    std::fs::create_dir(&src).unwrap();
+    for i in 0..12 {
+        sh(&format!(
+            "head -c 16000000 /dev/urandom > '{}/f{i}'",
+            src.display()
+        ));
+    }
+    let repo = env.dir.path().join("repo");
+    let r = repo.to_str().unwrap();
+    let run = |args: &[&str]| {
+        env.cmd()
+            .args(args)
+            .env("OURCLONE_PASSWORD", "pw")
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["repo", "init", "--repo", r]).status.success());
+    let mut child = env
+        .cmd()
+        .args(["backup", src.to_str().unwrap(), "--repo", r])
+        .env("OURCLONE_PASSWORD", "pw")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let indexed = wait_for(std::time::Duration::from_secs(120), || {
+        std::fs::read_dir(repo.join("index")).is_ok_and(|d| d.count() > 0)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(indexed, "no index file was written");
+    let out = run(&["backup", src.to_str().unwrap(), "--repo", r, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let added = v["summary"]["bytes_added"].as_u64().unwrap();
+    assert!(
+        added < 150_000_000,
+        "the rerun stored {added} bytes of 192,000,000 again"
+    );
+    let target = env.dir.path().join("restored");
+    let out = run(&[
+        "restore",
+        "latest",
+        "--repo",
+        r,
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    sh(&format!(
+        "diff -r '{}' '{}/big'",
+        src.display(),
+        target.display()
+    ));
+    let out = run(&["repo", "check", "--repo", r, "--read-data"]);
+    assert!(out.status.success(), "{}", stdout(&out));
 }

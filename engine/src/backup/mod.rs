@@ -3,8 +3,11 @@
 //! (where objects live: a folder of a transfer side, or memory), `repo` (an open repository),
 //! and the commands as plain functions: `take::backup`, `restore`, `check`. Must not know the CLI.
 
+pub mod browse;
 pub mod check;
 pub mod crypto;
+pub mod forget;
+pub mod lock;
 pub mod model;
 pub mod pack;
 pub mod repo;

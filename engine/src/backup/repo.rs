@@ -26,6 +26,8 @@ pub enum RepoError {
     NewerFormat(u32),
     #[error("damaged: {0}")]
     Damaged(String),
+    #[error("the repository is locked: {0}; try again later")]
+    Locked(String),
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -50,6 +52,8 @@ pub struct Repo {
     pub index: HashMap<String, (String, BlobEntry)>,
     /// Index files that could not be read (named by `repo check`).
     pub damaged_index: Vec<String>,
+    /// The key file the password opened.
+    pub key_id: String,
 }
 
 fn random_hex() -> String {
@@ -75,9 +79,8 @@ impl Repo {
         kf.host = hostname();
         kf.created = now();
         let kf_bytes = serde_json::to_vec_pretty(&kf).map_err(io::Error::other)?;
-        store
-            .put(Kind::Key, &object_id(&kf_bytes), kf_bytes)
-            .await?;
+        let key_id = object_id(&kf_bytes);
+        store.put(Kind::Key, &key_id, kf_bytes).await?;
         let config = Config {
             version: VERSION,
             id: random_hex(),
@@ -92,6 +95,7 @@ impl Repo {
             config,
             index: HashMap::new(),
             damaged_index: Vec::new(),
+            key_id,
         })
     }
 
@@ -113,17 +117,18 @@ impl Repo {
                 continue;
             };
             if let Ok(k) = kf.unwrap(password) {
-                key = Some(k);
+                key = Some((k, name));
                 break;
             }
         }
-        let key = key.ok_or(RepoError::WrongPassword)?;
+        let (key, key_id) = key.ok_or(RepoError::WrongPassword)?;
         let mut repo = Self {
             store,
             key,
             config,
             index: HashMap::new(),
             damaged_index: Vec::new(),
+            key_id,
         };
         repo.load_index().await?;
         Ok(repo)
@@ -138,6 +143,29 @@ impl Repo {
             }
         }
         Ok(())
+    }
+
+    /// Adds a key file for `password` (the same master key); returns its id.
+    pub async fn add_key(&self, password: &[u8], kdf: KdfParams) -> Result<String> {
+        let mut kf = KeyFile::wrap(&self.key, password, kdf)?;
+        kf.host = hostname();
+        kf.created = now();
+        let bytes = serde_json::to_vec_pretty(&kf).map_err(io::Error::other)?;
+        let id = object_id(&bytes);
+        self.store.put(Kind::Key, &id, bytes).await?;
+        Ok(id)
+    }
+
+    /// The key files: id, host and creation time.
+    pub async fn keys(&self) -> Result<Vec<(String, KeyFile)>> {
+        let mut out = Vec::new();
+        for name in self.store.list(Kind::Key).await? {
+            let bytes = self.store.get(Kind::Key, &name).await?;
+            if let Ok(kf) = serde_json::from_slice::<KeyFile>(&bytes) {
+                out.push((name, kf));
+            }
+        }
+        Ok(out)
     }
 
     pub fn add_index(&mut self, idx: &IndexFile) {
@@ -240,6 +268,7 @@ fn kind_name(k: Kind) -> &'static str {
         Kind::Index => "index",
         Kind::Snapshot => "snapshot",
         Kind::Pack => "pack",
+        Kind::Lock => "lock",
     }
 }
 

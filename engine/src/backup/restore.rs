@@ -17,7 +17,6 @@ use super::model::{Node, NodeKind};
 use super::pack;
 use super::repo::{Repo, Result};
 use super::store::Kind;
-use super::take::load_tree;
 use crate::transfer::Filter;
 
 #[derive(Debug, Default)]
@@ -28,58 +27,6 @@ pub struct Restored {
     pub bytes: u64,
     /// Paths not restored (or restored incomplete and removed), with why.
     pub failed: Vec<(String, String)>,
-}
-
-/// A name from a snapshot that is safe to join to a folder.
-fn safe(name: &str) -> bool {
-    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
-}
-
-/// Every entry of the snapshot's tree, by relative path, parents before children.
-fn entries(
-    repo: &Repo,
-    rt: &Handle,
-    root: &str,
-    out: &mut Restored,
-) -> Result<Vec<(String, Node)>> {
-    let mut list = Vec::new();
-    let mut todo = vec![(String::new(), root.to_string())];
-    while let Some((prefix, tree_id)) = todo.pop() {
-        let tree = match load_tree(repo, rt, &tree_id) {
-            Ok(t) => t,
-            Err(e) => {
-                out.failed.push((
-                    if prefix.is_empty() {
-                        "/".into()
-                    } else {
-                        prefix
-                    },
-                    e.to_string(),
-                ));
-                continue;
-            }
-        };
-        for node in tree.nodes {
-            if !safe(&node.name) {
-                out.failed.push((
-                    format!("{prefix}/{:?}", node.name),
-                    "unsafe name in the snapshot; skipped".into(),
-                ));
-                continue;
-            }
-            let rel = if prefix.is_empty() {
-                node.name.clone()
-            } else {
-                format!("{prefix}/{}", node.name)
-            };
-            if let Some(sub) = node.subtree.clone().filter(|_| node.kind == NodeKind::Dir) {
-                todo.push((rel.clone(), sub));
-            }
-            list.push((rel, node));
-        }
-    }
-    list.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(list)
 }
 
 fn time(ns: i128) -> std::time::SystemTime {
@@ -96,7 +43,8 @@ pub fn restore(
 ) -> Result<Restored> {
     let mut out = Restored::default();
     fs::create_dir_all(target)?;
-    let all = entries(repo, &rt, root, &mut out)?;
+    let (all, failed) = super::browse::walk(repo, &rt, root);
+    out.failed = failed;
     let wanted: Vec<(String, Node)> = all
         .into_iter()
         .filter(|(rel, n)| filter.admits(rel, &item(n)))

@@ -18,6 +18,7 @@ pub enum Kind {
     Index,
     Snapshot,
     Pack,
+    Lock,
 }
 
 impl Kind {
@@ -28,6 +29,7 @@ impl Kind {
             Kind::Index => "index",
             Kind::Snapshot => "snapshots",
             Kind::Pack => "data",
+            Kind::Lock => "locks",
         }
     }
 

@@ -28,6 +28,9 @@ pub struct Backed {
 }
 
 /// Writes blobs into packs and packs into the store.
+/// Packs named per index file written during a backup (one more call per ~64 MiB).
+const INDEX_EVERY: usize = 4;
+
 struct Writer<'a> {
     repo: &'a Repo,
     rt: Handle,
@@ -72,6 +75,20 @@ impl Writer<'_> {
             .block_on(self.repo.store.put(Kind::Pack, &id, bytes))?;
         self.summary.packs_added += 1;
         self.index.packs.push(entry);
+        if self.index.packs.len() >= INDEX_EVERY {
+            self.write_index()?;
+        }
+        Ok(())
+    }
+
+    /// Names the packs written so far in an index file: after a crash, a rerun finds their
+    /// chunks there and does not store them again.
+    fn write_index(&mut self) -> Result<()> {
+        if !self.index.packs.is_empty() {
+            self.rt
+                .block_on(self.repo.write_json(Kind::Index, &self.index))?;
+            self.index = IndexFile::default();
+        }
         Ok(())
     }
 }
@@ -80,8 +97,25 @@ fn nanos(secs: i64, nsec: i64) -> i128 {
     i128::from(secs) * 1_000_000_000 + i128::from(nsec)
 }
 
-/// Backs up `paths` (absolute folders or files) into `repo` as one snapshot.
+/// Backs up `paths` (absolute folders or files) into `repo` as one snapshot, holding a shared
+/// lock (prune waits until it is released).
 pub fn backup(
+    repo: &Repo,
+    rt: Handle,
+    paths: &[PathBuf],
+    tags: Vec<String>,
+    filter: &Filter,
+    progress: &(dyn Fn(&Summary) + Sync),
+) -> Result<Backed> {
+    let lock = rt.block_on(super::lock::Lock::take(repo, false))?;
+    let result = backup_locked(repo, rt.clone(), paths, tags, filter, progress);
+    let released = rt.block_on(lock.release(repo));
+    let backed = result?;
+    released?;
+    Ok(backed)
+}
+
+fn backup_locked(
     repo: &Repo,
     rt: Handle,
     paths: &[PathBuf],
@@ -139,9 +173,7 @@ pub fn backup(
     w.flush(BlobKind::Data)?;
     w.flush(BlobKind::Tree)?;
     // Packs, then the index that names them, then the snapshot that needs both.
-    if !w.index.packs.is_empty() {
-        rt.block_on(repo.write_json(Kind::Index, &w.index))?;
-    }
+    w.write_index()?;
     let mut summary = w.summary;
     summary.files_failed = failed.len() as u64;
     let at = std::time::SystemTime::now()

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Backup benchmark: `ourclone-fs backup/restore` against restic (Debian) and BorgBackup (PyPI
+# `borgbackup`, into a venv here) on the same tree, in one run: first backup, unchanged
+# re-backup, 1 % changed, restore, repository size, peak RSS.
+#
+# Prints a markdown table and saves it as target/bench/backup-latest.md.
+# Environment: BENCH_FILES=10000 BENCH_TREE_MB=512 BENCH_OUT=target/bench
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+
+FILES=${BENCH_FILES:-10000}
+TREE_MB=${BENCH_TREE_MB:-512}
+WORK=$BENCH_OUT/backup
+mkdir -p "$BENCH_OUT"
+command -v restic >/dev/null || (apt-get install -y -qq restic >/dev/null) || log "no restic"
+if [[ ! -x $BENCH_OUT/venv/bin/borg ]]; then
+    python3 -m venv "$BENCH_OUT/venv" && "$BENCH_OUT/venv/bin/pip" install -q borgbackup >&2 ||
+        log "cannot install borgbackup from PyPI"
+fi
+BORG=$BENCH_OUT/venv/bin/borg
+log "cargo build --release --bins"
+(cd "$BENCH_ROOT" && cargo build -q --release --bins) >&2 || die "build failed"
+BIN=$BENCH_ROOT/target/release/ourclone-fs
+
+rm -rf "$WORK" && mkdir -p "$WORK"
+export OURCLONE_FS_CONFIG=$WORK/config.toml OURCLONE_FS_CACHE_DIR=$WORK/cache
+export OURCLONE_PASSWORD=bench RESTIC_PASSWORD=bench BORG_PASSPHRASE=bench
+python3 - "$WORK/src" "$FILES" "$TREE_MB" <<'PY'
+import os, random, sys
+root, n, mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+random.seed(11)
+words = [bytes(random.choice(b"abcdefghij klmnop\n") for _ in range(64)) for _ in range(512)]
+big = max(1, n // 100)
+big_size = (mb << 20) * 7 // 10 // big
+small = max(1, ((mb << 20) - big * big_size) // max(1, n - big))
+for i in range(n):
+    d = os.path.join(root, f"d{i % 50}", f"e{i % 9}")
+    os.makedirs(d, exist_ok=True)
+    size = big_size if i < big else random.randint(1, 2 * small)
+    with open(os.path.join(d, f"f{i}"), "wb") as f:
+        if i % 2:  # half compressible text, half random
+            f.write(b"".join(random.choice(words) for _ in range(size // 64 + 1))[:size])
+        else:
+            f.write(os.urandom(size))
+PY
+change_one_percent() {
+    find "$WORK/src" -type f | sort | awk 'NR % 100 == 0' | while read -r f; do echo changed >>"$f"; done
+}
+# run NAME CMD...: seconds and peak RSS (KiB) into T[NAME] and M[NAME].
+declare -A T M
+run() {
+    local name=$1
+    shift
+    drop_caches
+    /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; die "failed: $*"; }
+    read -r T[$name] M[$name] <"$WORK/time"
+}
+log "ourclone-fs"
+"$BIN" repo init --repo "$WORK/ours" >/dev/null
+run ours_first "$BIN" backup "$WORK/src" --repo "$WORK/ours"
+run ours_same "$BIN" backup "$WORK/src" --repo "$WORK/ours"
+log "restic"
+restic init -q -r "$WORK/restic"
+run restic_first restic -q -r "$WORK/restic" backup "$WORK/src"
+run restic_same restic -q -r "$WORK/restic" backup "$WORK/src"
+log "borg"
+"$BORG" init -q -e repokey "$WORK/borg"
+run borg_first "$BORG" create "$WORK/borg::a" "$WORK/src"
+run borg_same "$BORG" create "$WORK/borg::b" "$WORK/src"
+change_one_percent
+run ours_change "$BIN" backup "$WORK/src" --repo "$WORK/ours"
+run restic_change restic -q -r "$WORK/restic" backup "$WORK/src"
+run borg_change "$BORG" create "$WORK/borg::c" "$WORK/src"
+run ours_restore "$BIN" restore latest --repo "$WORK/ours" --target "$WORK/r-ours"
+run restic_restore restic -q -r "$WORK/restic" restore latest --target "$WORK/r-restic"
+mkdir -p "$WORK/r-borg" && run borg_restore bash -c "cd '$WORK/r-borg' && '$BORG' extract '$WORK/borg::c'"
+size() { du -sm "$1" | cut -f1; }
+ratio() { calc "${T[ours_$1]} / ${T[restic_$1]}"; }
+{
+    echo "## Backup (scripts/bench/backup.sh)"
+    echo
+    machine_info
+    echo "- restic: $(restic version | head -1)"
+    echo "- borg: $("$BORG" --version)"
+    echo
+    echo "$FILES files, ~$TREE_MB MiB (half random, half text), caches dropped before each step (seconds; peak RSS MiB):"
+    echo
+    echo "| step | ours | restic | borg | ours / restic |"
+    echo "|---|---:|---:|---:|---:|"
+    for s in first same change restore; do
+        echo "| $s | ${T[ours_$s]} ($((M[ours_$s] / 1024))) | ${T[restic_$s]} ($((M[restic_$s] / 1024))) | ${T[borg_$s]} ($((M[borg_$s] / 1024))) | $(ratio $s) |"
+    done
+    echo "| repository MiB | $(size "$WORK/ours") | $(size "$WORK/restic") | $(size "$WORK/borg") | |"
+} | tee "$BENCH_OUT/backup-latest.md"
