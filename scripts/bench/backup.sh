@@ -16,6 +16,9 @@ WORK=$BENCH_OUT/backup
 mkdir -p "$BENCH_OUT"
 command -v restic >/dev/null || (apt-get install -y -qq restic >/dev/null) || log "no restic"
 if [[ ! -x $BENCH_OUT/venv/bin/borg ]]; then
+    # borgbackup builds against these.
+    apt-get install -y -qq pkg-config liblz4-dev libzstd-dev libxxhash-dev libacl1-dev libssl-dev >/dev/null ||
+        log "cannot install borg's build dependencies"
     python3 -m venv "$BENCH_OUT/venv" && "$BENCH_OUT/venv/bin/pip" install -q borgbackup >&2 ||
         log "cannot install borgbackup from PyPI"
 fi
@@ -65,32 +68,39 @@ log "restic"
 restic init -q -r "$WORK/restic"
 run restic_first restic -q -r "$WORK/restic" backup "$WORK/src"
 run restic_same restic -q -r "$WORK/restic" backup "$WORK/src"
-log "borg"
-"$BORG" init -q -e repokey "$WORK/borg"
-run borg_first "$BORG" create "$WORK/borg::a" "$WORK/src"
-run borg_same "$BORG" create "$WORK/borg::b" "$WORK/src"
+HAVE_BORG=0
+if [[ -x $BORG ]]; then
+    HAVE_BORG=1
+    log "borg"
+    "$BORG" init -e repokey "$WORK/borg" >/dev/null
+    run borg_first "$BORG" create "$WORK/borg::a" "$WORK/src"
+    run borg_same "$BORG" create "$WORK/borg::b" "$WORK/src"
+fi
 change_one_percent
 run ours_change "$BIN" backup "$WORK/src" --repo "$WORK/ours"
 run restic_change restic -q -r "$WORK/restic" backup "$WORK/src"
-run borg_change "$BORG" create "$WORK/borg::c" "$WORK/src"
+[[ $HAVE_BORG == 1 ]] && run borg_change "$BORG" create "$WORK/borg::c" "$WORK/src"
 run ours_restore "$BIN" restore latest --repo "$WORK/ours" --target "$WORK/r-ours"
 run restic_restore restic -q -r "$WORK/restic" restore latest --target "$WORK/r-restic"
-mkdir -p "$WORK/r-borg" && run borg_restore bash -c "cd '$WORK/r-borg' && '$BORG' extract '$WORK/borg::c'"
-size() { du -sm "$1" | cut -f1; }
+if [[ $HAVE_BORG == 1 ]]; then
+    mkdir -p "$WORK/r-borg" && run borg_restore bash -c "cd '$WORK/r-borg' && '$BORG' extract '$WORK/borg::c'"
+fi
+size() { [[ -d $1 ]] && du -sm "$1" | cut -f1 || echo n/a; }
+mib() { [[ -n ${1:-} ]] && echo $(($1 / 1024)) || echo n/a; }
 ratio() { calc "${T[ours_$1]} / ${T[restic_$1]}"; }
 {
     echo "## Backup (scripts/bench/backup.sh)"
     echo
     machine_info
     echo "- restic: $(restic version | head -1)"
-    echo "- borg: $("$BORG" --version)"
+    echo "- borg: $([[ $HAVE_BORG == 1 ]] && "$BORG" --version || echo 'not installed')"
     echo
     echo "$FILES files, ~$TREE_MB MiB (half random, half text), caches dropped before each step (seconds; peak RSS MiB):"
     echo
     echo "| step | ours | restic | borg | ours / restic |"
     echo "|---|---:|---:|---:|---:|"
     for s in first same change restore; do
-        echo "| $s | ${T[ours_$s]} ($((M[ours_$s] / 1024))) | ${T[restic_$s]} ($((M[restic_$s] / 1024))) | ${T[borg_$s]} ($((M[borg_$s] / 1024))) | $(ratio $s) |"
+        echo "| $s | ${T[ours_$s]} ($(mib "${M[ours_$s]}")) | ${T[restic_$s]} ($(mib "${M[restic_$s]}")) | ${T[borg_$s]:-n/a} ($(mib "${M[borg_$s]:-}")) | $(ratio $s) |"
     done
     echo "| repository MiB | $(size "$WORK/ours") | $(size "$WORK/restic") | $(size "$WORK/borg") | |"
 } | tee "$BENCH_OUT/backup-latest.md"
