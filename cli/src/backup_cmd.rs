@@ -233,6 +233,20 @@ fn with_store<T>(
     result
 }
 
+/// Runs `f` with the repository opened by its password (asked first).
+fn with_repo<T>(
+    r: &RepoOpt,
+    config_path: &Path,
+    cache_dir: &Path,
+    f: impl FnOnce(&tokio::runtime::Runtime, Repo) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    let pw = password(r, false)?;
+    with_store(r, config_path, cache_dir, |rt, store| {
+        let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
+        f(rt, repo)
+    })
+}
+
 /// The repository's folder as a transfer side.
 fn repo_tree(
     rt: &tokio::runtime::Runtime,
@@ -324,9 +338,7 @@ pub fn repo(action: RepoAction, config_path: &Path, cache_dir: &Path) -> Result<
                         .into(),
                 ));
             }
-            let pw = password(&r, false)?;
-            with_store(&r, config_path, cache_dir, |rt, store| {
-                let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
+            with_repo(&r, config_path, cache_dir, |rt, repo| {
                 let snaps = rt.block_on(repo.snapshots()).map_err(repo_error)?;
                 let (keep, gone) = forget::apply(policy, &snaps);
                 for id in &gone {
@@ -361,22 +373,16 @@ pub fn repo(action: RepoAction, config_path: &Path, cache_dir: &Path) -> Result<
             })
         }
         RepoAction::Key { action } => key(action, config_path, cache_dir),
-        RepoAction::Prune { r } => {
-            let pw = password(&r, false)?;
-            with_store(&r, config_path, cache_dir, |rt, store| {
-                let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
-                let p = forget::prune(&repo, rt.handle().clone()).map_err(repo_error)?;
-                println!(
-                    "pruned: {} packs removed, {} kept",
-                    p.packs_removed, p.packs_kept
-                );
-                Ok(())
-            })
-        }
+        RepoAction::Prune { r } => with_repo(&r, config_path, cache_dir, |rt, repo| {
+            let p = forget::prune(&repo, rt.handle().clone()).map_err(repo_error)?;
+            println!(
+                "pruned: {} packs removed, {} kept",
+                p.packs_removed, p.packs_kept
+            );
+            Ok(())
+        }),
         RepoAction::Check { r, read_data } => {
-            let pw = password(&r, false)?;
-            let problems = with_store(&r, config_path, cache_dir, |rt, store| {
-                let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
+            let problems = with_repo(&r, config_path, cache_dir, |rt, repo| {
                 let h = rt.handle().clone();
                 check::check(&repo, h, read_data).map_err(repo_error)
             })?;
@@ -399,7 +405,6 @@ pub fn repo(action: RepoAction, config_path: &Path, cache_dir: &Path) -> Result<
 }
 
 pub fn backup(a: BackupArgs, config_path: &Path, cache_dir: &Path) -> Result<(), CliError> {
-    let pw = password(&a.r, false)?;
     let mut paths = Vec::new();
     for p in &a.paths {
         paths.push(std::fs::canonicalize(p).map_err(|e| {
@@ -426,8 +431,7 @@ pub fn backup(a: BackupArgs, config_path: &Path, cache_dir: &Path) -> Result<(),
     let args = serde_json::json!({ "repo": a.r.repo, "paths": paths, "tags": a.tag });
     let log = TaskLog::create(&task_dir(cache_dir), "backup", &args).ok();
     let start = std::time::Instant::now();
-    let done = with_store(&a.r, config_path, cache_dir, |rt, store| {
-        let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
+    let done = with_repo(&a.r, config_path, cache_dir, |rt, repo| {
         let h = rt.handle().clone();
         let tags = a.tag.clone();
         let bar = (a.progress && !a.json && std::io::stderr().is_terminal()).then(|| {
@@ -510,9 +514,7 @@ pub fn snapshots(
     config_path: &Path,
     cache_dir: &Path,
 ) -> Result<(), CliError> {
-    let pw = password(&r, false)?;
-    let list = with_store(&r, config_path, cache_dir, |rt, store| {
-        let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
+    let list = with_repo(&r, config_path, cache_dir, |rt, repo| {
         rt.block_on(repo.snapshots()).map_err(repo_error)
     })?;
     if json {
@@ -537,15 +539,13 @@ pub fn snapshots(
 }
 
 pub fn restore_cmd(a: RestoreArgs, config_path: &Path, cache_dir: &Path) -> Result<(), CliError> {
-    let pw = password(&a.r, false)?;
     let rules = a.include.iter().map(|g| format!("+ {g}")).collect();
     let filter = filter(rules)?;
     let target = std::path::absolute(&a.target)
         .map_err(|e| CliError::Usage(format!("--target: {}", crate::error::io_reason(&e))))?;
     let args = serde_json::json!({ "repo": a.r.repo, "snapshot": a.snapshot, "target": target });
     let log = TaskLog::create(&task_dir(cache_dir), "restore", &args).ok();
-    let done = with_store(&a.r, config_path, cache_dir, |rt, store| {
-        let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
+    let done = with_repo(&a.r, config_path, cache_dir, |rt, repo| {
         let (_, snap) = rt
             .block_on(repo.find_snapshot(&a.snapshot))
             .map_err(|e| match e {
@@ -614,9 +614,7 @@ pub fn ls(
     config_path: &Path,
     cache_dir: &Path,
 ) -> Result<(), CliError> {
-    let pw = password(&r, false)?;
-    let all = with_store(&r, config_path, cache_dir, |rt, store| {
-        let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
+    let all = with_repo(&r, config_path, cache_dir, |rt, repo| {
         let (_, snap) = rt
             .block_on(repo.find_snapshot(snapshot))
             .map_err(found_error)?;
@@ -650,9 +648,7 @@ pub fn diff(
     config_path: &Path,
     cache_dir: &Path,
 ) -> Result<(), CliError> {
-    let pw = password(&r, false)?;
-    let changes = with_store(&r, config_path, cache_dir, |rt, store| {
-        let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
+    let changes = with_repo(&r, config_path, cache_dir, |rt, repo| {
         let (_, sa) = rt.block_on(repo.find_snapshot(a)).map_err(found_error)?;
         let (_, sb) = rt.block_on(repo.find_snapshot(b)).map_err(found_error)?;
         let ea = browse::entries(&repo, rt.handle(), &sa.tree).map_err(repo_error)?;
@@ -709,9 +705,7 @@ fn key(action: KeyAction, config_path: &Path, cache_dir: &Path) -> Result<(), Cl
             new_password_file,
         } => (r, Some(new_password(new_password_file)?)),
     };
-    let pw = password(r, false)?;
-    with_store(r, config_path, cache_dir, |rt, store| {
-        let repo = rt.block_on(Repo::open(store, &pw)).map_err(repo_error)?;
+    with_repo(r, config_path, cache_dir, |rt, repo| {
         match &action {
             KeyAction::List { .. } => {
                 for (id, kf) in rt.block_on(repo.keys()).map_err(repo_error)? {

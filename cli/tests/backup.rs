@@ -7,17 +7,6 @@ mod common;
 
 use common::*;
 
-fn ok(env: &Env, args: &[&str]) -> String {
-    let out = env.run(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}\n{}",
-        stderr(&out),
-        stdout(&out)
-    );
-    stdout(&out)
-}
-
 fn tree(root: &std::path::Path) {
     sh(&format!(
         "set -e; mkdir -p '{r}/a/b' '{r}/empty' '{r}/ünï'; cd '{r}'; head -c 3000000 /dev/urandom > a/big; \

@@ -11,17 +11,6 @@ use std::time::Duration;
 use common::emulator::{self, Emulator};
 use common::*;
 
-fn ok(env: &Env, args: &[&str]) -> String {
-    let out = env.run(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}\n{}",
-        stderr(&out),
-        stdout(&out)
-    );
-    stdout(&out)
-}
-
 fn stat(emu: &Emulator, key: &str) -> u64 {
     emu.stats()[key].as_u64().unwrap_or_else(|| panic!("{key}"))
 }

@@ -253,3 +253,15 @@ pub fn tree_listing(root: &Path) -> String {
     .collect::<Vec<_>>()
     .join("\n")
 }
+
+/// Runs the command and returns its stdout, failing the test (with stderr) if it failed.
+pub fn ok(env: &Env, args: &[&str]) -> String {
+    let out = env.run(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}\n{}",
+        stderr(&out),
+        stdout(&out)
+    );
+    stdout(&out)
+}
