@@ -5,11 +5,13 @@
 
 pub mod browse;
 pub mod check;
+pub mod chunker;
 pub mod crypto;
 pub mod forget;
 pub mod lock;
 pub mod model;
 pub mod pack;
+pub mod packer;
 pub mod repo;
 pub mod restore;
 pub mod store;

@@ -246,10 +246,14 @@ impl Repo {
             .index
             .get(id)
             .ok_or_else(|| RepoError::Damaged(format!("blob {id} is in no index")))?;
-        let bytes = self.store.get(Kind::Pack, pack_id).await?;
-        let sealed = pack::blob(&bytes, e)
-            .ok_or_else(|| RepoError::Damaged(format!("pack {pack_id} is truncated")))?;
-        let plain = pack::open_blob(&self.key, sealed, e.raw_length).map_err(|_| {
+        let sealed = self
+            .store
+            .get_range(Kind::Pack, pack_id, e.offset, e.length)
+            .await?;
+        if sealed.len() as u64 != e.length {
+            return Err(RepoError::Damaged(format!("pack {pack_id} is truncated")));
+        }
+        let plain = pack::open_blob(&self.key, &sealed, e.raw_length).map_err(|_| {
             RepoError::Damaged(format!("pack {pack_id}: blob {id} fails authentication"))
         })?;
         if hex::encode(self.key.id_of(&plain)) != *id {

@@ -48,7 +48,15 @@ impl Kind {
 #[async_trait::async_trait]
 pub trait RepoStore: Send + Sync {
     async fn put(&self, kind: Kind, name: &str, bytes: Vec<u8>) -> io::Result<()>;
+    /// Stores an object given as parts to write one after the other (a pack's blobs, never
+    /// gathered into one buffer).
+    async fn put_parts(&self, kind: Kind, name: &str, parts: Vec<Vec<u8>>) -> io::Result<()> {
+        self.put(kind, name, parts.concat()).await
+    }
     async fn get(&self, kind: Kind, name: &str) -> io::Result<Vec<u8>>;
+    /// Up to `len` bytes of an object from `offset` (fewer only at its end).
+    async fn get_range(&self, kind: Kind, name: &str, offset: u64, len: u64)
+        -> io::Result<Vec<u8>>;
     /// Names of the objects of `kind`.
     async fn list(&self, kind: Kind) -> io::Result<Vec<String>>;
     async fn remove(&self, kind: Kind, name: &str) -> io::Result<()>;
@@ -68,14 +76,23 @@ impl TreeStore {
 #[async_trait::async_trait]
 impl RepoStore for TreeStore {
     async fn put(&self, kind: Kind, name: &str, bytes: Vec<u8>) -> io::Result<()> {
+        self.put_parts(kind, name, vec![bytes]).await
+    }
+
+    async fn put_parts(&self, kind: Kind, name: &str, parts: Vec<Vec<u8>>) -> io::Result<()> {
         let path = kind.path(name);
         if let Some((dir, _)) = path.rsplit_once('/') {
             self.tree.mkdir_all(dir).await?;
         } else {
             self.tree.mkdir_all("").await?;
         }
-        let size = bytes.len() as u64;
-        let mut reader: crate::transfer::Reader = Box::pin(io::Cursor::new(bytes));
+        let size = parts.iter().map(|p| p.len() as u64).sum();
+        let chunks = parts
+            .into_iter()
+            .map(|p| Ok::<_, io::Error>(bytes::Bytes::from(p)));
+        let mut reader: crate::transfer::Reader = Box::pin(tokio_util::io::StreamReader::new(
+            futures_util::stream::iter(chunks),
+        ));
         let (landed, n) = self
             .tree
             .write(
@@ -97,6 +114,16 @@ impl RepoStore for TreeStore {
         let mut out = Vec::new();
         r.read_to_end(&mut out).await?;
         Ok(out)
+    }
+
+    async fn get_range(
+        &self,
+        kind: Kind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<Vec<u8>> {
+        self.tree.read_range(&kind.path(name), offset, len).await
     }
 
     async fn list(&self, kind: Kind) -> io::Result<Vec<String>> {
@@ -162,6 +189,19 @@ impl RepoStore for MemStore {
             .get(&(kind, name.to_string()))
             .cloned()
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+
+    async fn get_range(
+        &self,
+        kind: Kind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<Vec<u8>> {
+        let all = self.get(kind, name).await?;
+        let start = (offset as usize).min(all.len());
+        let end = start.saturating_add(len as usize).min(all.len());
+        Ok(all[start..end].to_vec())
     }
 
     async fn list(&self, kind: Kind) -> io::Result<Vec<String>> {

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 use tokio::runtime::Handle;
 
-use super::model::{BlobKind, IndexFile, Node, NodeKind, Snapshot, Summary, TreeBlob};
-use super::pack::{seal_blob, PackWriter, PACK_TARGET};
+use super::chunker::Chunker;
+use super::model::{BlobKind, Node, NodeKind, Snapshot, Summary, TreeBlob};
+use super::packer::Packer;
 use super::repo::{hostname, Repo, RepoError, Result};
 use super::store::Kind;
 use crate::transfer::Filter;
@@ -27,69 +28,31 @@ pub struct Backed {
     pub failed: Vec<(String, String)>,
 }
 
-/// Writes blobs into packs and packs into the store.
-/// Packs named per index file written during a backup (one more call per ~64 MiB).
-const INDEX_EVERY: usize = 4;
-
-struct Writer<'a> {
+/// Gives each blob its id and hands the new ones to the packer.
+struct Writer<'a, 's> {
     repo: &'a Repo,
     rt: Handle,
     known: HashSet<String>,
-    data: PackWriter,
-    trees: PackWriter,
-    index: IndexFile,
+    packer: Packer<'s>,
+    /// Set when the packer stopped: the backup cannot go on.
+    stopped: bool,
     summary: Summary,
 }
 
-impl Writer<'_> {
+impl Writer<'_, '_> {
     fn add(&mut self, kind: BlobKind, plain: &[u8]) -> Result<String> {
         let id = hex::encode(self.repo.key.id_of(plain));
         if self.known.contains(&id) {
             return Ok(id);
         }
-        let sealed = seal_blob(&self.repo.key, plain)?;
-        self.summary.bytes_added += sealed.len() as u64;
-        self.summary.blobs_added += 1;
-        let w = match kind {
-            BlobKind::Data => &mut self.data,
-            BlobKind::Tree => &mut self.trees,
-        };
-        w.add(id.clone(), kind, &sealed, plain.len() as u64);
+        if self.packer.add(id.clone(), kind, plain.to_vec()).is_err() {
+            self.stopped = true;
+            return Err(RepoError::Io(io::Error::other(
+                "the repository stopped taking data",
+            )));
+        }
         self.known.insert(id.clone());
-        if w.len() >= PACK_TARGET {
-            self.flush(kind)?;
-        }
         Ok(id)
-    }
-
-    fn flush(&mut self, kind: BlobKind) -> Result<()> {
-        let w = match kind {
-            BlobKind::Data => std::mem::take(&mut self.data),
-            BlobKind::Tree => std::mem::take(&mut self.trees),
-        };
-        if w.is_empty() {
-            return Ok(());
-        }
-        let (id, bytes, entry) = w.finish(&self.repo.key)?;
-        self.rt
-            .block_on(self.repo.store.put(Kind::Pack, &id, bytes))?;
-        self.summary.packs_added += 1;
-        self.index.packs.push(entry);
-        if self.index.packs.len() >= INDEX_EVERY {
-            self.write_index()?;
-        }
-        Ok(())
-    }
-
-    /// Names the packs written so far in an index file: after a crash, a rerun finds their
-    /// chunks there and does not store them again.
-    fn write_index(&mut self) -> Result<()> {
-        if !self.index.packs.is_empty() {
-            self.rt
-                .block_on(self.repo.write_json(Kind::Index, &self.index))?;
-            self.index = IndexFile::default();
-        }
-        Ok(())
     }
 }
 
@@ -134,47 +97,29 @@ fn backup_locked(
         Some((_, s)) => Some(load_tree(repo, &rt, &s.tree)?),
         None => None,
     };
-    let mut w = Writer {
-        repo,
-        rt: rt.clone(),
-        known: repo.index.keys().cloned().collect(),
-        data: PackWriter::default(),
-        trees: PackWriter::default(),
-        index: IndexFile::default(),
-        summary: Summary::default(),
-    };
-    let mut failed = Vec::new();
-    let mut root = TreeBlob::default();
-    for path in paths {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "root".into());
-        let old = parent_root
-            .as_ref()
-            .and_then(|t| t.nodes.iter().find(|n| n.name == name).cloned());
-        let mut walk = Walk {
-            w: &mut w,
-            filter,
-            failed: &mut failed,
-            progress,
+    let known: HashSet<String> = repo.index.keys().cloned().collect();
+    let (tree, mut summary, failed) = std::thread::scope(|scope| {
+        let mut w = Writer {
+            repo,
+            rt: rt.clone(),
+            known,
+            packer: Packer::start(scope, repo, rt.clone()),
+            stopped: false,
+            summary: Summary::default(),
         };
-        match walk.node(path, &name, "", old.as_ref()) {
-            Ok(Some(node)) => root.nodes.push(node),
-            Ok(None) => {}
-            Err(e) => failed.push((path.display().to_string(), e.to_string())),
-        }
-    }
-    root.nodes.sort_by(|a, b| a.name.cmp(&b.name));
-    let tree = w.add(
-        BlobKind::Tree,
-        &serde_json::to_vec(&root).map_err(io::Error::other)?,
-    )?;
-    w.flush(BlobKind::Data)?;
-    w.flush(BlobKind::Tree)?;
-    // Packs, then the index that names them, then the snapshot that needs both.
-    w.write_index()?;
-    let mut summary = w.summary;
+        let walked = walk_roots(&mut w, paths, parent_root.as_ref(), filter, progress);
+        let Writer {
+            packer, summary, ..
+        } = w;
+        // Packs, then the index that names them (the packer's order), then the snapshot.
+        let packed = packer.finish()?;
+        let (tree, failed) = walked?;
+        let mut summary = summary;
+        summary.bytes_added = packed.bytes_added;
+        summary.blobs_added = packed.blobs_added;
+        summary.packs_added = packed.packs_added;
+        Ok::<_, RepoError>((tree, summary, failed))
+    })?;
     summary.files_failed = failed.len() as u64;
     let at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -202,14 +147,60 @@ pub(crate) fn load_tree(repo: &Repo, rt: &Handle, id: &str) -> Result<TreeBlob> 
     serde_json::from_slice(&bytes).map_err(|e| RepoError::Damaged(format!("tree {id}: {e}")))
 }
 
-struct Walk<'w, 'a> {
-    w: &'w mut Writer<'a>,
+/// Walks each of `paths` into one root tree; its id, and the paths that could not be read.
+fn walk_roots(
+    w: &mut Writer,
+    paths: &[PathBuf],
+    parent_root: Option<&TreeBlob>,
+    filter: &Filter,
+    progress: &(dyn Fn(&Summary) + Sync),
+) -> Result<(String, Vec<(String, String)>)> {
+    let mut failed = Vec::new();
+    let mut root = TreeBlob::default();
+    let mut walk = Walk {
+        chunker: Chunker::new(w.repo.config.chunker),
+        w,
+        filter,
+        failed: &mut failed,
+        progress,
+    };
+    for path in paths {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "root".into());
+        let old = parent_root.and_then(|t| t.nodes.iter().find(|n| n.name == name));
+        match walk.node(path, &name, "", old) {
+            Ok(Some(node)) => root.nodes.push(node),
+            Ok(None) => {}
+            Err(e) => walk.failed(path, e)?,
+        }
+    }
+    root.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    let json = serde_json::to_vec(&root).map_err(io::Error::other)?;
+    let tree = walk.w.add(BlobKind::Tree, &json)?;
+    Ok((tree, failed))
+}
+
+struct Walk<'w, 'a, 's> {
+    w: &'w mut Writer<'a, 's>,
+    chunker: Chunker,
     filter: &'w Filter,
     failed: &'w mut Vec<(String, String)>,
     progress: &'w (dyn Fn(&Summary) + Sync),
 }
 
-impl Walk<'_, '_> {
+impl Walk<'_, '_, '_> {
+    /// Records that `path` could not be saved — unless the store failed, which ends the backup.
+    fn failed(&mut self, path: &Path, e: RepoError) -> Result<()> {
+        if self.w.stopped {
+            return Err(e);
+        }
+        self.failed
+            .push((path.display().to_string(), e.to_string()));
+        Ok(())
+    }
+
     /// The node for `path` (named `name`, at `rel` below the backup root), or `None` when it
     /// is filtered out or of a kind a snapshot does not hold.
     fn node(
@@ -282,9 +273,7 @@ impl Walk<'_, '_> {
             match self.node(&child, &name, &child_rel, prev) {
                 Ok(Some(n)) => tree.nodes.push(n),
                 Ok(None) => {}
-                Err(e) => self
-                    .failed
-                    .push((child.display().to_string(), e.to_string())),
+                Err(e) => self.failed(&child, e)?,
             }
         }
         let bytes = serde_json::to_vec(&tree).map_err(io::Error::other)?;
@@ -303,15 +292,12 @@ impl Walk<'_, '_> {
             self.w.summary.files_unchanged += 1;
             return Ok(());
         }
-        let f = fs::File::open(path)?;
-        let c = self.w.repo.config.chunker;
-        let mut read = 0u64;
-        for chunk in fastcdc::v2020::StreamCDC::new(f, c.min, c.avg, c.max) {
-            let chunk = chunk.map_err(|e| io::Error::other(e.to_string()))?;
-            read += chunk.data.len() as u64;
-            let id = self.w.add(BlobKind::Data, &chunk.data)?;
-            node.content.push(id);
-        }
+        let mut f = fs::File::open(path)?;
+        let w = &mut *self.w;
+        let read = self.chunker.chunks(&mut f, |chunk| {
+            node.content.push(w.add(BlobKind::Data, chunk)?);
+            Ok::<_, RepoError>(())
+        })?;
         self.w.summary.bytes_read += read;
         let after = fs::symlink_metadata(path)?;
         if read != node.size || nanos(after.mtime(), after.mtime_nsec()) != node.mtime {
@@ -324,6 +310,7 @@ impl Walk<'_, '_> {
         } else {
             self.w.summary.files_new += 1;
         }
+        self.w.summary.bytes_added = self.w.packer.bytes_added();
         (self.progress)(&self.w.summary);
         Ok(())
     }

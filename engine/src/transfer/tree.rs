@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use ourclone_cache::Kind;
 use ourclone_remote::{Hash, HashAlgo};
 use ourclone_vfs::{Files, VfsError, Written};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 
 /// What kind of thing an entry is, as a transfer sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +136,19 @@ impl Tree {
                 Ok(Box::pin(r))
             }
             Tree::Local { root } => Ok(Box::pin(tokio::fs::File::open(root.join(rel)).await?)),
+        }
+    }
+
+    /// Up to `len` bytes of `rel` from `offset` (fewer only at its end).
+    pub async fn read_range(&self, rel: &str, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+        match self {
+            Tree::Vfs { files, root } => {
+                let r = files.open_read(&join(root, rel)).await.map_err(vfs_io)?;
+                read_at(r, offset, len).await
+            }
+            Tree::Local { root } => {
+                read_at(tokio::fs::File::open(root.join(rel)).await?, offset, len).await
+            }
         }
     }
 
@@ -583,6 +596,17 @@ fn list_local(root: &Path, follow: bool) -> io::Result<BTreeMap<String, Item>> {
             out.insert(rel, item);
         }
     }
+    Ok(out)
+}
+
+async fn read_at(
+    mut r: impl AsyncRead + AsyncSeek + Unpin,
+    offset: u64,
+    len: u64,
+) -> io::Result<Vec<u8>> {
+    r.seek(io::SeekFrom::Start(offset)).await?;
+    let mut out = Vec::with_capacity(len.min(64 << 20) as usize);
+    r.take(len).read_to_end(&mut out).await?;
     Ok(out)
 }
 
