@@ -10,18 +10,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ourclone_engine::backup::crypto::DEFAULT_KDF;
+use ourclone_engine::backup::model::DEFAULT_PACK_SIZE;
 use ourclone_engine::backup::store::Kind;
-use ourclone_engine::backup::{
-    browse, check, forget, restore, Repo, RepoError, RepoStore, TreeStore,
-};
-use ourclone_engine::task_log::TaskLog;
+use ourclone_engine::backup::{browse, check, forget, Repo, RepoError, RepoStore, TreeStore};
 use ourclone_engine::transfer::{Filter, FilterSpec, Tree};
-use ourclone_engine::{Action, TaskRecord};
 use ourclone_remote::RemotePath;
 
 use crate::config::{Config, RemoteConfig};
 use crate::error::CliError;
-use crate::job_cmd::task_dir;
+use crate::job_cmd::{self, Output};
+use crate::transfer_cmd;
+use ourclone_engine::jobs;
 
 /// Where the repository is and how to open it.
 #[derive(clap::Args, Debug)]
@@ -43,6 +42,10 @@ pub enum RepoAction {
         /// Register it under NAME, so `--repo NAME` works everywhere.
         #[arg(long)]
         name: Option<String>,
+        /// Pack size in MiB (default: 16 in a local folder; 64 on a mount or a remote, where
+        /// every call counts).
+        #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=512))]
+        pack_size: Option<u32>,
     },
     /// The repositories registered with `repo init --name`: location, snapshots, the last one.
     List {
@@ -84,6 +87,14 @@ pub enum RepoAction {
     Prune {
         #[command(flatten)]
         r: RepoOpt,
+    },
+    /// Remove stale locks (of processes that are gone, or not renewed for an hour).
+    Unlock {
+        #[command(flatten)]
+        r: RepoOpt,
+        /// Remove every lock, even of backups that still run elsewhere.
+        #[arg(long)]
+        all: bool,
     },
     /// Manage the passwords that open the repository.
     Key {
@@ -293,7 +304,7 @@ fn filter(rules: Vec<String>) -> Result<Filter, CliError> {
 
 pub fn repo(action: RepoAction, config_path: &Path, cache_dir: &Path) -> Result<(), CliError> {
     match action {
-        RepoAction::Init { r, name } => {
+        RepoAction::Init { r, name, pack_size } => {
             let mut config = Config::load(config_path)?;
             if let Some(n) = &name {
                 if config.repos.contains_key(n) || n.contains(['/', ':']) {
@@ -302,9 +313,13 @@ pub fn repo(action: RepoAction, config_path: &Path, cache_dir: &Path) -> Result<
                     )));
                 }
             }
+            let pack_size = match pack_size {
+                Some(mib) => mib << 20,
+                None => default_pack_size(&r, &config, config_path, cache_dir)?,
+            };
             let pw = password(&r, true)?;
             let made = with_store(&r, config_path, cache_dir, |rt, store| {
-                rt.block_on(Repo::init(store, &pw, DEFAULT_KDF))
+                rt.block_on(Repo::init(store, &pw, DEFAULT_KDF, pack_size))
                     .map(|repo| repo.config)
                     .map_err(repo_error)
             })?;
@@ -373,6 +388,13 @@ pub fn repo(action: RepoAction, config_path: &Path, cache_dir: &Path) -> Result<
             })
         }
         RepoAction::Key { action } => key(action, config_path, cache_dir),
+        RepoAction::Unlock { r, all } => with_repo(&r, config_path, cache_dir, |rt, repo| {
+            let n = rt
+                .block_on(ourclone_engine::backup::lock::unlock(&repo, all))
+                .map_err(repo_error)?;
+            println!("removed {n} locks");
+            Ok(())
+        }),
         RepoAction::Prune { r } => with_repo(&r, config_path, cache_dir, |rt, repo| {
             let p = forget::prune(&repo, rt.handle().clone()).map_err(repo_error)?;
             println!(
@@ -427,85 +449,67 @@ pub fn backup(a: BackupArgs, config_path: &Path, cache_dir: &Path) -> Result<(),
         );
     }
     rules.extend(a.exclude.iter().map(|g| format!("- {g}")));
-    let filter = filter(rules)?;
-    let args = serde_json::json!({ "repo": a.r.repo, "paths": paths, "tags": a.tag });
-    let log = TaskLog::create(&task_dir(cache_dir), "backup", &args).ok();
-    let start = std::time::Instant::now();
-    let done = with_repo(&a.r, config_path, cache_dir, |rt, repo| {
-        let h = rt.handle().clone();
-        let tags = a.tag.clone();
-        let bar = (a.progress && !a.json && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.enable_steady_tick(std::time::Duration::from_millis(200));
-            bar
-        });
-        let progress = |s: &ourclone_engine::backup::model::Summary| {
-            if let Some(bar) = &bar {
-                bar.set_message(format!(
-                    "{} files, {} bytes read, {} bytes added",
-                    s.files_new + s.files_changed + s.files_unchanged,
-                    s.bytes_read,
-                    s.bytes_added
-                ));
-            }
+    filter(rules.clone())?;
+    let out = Output {
+        json: a.json,
+        progress: a.progress,
+    };
+    run_job(&a.r, config_path, cache_dir, out, |at| {
+        let job = jobs::Backup {
+            at,
+            paths,
+            tags: a.tag.clone(),
+            rules,
         };
-        let done =
-            ourclone_engine::backup::take::backup(&repo, h, &paths, tags, &filter, &progress)
-                .map_err(repo_error);
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        done
-    });
-    let done = match done {
-        Ok(d) => d,
-        Err(e) => {
-            if let Some(l) = &log {
-                let _ = l.end("failed", None, Some(&e.to_string()));
-            }
-            return Err(e);
-        }
+        ("backup", serde_json::to_value(job))
+    })
+}
+
+/// 16 MiB in a local folder; 64 MiB on a mount or a remote, where each call is precious.
+fn default_pack_size(
+    r: &RepoOpt,
+    config: &Config,
+    config_path: &Path,
+    cache_dir: &Path,
+) -> Result<u32, CliError> {
+    let side = transfer_cmd::side(&resolve(&r.repo, config_path)?, config, cache_dir)?;
+    Ok(match side {
+        transfer_cmd::Side::Local { .. } => DEFAULT_PACK_SIZE,
+        _ => 64 << 20,
+    })
+}
+
+/// Runs a backup or restore as a job where the repository is: inside the daemon of the mount
+/// it is on (sharing its cache, journal and Pacer), else in this process (a local folder, or a
+/// remote's Vfs opened here). `spec` makes the job's arguments from the repository's place.
+fn run_job(
+    r: &RepoOpt,
+    config_path: &Path,
+    cache_dir: &Path,
+    out: Output,
+    spec: impl FnOnce(jobs::RepoAt) -> (&'static str, serde_json::Result<serde_json::Value>),
+) -> Result<(), CliError> {
+    let password_hex = hex::encode(password(r, false)?);
+    let config = Config::load(config_path)?;
+    let side = transfer_cmd::side(&resolve(&r.repo, config_path)?, &config, cache_dir)?;
+    let repo = transfer_cmd::location(&side, true);
+    let (kind, args) = spec(jobs::RepoAt { repo, password_hex });
+    let args = args.map_err(|e| CliError::Other(e.into()))?;
+    let spec = ourclone_engine::JobSpec {
+        kind: kind.into(),
+        args,
     };
-    let s = &done.summary;
-    if let Some(l) = &log {
-        for (path, why) in &done.failed {
-            let _ = l.record(&TaskRecord::new(path, Action::Failed, why, 0));
-        }
-    }
-    let text = format!(
-        "snapshot {} saved: files {} new, {} changed, {} unchanged; {} bytes read, {} bytes added; {:.1} s",
-        &done.snapshot[..8],
-        s.files_new,
-        s.files_changed,
-        s.files_unchanged,
-        s.bytes_read,
-        s.bytes_added,
-        start.elapsed().as_secs_f64()
-    );
-    let code = if done.failed.is_empty() { 0 } else { 3 };
-    let outcome = ourclone_engine::Outcome {
-        exit_code: code,
-        summary: serde_json::json!({ "snapshot": done.snapshot, "summary": s, "failed": done.failed }),
-        text: text.clone(),
+    let info = match transfer_cmd::daemon_for(&[&side]) {
+        Some(socket) => job_cmd::on_daemon(&socket, spec, out)?,
+        None => transfer_cmd::in_process(
+            spec,
+            out,
+            transfer_cmd::remotes(&[&side]),
+            &config,
+            cache_dir,
+        )?,
     };
-    if let Some(l) = &log {
-        let _ = l.end("done", Some(&outcome), None);
-    }
-    if a.json {
-        println!("{}", outcome.summary);
-    } else {
-        println!("{text}");
-        for (path, why) in &done.failed {
-            println!("  not saved: {path}: {why}");
-        }
-    }
-    match code {
-        0 => Ok(()),
-        _ => Err(CliError::Relayed(
-            3,
-            format!("{} files could not be read", done.failed.len()),
-        )),
-    }
+    job_cmd::finish(&info, out)
 }
 
 pub fn snapshots(
@@ -539,70 +543,23 @@ pub fn snapshots(
 }
 
 pub fn restore_cmd(a: RestoreArgs, config_path: &Path, cache_dir: &Path) -> Result<(), CliError> {
-    let rules = a.include.iter().map(|g| format!("+ {g}")).collect();
-    let filter = filter(rules)?;
+    let rules: Vec<String> = a.include.iter().map(|g| format!("+ {g}")).collect();
+    filter(rules.clone())?;
     let target = std::path::absolute(&a.target)
         .map_err(|e| CliError::Usage(format!("--target: {}", crate::error::io_reason(&e))))?;
-    let args = serde_json::json!({ "repo": a.r.repo, "snapshot": a.snapshot, "target": target });
-    let log = TaskLog::create(&task_dir(cache_dir), "restore", &args).ok();
-    let done = with_repo(&a.r, config_path, cache_dir, |rt, repo| {
-        let (_, snap) = rt
-            .block_on(repo.find_snapshot(&a.snapshot))
-            .map_err(|e| match e {
-                RepoError::Io(io) => CliError::Usage(io.to_string()),
-                other => repo_error(other),
-            })?;
-        let h = rt.handle().clone();
-        restore::restore(&repo, h, &snap.tree, &target, &filter).map_err(repo_error)
-    });
-    let done = match done {
-        Ok(d) => d,
-        Err(e) => {
-            if let Some(l) = &log {
-                let _ = l.end("failed", None, Some(&e.to_string()));
-            }
-            return Err(e);
-        }
+    let out = Output {
+        json: a.json,
+        progress: false,
     };
-    if let Some(l) = &log {
-        for (path, why) in &done.failed {
-            let _ = l.record(&TaskRecord::new(path, Action::Failed, why, 0));
-        }
-        let text = format!("restored {} files, {} bytes", done.files, done.bytes);
-        let outcome = ourclone_engine::Outcome {
-            exit_code: if done.failed.is_empty() { 0 } else { 3 },
-            summary: serde_json::json!({ "files": done.files, "bytes": done.bytes }),
-            text,
+    run_job(&a.r, config_path, cache_dir, out, |at| {
+        let job = jobs::Restore {
+            at,
+            snapshot: a.snapshot.clone(),
+            target,
+            rules,
         };
-        let _ = l.end("done", Some(&outcome), None);
-    }
-    if a.json {
-        println!(
-            "{}",
-            serde_json::json!({ "files": done.files, "folders": done.folders, "links": done.links,
-                "bytes": done.bytes, "failed": done.failed })
-        );
-    } else {
-        println!(
-            "restored {} files, {} folders, {} links, {} bytes into {}",
-            done.files,
-            done.folders,
-            done.links,
-            done.bytes,
-            target.display()
-        );
-        for (path, why) in &done.failed {
-            println!("  not restored: {path}: {why}");
-        }
-    }
-    if done.failed.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::Relayed(
-            3,
-            format!("{} paths could not be restored", done.failed.len()),
-        ))
-    }
+        ("restore", serde_json::to_value(job))
+    })
 }
 
 /// `ls SNAPSHOT [PATH]`: the snapshot's entries (under PATH).

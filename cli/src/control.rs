@@ -91,6 +91,9 @@ pub struct JobInfo {
     pub bytes: u64,
     pub outcome: Option<Outcome>,
     pub error: Option<String>,
+    /// The exit code a failed job asks for (8 wrong password, 9 damaged), if not 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<i32>,
 }
 
 impl JobInfo {
@@ -99,7 +102,7 @@ impl JobInfo {
         match (&self.state, &self.outcome) {
             (JobState::Done, Some(o)) => o.exit_code,
             (JobState::Cancelled, _) => ourclone_engine::CANCELLED_EXIT,
-            _ => 1,
+            _ => self.error_code.unwrap_or(1),
         }
     }
 }

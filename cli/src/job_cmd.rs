@@ -360,6 +360,10 @@ pub(crate) fn finish(info: &JobInfo, out: Output) -> Result<(), CliError> {
             }
         }
         (JobState::Cancelled, _) => Err(CliError::Relayed(info.exit_code(), "cancelled".into())),
+        (_, _) if info.error_code.is_some() => Err(CliError::Relayed(
+            info.exit_code(),
+            info.error.clone().unwrap_or_default(),
+        )),
         _ => Err(CliError::Other(anyhow::anyhow!(
             "{}",
             info.error

@@ -77,7 +77,8 @@ impl JobTable {
             info: Mutex::new(JobInfo {
                 id,
                 kind: spec.kind,
-                args: spec.args,
+                // Listings show the arguments without their secrets.
+                args: ourclone_engine::task_log::redact(&spec.args),
                 state: JobState::Running,
                 started_at: now(),
                 ended_at: None,
@@ -85,6 +86,7 @@ impl JobTable {
                 bytes: 0,
                 outcome: None,
                 error: None,
+                error_code: None,
             }),
             cancel: CancellationToken::new(),
             events,
@@ -125,6 +127,11 @@ impl JobTable {
                         info.outcome = Some(outcome);
                     }
                     Err(JobError::Cancelled) => info.state = JobState::Cancelled,
+                    Err(JobError::Exit { code, message }) => {
+                        info.state = JobState::Failed;
+                        info.error = Some(message);
+                        info.error_code = Some(code);
+                    }
                     Err(e) => {
                         info.state = JobState::Failed;
                         info.error = Some(e.to_string());

@@ -38,8 +38,22 @@ fn what(s: &TaskSummary) -> String {
             None => l["path"].as_str().unwrap_or("").to_string(),
         }
     };
+    let text = |k: &str| s.args[k].as_str().unwrap_or("").to_string();
     if s.args.get("src").is_some() {
         format!("{} → {}", side("src"), side("dst"))
+    } else if s.kind == "backup" {
+        let paths: Vec<String> = s.args["paths"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        format!("{} → {}", paths.join(" "), side("repo"))
+    } else if s.kind == "restore" {
+        format!("{} {} → {}", side("repo"), text("snapshot"), text("target"))
     } else {
         s.args.to_string()
     }

@@ -91,7 +91,7 @@ fn max_delete(s: &str) -> Result<MaxDelete, String> {
 
 /// Where one side is.
 #[derive(Clone, Debug)]
-enum Side {
+pub(crate) enum Side {
     Mount {
         socket: PathBuf,
         root: PathBuf,
@@ -108,7 +108,7 @@ enum Side {
 
 /// Resolves a side; a path that does not exist yet (a destination) is resolved through its
 /// nearest existing folder.
-fn side(arg: &str, config: &Config, cache_dir: &Path) -> Result<Side, CliError> {
+pub(crate) fn side(arg: &str, config: &Config, cache_dir: &Path) -> Result<Side, CliError> {
     if let Some((name, rest)) = arg.split_once(':') {
         if !name.is_empty() && !name.contains('/') && !Path::new(arg).exists() {
             let remote = config.remote(name)?;
@@ -239,40 +239,42 @@ pub fn run(
     if let Some(mask) = crate::USER_UMASK.get() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(*mask));
     }
-    let info = match daemon_for(&sides) {
-        Some(socket) => {
-            let loc = |s: &Side| match s {
-                Side::Mount { inside, .. } => Location {
-                    vfs: Some(String::new()),
-                    path: inside.clone(),
-                },
-                Side::Local { path } => local(path),
-                Side::Remote { .. } => unreachable!("daemon_for refuses remote sides"),
-            };
-            let spec = spec(mode, a, loc(&src), loc(&dst), backup.as_ref().map(loc))?;
-            job_cmd::on_daemon(&socket, spec, out)?
-        }
-        None => {
-            let loc = |s: &Side| match s {
-                Side::Mount { root, .. } => local(root),
-                Side::Local { path } => local(path),
-                Side::Remote { name, path } => Location {
-                    vfs: Some(name.clone()),
-                    path: path.as_str().trim_matches('/').to_string(),
-                },
-            };
-            let spec = spec(mode, a, loc(&src), loc(&dst), backup.as_ref().map(loc))?;
-            let names: Vec<String> = sides
-                .iter()
-                .filter_map(|s| match s {
-                    Side::Remote { name, .. } => Some(name.clone()),
-                    _ => None,
-                })
-                .collect();
-            in_process(spec, out, names, &config, cache_dir)?
-        }
+    let on_daemon = daemon_for(&sides);
+    let loc = |s: &Side| location(s, on_daemon.is_some());
+    let spec = spec(mode, a, loc(&src), loc(&dst), backup.as_ref().map(loc))?;
+    let info = match on_daemon {
+        Some(socket) => job_cmd::on_daemon(&socket, spec, out)?,
+        None => in_process(spec, out, remotes(&sides), &config, cache_dir)?,
     };
     job_cmd::finish(&info, out)
+}
+
+/// Where a side is for a job: in the daemon's Vfs (`""`) when the job runs there, else in the
+/// Vfs of its remote, or on the local filesystem (a folder on a mount, from outside, is one).
+pub(crate) fn location(s: &Side, on_daemon: bool) -> Location {
+    match s {
+        Side::Mount { inside, .. } if on_daemon => Location {
+            vfs: Some(String::new()),
+            path: inside.clone(),
+        },
+        Side::Mount { root, .. } => local(root),
+        Side::Local { path } => local(path),
+        Side::Remote { name, path } => Location {
+            vfs: Some(name.clone()),
+            path: path.as_str().trim_matches('/').to_string(),
+        },
+    }
+}
+
+/// The remotes the sides name, for a job run in this process.
+pub(crate) fn remotes(sides: &[&Side]) -> Vec<String> {
+    sides
+        .iter()
+        .filter_map(|s| match s {
+            Side::Remote { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn local(path: &Path) -> Location {
@@ -284,7 +286,7 @@ fn local(path: &Path) -> Location {
 
 /// The daemon to run in: every side on a mount is on the same one, and no side is a remote
 /// of its own.
-fn daemon_for(sides: &[&Side]) -> Option<PathBuf> {
+pub(crate) fn daemon_for(sides: &[&Side]) -> Option<PathBuf> {
     let mut socket = None;
     for s in sides {
         match s {
@@ -333,7 +335,7 @@ fn spec(
 
 /// Runs the job here, with one Vfs per remote named (at the remote's root, so two paths of one
 /// remote share it and can copy server-side).
-fn in_process(
+pub(crate) fn in_process(
     spec: JobSpec,
     out: Output,
     names: Vec<String>,

@@ -70,7 +70,7 @@ fn backup_restore_check_on_a_local_repository() {
             "--json",
         ],
     );
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!(v["summary"]["files_new"], 34, "{v}");
     let out = ok(
         &env,
@@ -84,7 +84,7 @@ fn backup_restore_check_on_a_local_repository() {
             "--json",
         ],
     );
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!(
         (
             v["summary"]["files_unchanged"].as_u64(),
@@ -333,7 +333,7 @@ fn a_backup_killed_half_way_resumes_without_storing_packs_again() {
     assert!(indexed, "no index file was written");
     let out = run(&["backup", src.to_str().unwrap(), "--repo", r, "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = summary(&out);
     let added = v["summary"]["bytes_added"].as_u64().unwrap();
     assert!(
         added < 150_000_000,
@@ -356,4 +356,170 @@ fn a_backup_killed_half_way_resumes_without_storing_packs_again() {
     ));
     let out = run(&["repo", "check", "--repo", r, "--read-data"]);
     assert!(out.status.success(), "{}", stdout(&out));
+}
+
+/// A tree of `files` files of mixed sizes (`big` of them 5 MiB, the rest up to 8 KiB, half
+/// random and half text, some empty), symlinks, empty folders and unicode names.
+fn big_tree(root: &std::path::Path, files: usize, big: usize) {
+    sh(&format!(
+        "python3 - '{}' {files} {big} <<'PY'
+import os, random, sys
+root, n, big = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+random.seed(5)
+for i in range(n):
+    d = os.path.join(root, f'd{{i % 40}}', 'ünï' if i % 3 == 0 else 'plain', f'e{{i % 7}}')
+    os.makedirs(d, exist_ok=True)
+    size = 5 << 20 if i < big else (0 if i % 50 == 0 else random.randint(1, 8192))
+    data = os.urandom(size) if i % 2 == 0 else (b'line %d of a text file\\n' % i * (size // 20 + 1))[:size]
+    with open(os.path.join(d, f'fïle {{i}}.bin'), 'wb') as f:
+        f.write(data)
+    if i % 500 == 0:
+        os.symlink(f'fïle {{i}}.bin', os.path.join(d, f'link {{i}}'))
+        os.makedirs(os.path.join(root, f'empty {{i}}', 'deeper'), exist_ok=True)
+PY",
+        root.display()
+    ));
+}
+
+/// The summary: the last of a `--json` job's lines (each task record comes before it).
+fn summary(out: &std::process::Output) -> serde_json::Value {
+    let text = stdout(out);
+    serde_json::from_str(text.lines().last().unwrap_or("")).unwrap()
+}
+
+#[test]
+fn a_big_tree_on_a_1fichier_mount_backs_up_inside_the_daemon() {
+    let emu = common::emulator::start(&["--rate-limit", "2/s", "--flood-lock", "1s"]);
+    let env = Env::new();
+    env.add_fichier(&emu, "fichier", &[]);
+    let src = env.dir.path().join("src");
+    big_tree(&src, 10_000, 100);
+    let total = sh(&format!(
+        "du -sb --apparent-size '{}' | cut -f1",
+        src.display()
+    ));
+    let total: u64 = total.trim().parse().unwrap();
+    assert!(total > 500 << 20, "{total} bytes");
+    let mount = env.mount_source("fichier:", &[]);
+    let repo = env.mnt.join("backups");
+    let r = repo.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = env
+            .cmd()
+            .args(args)
+            .env("OURCLONE_PASSWORD", "pw")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        out
+    };
+    let calls = || emu.stats()["total_api_calls"].as_u64().unwrap();
+    run(&["repo", "init", "--repo", r]);
+    let before = calls();
+    let out = run(&["backup", src.to_str().unwrap(), "--repo", r, "--json"]);
+    let v = summary(&out);
+    assert_eq!(v["summary"]["files_new"], 10_000, "{v}");
+    let used = calls() - before;
+    eprintln!(
+        "first backup of {total} bytes: {used} API calls ({:.0} per GiB)",
+        used as f64 / (total as f64 / f64::from(1 << 30))
+    );
+    // It ran inside the mount's daemon (its jobs list it), and the snapshot is on 1Fichier.
+    let jobs = stdout(&run(&["jobs", env.mnt.to_str().unwrap(), "--json"]));
+    assert!(jobs.contains("\"kind\":\"backup\""), "{jobs}");
+    assert_eq!(emu.stats()["throttled"], 0, "{}", emu.stats());
+
+    // Unchanged: nothing read, at most 5 calls.
+    let before = calls();
+    let out = run(&["backup", src.to_str().unwrap(), "--repo", r, "--json"]);
+    let v = summary(&out);
+    assert_eq!(v["summary"]["bytes_read"], 0, "{v}");
+    let used = calls() - before;
+    assert!(used <= 5, "an unchanged re-backup made {used} API calls");
+
+    // 1 % changed: only those are read.
+    let changed = sh(&format!(
+        "cd '{}' && find . -type f -name '*.bin' | LC_ALL=C sort | awk 'NR % 100 == 0' | \
+         while read -r f; do echo changed >> \"$f\"; stat -c %s \"$f\"; done",
+        src.display()
+    ));
+    let sizes: Vec<u64> = changed.lines().map(|l| l.parse().unwrap()).collect();
+    let out = run(&["backup", src.to_str().unwrap(), "--repo", r, "--json"]);
+    let v = summary(&out);
+    assert_eq!(v["summary"]["files_changed"], sizes.len(), "{v}");
+    assert_eq!(v["summary"]["bytes_read"], sizes.iter().sum::<u64>(), "{v}");
+
+    let target = env.dir.path().join("restored");
+    run(&[
+        "restore",
+        "latest",
+        "--repo",
+        r,
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    same(&src, &target.join("src"));
+    run(&["repo", "check", "--repo", r, "--read-data"]);
+    mount.unmount();
+}
+
+#[test]
+fn two_backups_into_one_repository_at_once_do_not_corrupt_it() {
+    let env = Env::new();
+    let (a, b) = (env.dir.path().join("a"), env.dir.path().join("b"));
+    big_tree(&a, 1500, 6);
+    big_tree(&b, 1500, 6);
+    sh(&format!("echo only-b > '{}/own'", b.display()));
+    let repo = env.dir.path().join("repo");
+    let r = repo.to_str().unwrap();
+    let spawn = |args: &[&str]| {
+        env.cmd()
+            .args(args)
+            .env("OURCLONE_PASSWORD", "pw")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let out = spawn(&["repo", "init", "--repo", r])
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let one = spawn(&["backup", a.to_str().unwrap(), "--repo", r]);
+    let two = spawn(&["backup", b.to_str().unwrap(), "--repo", r]);
+    for child in [one, two] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    // Prune while nothing runs keeps both; a check reads every byte.
+    for args in [
+        &["repo", "prune", "--repo", r][..],
+        &["repo", "check", "--repo", r, "--read-data"][..],
+    ] {
+        let out = spawn(args).wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let snaps = spawn(&["snapshots", "--repo", r, "--json"])
+        .wait_with_output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&snaps.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    for snap in list.as_array().unwrap() {
+        let id = snap["id"].as_str().unwrap();
+        let path = snap["snapshot"]["paths"][0].as_str().unwrap();
+        let src = if path.ends_with("/a") { &a } else { &b };
+        let target = env.dir.path().join(format!("r-{id}"));
+        let out = spawn(&[
+            "restore",
+            id,
+            "--repo",
+            r,
+            "--target",
+            target.to_str().unwrap(),
+        ])
+        .wait_with_output()
+        .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        same(src, &target.join(src.file_name().unwrap()));
+    }
 }

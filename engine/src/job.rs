@@ -103,6 +103,10 @@ pub enum JobError {
     /// The job could not run (a missing source, a guard refusing): the whole message.
     #[error("{0}")]
     Failed(String),
+    /// The job could not run, and its command ends with `code` (8: wrong password, 9: a
+    /// damaged repository).
+    #[error("{message}")]
+    Exit { code: i32, message: String },
     #[error("cancelled")]
     Cancelled,
 }

@@ -72,7 +72,8 @@ fn ids(dir: &Path) -> Vec<u64> {
 }
 
 /// Argument values under these names never reach a log.
-fn redact(v: &serde_json::Value) -> serde_json::Value {
+/// `v` with the value of every field whose name says it is a secret replaced.
+pub fn redact(v: &serde_json::Value) -> serde_json::Value {
     match v {
         serde_json::Value::Object(m) => m
             .iter()

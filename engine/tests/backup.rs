@@ -11,6 +11,7 @@ use ourclone_engine::backup::store::Kind;
 use ourclone_engine::backup::RepoStore;
 use ourclone_engine::backup::{check, restore, take, MemStore, Repo, RepoError};
 use ourclone_engine::transfer::{Filter, FilterSpec};
+use tokio_util::sync::CancellationToken;
 
 const FAST: KdfParams = KdfParams {
     m_cost: 1024,
@@ -54,9 +55,11 @@ async fn round_trip_incremental_damage_and_passwords() {
         s = src.display()
     ));
     let store = Arc::new(MemStore::default());
-    Repo::init(store.clone(), b"pw", FAST).await.unwrap();
+    Repo::init(store.clone(), b"pw", FAST, 1 << 20)
+        .await
+        .unwrap();
     assert!(matches!(
-        Repo::init(store.clone(), b"pw", FAST).await,
+        Repo::init(store.clone(), b"pw", FAST, 1 << 20).await,
         Err(RepoError::Exists)
     ));
     assert!(matches!(
@@ -70,7 +73,16 @@ async fn round_trip_incremental_damage_and_passwords() {
         async move {
             let rt = tokio::runtime::Handle::current();
             blocking(move || {
-                let b = take::backup(&repo, rt, &[src], vec![], &none, &|_| {}).unwrap();
+                let b = take::backup(
+                    &repo,
+                    rt,
+                    &[src],
+                    vec![],
+                    &none,
+                    &|_, _, _| {},
+                    &CancellationToken::new(),
+                )
+                .unwrap();
                 (repo, b)
             })
             .await
@@ -109,7 +121,8 @@ async fn round_trip_incremental_damage_and_passwords() {
     let (repo, done) = {
         let (tree, target) = (snap.tree.clone(), target.clone());
         blocking(move || {
-            let r = restore::restore(&repo, rt, &tree, &target, &none).unwrap();
+            let r = restore::restore(&repo, rt, &tree, &target, &none, &CancellationToken::new())
+                .unwrap();
             (repo, r)
         })
         .await
@@ -148,7 +161,10 @@ async fn round_trip_incremental_damage_and_passwords() {
     let done = {
         let (tree, target2) = (snap.tree.clone(), target2.clone());
         let none = Filter::new(&FilterSpec::default()).unwrap();
-        blocking(move || restore::restore(&repo, rt, &tree, &target2, &none).unwrap()).await
+        blocking(move || {
+            restore::restore(&repo, rt, &tree, &target2, &none, &CancellationToken::new()).unwrap()
+        })
+        .await
     };
     assert!(!done.failed.is_empty(), "damage went unnoticed");
     assert!(done.files > 0, "nothing restored around the damage");
@@ -158,4 +174,44 @@ async fn round_trip_incremental_damage_and_passwords() {
             "{path} restored from a damaged pack"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_of_gone_processes_are_stale_and_unlock_removes_them() {
+    use ourclone_engine::backup::lock::{self, Lock, LockFile};
+    let store = Arc::new(MemStore::default());
+    let repo = Repo::init(store.clone(), b"pw", FAST, 1 << 20)
+        .await
+        .unwrap();
+    // A backup's shared lock keeps prune (exclusive) out; released, prune may run.
+    let shared = Lock::take(&repo, false).await.unwrap();
+    assert!(matches!(
+        Lock::take(&repo, true).await,
+        Err(RepoError::Locked(_))
+    ));
+    shared.release(&repo).await.unwrap();
+    Lock::take(&repo, true)
+        .await
+        .unwrap()
+        .release(&repo)
+        .await
+        .unwrap();
+    // A lock left by a process of this host that is gone does not keep anyone out, and unlock
+    // removes it; a live one is removed only with --all.
+    let dead = LockFile {
+        exclusive: true,
+        host: ourclone_engine::backup::repo::hostname(),
+        pid: u32::MAX - 1,
+        time: 4_000_000_000,
+    };
+    store
+        .put(Kind::Lock, "dead", serde_json::to_vec(&dead).unwrap())
+        .await
+        .unwrap();
+    let live = Lock::take(&repo, false).await.unwrap();
+    assert_eq!(lock::unlock(&repo, false).await.unwrap(), 1);
+    assert_eq!(store.list(Kind::Lock).await.unwrap().len(), 1);
+    assert_eq!(lock::unlock(&repo, true).await.unwrap(), 1);
+    assert!(store.list(Kind::Lock).await.unwrap().is_empty());
+    drop(live);
 }

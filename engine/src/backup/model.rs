@@ -15,6 +15,16 @@ pub struct Config {
     /// Random, hex.
     pub id: String,
     pub chunker: ChunkerParams,
+    /// A pack is written once its blobs reach this many bytes (absent in older configs: 16 MiB).
+    #[serde(default = "default_pack_size")]
+    pub pack_size: u32,
+}
+
+/// 16 MiB: restic's size; a pack is held in memory while it fills.
+pub const DEFAULT_PACK_SIZE: u32 = 16 << 20;
+
+fn default_pack_size() -> u32 {
+    DEFAULT_PACK_SIZE
 }
 
 /// FastCDC sizes, in bytes.

@@ -8,9 +8,6 @@ use rand::seq::SliceRandom;
 use super::crypto::{CryptoError, MasterKey};
 use super::model::{BlobEntry, BlobKind, PackEntry};
 
-/// A pack is written once it holds this much.
-pub const PACK_TARGET: usize = 16 << 20;
-
 /// A pack being filled: its sealed blobs, kept apart until the pack is written.
 #[derive(Default)]
 pub struct PackWriter {

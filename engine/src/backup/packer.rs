@@ -13,7 +13,7 @@ use tokio::runtime::Handle;
 
 use super::crypto::MasterKey;
 use super::model::{BlobKind, IndexFile};
-use super::pack::{BlobSealer, PackWriter, PACK_TARGET};
+use super::pack::{BlobSealer, PackWriter};
 use super::repo::{Repo, RepoError, Result};
 use super::store::Kind;
 
@@ -168,7 +168,7 @@ impl Packs<'_> {
             BlobKind::Tree => &mut self.trees,
         };
         w.add(s.id, s.kind, s.bytes, s.raw_length);
-        if w.len() >= PACK_TARGET {
+        if w.len() >= self.repo.config.pack_size as usize {
             self.flush(s.kind)?;
         }
         Ok(())

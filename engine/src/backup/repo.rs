@@ -43,6 +43,11 @@ impl From<CryptoError> for RepoError {
 
 pub type Result<T> = std::result::Result<T, RepoError>;
 
+/// The error of a backup or restore stopped on request.
+pub(crate) fn cancelled() -> RepoError {
+    RepoError::Io(io::Error::new(io::ErrorKind::Interrupted, "cancelled"))
+}
+
 /// An unlocked repository.
 pub struct Repo {
     pub store: Arc<dyn RepoStore>,
@@ -70,7 +75,13 @@ pub fn object_id(bytes: &[u8]) -> String {
 
 impl Repo {
     /// Creates a repository in `store` protected by `password`.
-    pub async fn init(store: Arc<dyn RepoStore>, password: &[u8], kdf: KdfParams) -> Result<Self> {
+    /// Makes a new repository in `store`: a key file for `password`, then the config.
+    pub async fn init(
+        store: Arc<dyn RepoStore>,
+        password: &[u8],
+        kdf: KdfParams,
+        pack_size: u32,
+    ) -> Result<Self> {
         if !store.list(Kind::Config).await?.is_empty() {
             return Err(RepoError::Exists);
         }
@@ -85,6 +96,7 @@ impl Repo {
             version: VERSION,
             id: random_hex(),
             chunker: CHUNKER,
+            pack_size,
         };
         let bytes = serde_json::to_vec_pretty(&config).map_err(io::Error::other)?;
         // The config last: a repository exists once it has one.

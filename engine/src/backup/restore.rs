@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
 
 use super::model::{Node, NodeKind};
 use super::pack;
@@ -40,6 +41,7 @@ pub fn restore(
     root: &str,
     target: &Path,
     filter: &Filter,
+    cancel: &CancellationToken,
 ) -> Result<Restored> {
     let mut out = Restored::default();
     fs::create_dir_all(target)?;
@@ -64,33 +66,28 @@ pub fn restore(
             },
         }
     }
-    // Files: made at their size, then filled pack by pack.
-    let mut open: Vec<(String, fs::File, &Node)> = Vec::new();
+    // Files: made at their size, then filled pack by pack (opened for each write: a tree of
+    // many files must not need as many descriptors).
+    let mut made: Vec<(String, &Node)> = Vec::new();
     for (rel, n) in wanted.iter().filter(|(_, n)| n.kind == NodeKind::File) {
-        let made = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .mode(0o600)
-            .open(target.join(rel))
-            .and_then(|f| f.set_len(n.size).map(|()| f));
-        match made {
-            Ok(f) => open.push((rel.clone(), f, n)),
+        let created = open_file(&target.join(rel), true).and_then(|f| f.set_len(n.size));
+        match created {
+            Ok(()) => made.push((rel.clone(), n)),
             Err(e) => out.failed.push((rel.clone(), e.to_string())),
         }
     }
     let mut bad: BTreeMap<usize, String> = BTreeMap::new();
-    fill(repo, &rt, &open, &mut bad)?;
-    for (i, (rel, f, n)) in open.iter().enumerate() {
+    fill(repo, &rt, target, &made, &mut bad, cancel)?;
+    for (i, (rel, n)) in made.iter().enumerate() {
         if let Some(why) = bad.get(&i) {
             let _ = fs::remove_file(target.join(rel));
             out.failed.push((rel.clone(), why.clone()));
             continue;
         }
-        let done = f
-            .set_permissions(fs::Permissions::from_mode(n.mode))
-            .and_then(|()| f.set_modified(time(n.mtime)));
+        let done = open_file(&target.join(rel), false).and_then(|f| {
+            f.set_permissions(fs::Permissions::from_mode(n.mode))?;
+            f.set_modified(time(n.mtime))
+        });
         match done {
             Ok(()) => {
                 out.files += 1;
@@ -119,17 +116,31 @@ pub fn restore(
     Ok(out)
 }
 
-/// Reads each needed pack once and writes its blobs into the files; files whose blobs are
-/// missing or damaged are noted in `bad`.
+/// A file we restore into, never through a link.
+fn open_file(path: &Path, create: bool) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create(create)
+        .truncate(create)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Reads each needed pack once and writes its blobs into the files, opening, checking and
+/// writing a pack's blobs on one thread per core; files whose blobs are missing or damaged
+/// are noted in `bad`.
 fn fill(
     repo: &Repo,
     rt: &Handle,
-    open: &[(String, fs::File, &Node)],
+    target: &Path,
+    files: &[(String, &Node)],
     bad: &mut BTreeMap<usize, String>,
+    cancel: &CancellationToken,
 ) -> Result<()> {
     // blob → where it goes: (file, offset); pack → its blobs.
     let mut targets: HashMap<&str, Vec<(usize, u64)>> = HashMap::new();
-    for (i, (_, _, n)) in open.iter().enumerate() {
+    for (i, (_, n)) in files.iter().enumerate() {
         let mut at = 0;
         for id in &n.content {
             let Some((_, e)) = repo.index.get(id) else {
@@ -146,25 +157,49 @@ fn fill(
             packs.entry(pack.as_str()).or_default().push(*id);
         }
     }
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
     for (pack_id, blobs) in packs {
-        let bytes = rt.block_on(repo.store.get(Kind::Pack, pack_id));
-        for id in blobs {
-            let (_, e) = &repo.index[id];
-            let plain = match &bytes {
-                Ok(b) => pack::blob(b, e)
-                    .and_then(|s| pack::open_blob(&repo.key, s, e.raw_length).ok())
-                    .filter(|p| hex::encode(repo.key.id_of(p)) == id),
-                Err(_) => None,
-            };
-            for (i, at) in &targets[&id] {
-                let written = match &plain {
-                    Some(p) => open[*i].1.write_all_at(p, *at).map_err(|e| e.to_string()),
-                    None => Err(format!("pack {pack_id} is damaged or missing")),
-                };
-                if let Err(why) = written {
-                    bad.entry(*i).or_insert(why);
-                }
-            }
+        if cancel.is_cancelled() {
+            return Err(super::repo::cancelled());
+        }
+        let bytes = rt.block_on(repo.store.get(Kind::Pack, pack_id)).ok();
+        let share = blobs.len().div_ceil(workers);
+        let failures: Vec<(usize, String)> = std::thread::scope(|s| {
+            let handles: Vec<_> = blobs
+                .chunks(share.max(1))
+                .map(|part| {
+                    let (bytes, targets) = (bytes.as_deref(), &targets);
+                    s.spawn(move || {
+                        let mut failed = Vec::new();
+                        for id in part {
+                            let (_, e) = &repo.index[*id];
+                            let plain = bytes
+                                .and_then(|b| pack::blob(b, e))
+                                .and_then(|s| pack::open_blob(&repo.key, s, e.raw_length).ok())
+                                .filter(|p| hex::encode(repo.key.id_of(p)) == *id);
+                            for (i, at) in &targets[id] {
+                                let written = match &plain {
+                                    Some(p) => open_file(&target.join(&files[*i].0), false)
+                                        .and_then(|f| f.write_all_at(p, *at))
+                                        .map_err(|e| e.to_string()),
+                                    None => Err(format!("pack {pack_id} is damaged or missing")),
+                                };
+                                if let Err(why) = written {
+                                    failed.push((*i, why));
+                                }
+                            }
+                        }
+                        failed
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        for (i, why) in failures {
+            bad.entry(i).or_insert(why);
         }
     }
     Ok(())

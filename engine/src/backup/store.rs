@@ -8,7 +8,7 @@ use std::io;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use crate::transfer::{ItemKind, Tree};
+use crate::transfer::{ItemKind, Landed, Tree};
 
 /// The kinds of objects in a repository.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,14 +62,22 @@ pub trait RepoStore: Send + Sync {
     async fn remove(&self, kind: Kind, name: &str) -> io::Result<()>;
 }
 
-/// A repository in a folder of a transfer side.
+/// A repository in a folder of a transfer side. On a Vfs, packs are uploaded in the
+/// background, several at once; every other object is put only once the packs before it are
+/// on the remote, and returns once it is there itself — so the remote never holds an index or
+/// a snapshot whose packs are missing, whatever happens to the local cache.
 pub struct TreeStore {
     tree: Tree,
+    /// Packs written but not yet confirmed on the remote.
+    pending: tokio::sync::Mutex<Vec<Landed>>,
 }
 
 impl TreeStore {
     pub fn new(tree: Tree) -> Self {
-        Self { tree }
+        Self {
+            tree,
+            pending: Default::default(),
+        }
     }
 }
 
@@ -104,6 +112,14 @@ impl RepoStore for TreeStore {
             .await?;
         if n != size {
             return Err(io::Error::other("short write"));
+        }
+        let mut pending = self.pending.lock().await;
+        if kind == Kind::Pack {
+            pending.push(landed);
+            return Ok(());
+        }
+        for pack in pending.drain(..) {
+            self.tree.confirm(pack).await?;
         }
         self.tree.confirm(landed).await
     }

@@ -11,6 +11,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
 
 use super::chunker::Chunker;
 use super::model::{BlobKind, Node, NodeKind, Snapshot, Summary, TreeBlob};
@@ -60,6 +61,9 @@ fn nanos(secs: i64, nsec: i64) -> i128 {
     i128::from(secs) * 1_000_000_000 + i128::from(nsec)
 }
 
+/// Called after each file read and stored: the counts so far, the file and its size.
+pub type Progress<'a> = dyn Fn(&Summary, &Path, u64) + Sync + 'a;
+
 /// Backs up `paths` (absolute folders or files) into `repo` as one snapshot, holding a shared
 /// lock (prune waits until it is released).
 pub fn backup(
@@ -68,10 +72,11 @@ pub fn backup(
     paths: &[PathBuf],
     tags: Vec<String>,
     filter: &Filter,
-    progress: &(dyn Fn(&Summary) + Sync),
+    progress: &Progress<'_>,
+    cancel: &CancellationToken,
 ) -> Result<Backed> {
     let lock = rt.block_on(super::lock::Lock::take(repo, false))?;
-    let result = backup_locked(repo, rt.clone(), paths, tags, filter, progress);
+    let result = backup_locked(repo, rt.clone(), paths, tags, (filter, cancel), progress);
     let released = rt.block_on(lock.release(repo));
     let backed = result?;
     released?;
@@ -83,8 +88,8 @@ fn backup_locked(
     rt: Handle,
     paths: &[PathBuf],
     tags: Vec<String>,
-    filter: &Filter,
-    progress: &(dyn Fn(&Summary) + Sync),
+    (filter, cancel): (&Filter, &CancellationToken),
+    progress: &Progress<'_>,
 ) -> Result<Backed> {
     let mut names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     names.sort();
@@ -107,7 +112,15 @@ fn backup_locked(
             stopped: false,
             summary: Summary::default(),
         };
-        let walked = walk_roots(&mut w, paths, parent_root.as_ref(), filter, progress);
+        let walk = Walk {
+            chunker: Chunker::new(repo.config.chunker),
+            w: &mut w,
+            filter,
+            failed: Vec::new(),
+            progress,
+            cancel,
+        };
+        let walked = walk.roots(paths, parent_root.as_ref());
         let Writer {
             packer, summary, ..
         } = w;
@@ -147,50 +160,41 @@ pub(crate) fn load_tree(repo: &Repo, rt: &Handle, id: &str) -> Result<TreeBlob> 
     serde_json::from_slice(&bytes).map_err(|e| RepoError::Damaged(format!("tree {id}: {e}")))
 }
 
-/// Walks each of `paths` into one root tree; its id, and the paths that could not be read.
-fn walk_roots(
-    w: &mut Writer,
-    paths: &[PathBuf],
-    parent_root: Option<&TreeBlob>,
-    filter: &Filter,
-    progress: &(dyn Fn(&Summary) + Sync),
-) -> Result<(String, Vec<(String, String)>)> {
-    let mut failed = Vec::new();
-    let mut root = TreeBlob::default();
-    let mut walk = Walk {
-        chunker: Chunker::new(w.repo.config.chunker),
-        w,
-        filter,
-        failed: &mut failed,
-        progress,
-    };
-    for path in paths {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "root".into());
-        let old = parent_root.and_then(|t| t.nodes.iter().find(|n| n.name == name));
-        match walk.node(path, &name, "", old) {
-            Ok(Some(node)) => root.nodes.push(node),
-            Ok(None) => {}
-            Err(e) => walk.failed(path, e)?,
-        }
-    }
-    root.nodes.sort_by(|a, b| a.name.cmp(&b.name));
-    let json = serde_json::to_vec(&root).map_err(io::Error::other)?;
-    let tree = walk.w.add(BlobKind::Tree, &json)?;
-    Ok((tree, failed))
-}
-
 struct Walk<'w, 'a, 's> {
     w: &'w mut Writer<'a, 's>,
     chunker: Chunker,
     filter: &'w Filter,
-    failed: &'w mut Vec<(String, String)>,
-    progress: &'w (dyn Fn(&Summary) + Sync),
+    failed: Vec<(String, String)>,
+    progress: &'w Progress<'w>,
+    cancel: &'w CancellationToken,
 }
 
 impl Walk<'_, '_, '_> {
+    /// Walks each of `paths` into one root tree; its id, and the paths that could not be read.
+    fn roots(
+        mut self,
+        paths: &[PathBuf],
+        parent_root: Option<&TreeBlob>,
+    ) -> Result<(String, Vec<(String, String)>)> {
+        let mut root = TreeBlob::default();
+        for path in paths {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "root".into());
+            let old = parent_root.and_then(|t| t.nodes.iter().find(|n| n.name == name));
+            match self.node(path, &name, "", old) {
+                Ok(Some(node)) => root.nodes.push(node),
+                Ok(None) => {}
+                Err(e) => self.failed(path, e)?,
+            }
+        }
+        root.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        let json = serde_json::to_vec(&root).map_err(io::Error::other)?;
+        let tree = self.w.add(BlobKind::Tree, &json)?;
+        Ok((tree, self.failed))
+    }
+
     /// Records that `path` could not be saved — unless the store failed, which ends the backup.
     fn failed(&mut self, path: &Path, e: RepoError) -> Result<()> {
         if self.w.stopped {
@@ -210,6 +214,10 @@ impl Walk<'_, '_, '_> {
         rel: &str,
         old: Option<&Node>,
     ) -> Result<Option<Node>> {
+        if self.cancel.is_cancelled() {
+            self.w.stopped = true;
+            return Err(super::repo::cancelled());
+        }
         let meta = fs::symlink_metadata(path)?;
         let ft = meta.file_type();
         let kind = if ft.is_dir() {
@@ -311,7 +319,7 @@ impl Walk<'_, '_, '_> {
             self.w.summary.files_new += 1;
         }
         self.w.summary.bytes_added = self.w.packer.bytes_added();
-        (self.progress)(&self.w.summary);
+        (self.progress)(&self.w.summary, path, read);
         Ok(())
     }
 }

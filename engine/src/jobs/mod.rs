@@ -1,8 +1,10 @@
 //! The jobs there are, by kind: turns a [`JobSpec`] into a [`Job`]. Owns the list of kinds;
 //! each job lives in its own module.
 
+mod backup;
 mod du;
 
+pub use backup::{job_error, Backup, RepoAt, Restore, DAMAGED_EXIT, WRONG_PASSWORD_EXIT};
 pub use du::{Du, DuTotals};
 
 use crate::job::{Job, JobError, JobSpec};
@@ -22,6 +24,8 @@ pub fn build(spec: &JobSpec) -> Result<Box<dyn Job>, JobError> {
             }
             Ok(Box::new(t))
         }
+        "backup" => Ok(Box::new(Backup::from_args(&spec.args)?)),
+        "restore" => Ok(Box::new(Restore::from_args(&spec.args)?)),
         other => Err(JobError::UnknownKind(other.to_string())),
     }
 }

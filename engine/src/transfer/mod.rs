@@ -18,10 +18,9 @@ use tokio_util::sync::CancellationToken;
 pub use compare::Compare;
 pub use filter::{parse_age, parse_rule, parse_size, Filter, FilterSpec};
 pub use plan::{MaxDelete, Step, StepKind};
-pub use tree::{Item, ItemKind, Reader, Tree, PART_PREFIX};
+pub use tree::{Item, ItemKind, Landed, Reader, Tree, PART_PREFIX};
 
 use crate::job::{Action, Event, Events, Job, JobError, Outcome, TaskRecord, Vfses};
-use tree::Landed;
 
 /// Which transfer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +97,7 @@ impl Transfer {
     }
 }
 
-fn tree(vfses: &Vfses, at: &Location) -> Result<Tree, JobError> {
+pub(crate) fn tree(vfses: &Vfses, at: &Location) -> Result<Tree, JobError> {
     match &at.vfs {
         Some(name) => {
             let files = vfses.get(name).ok_or_else(|| JobError::BadArgs {
