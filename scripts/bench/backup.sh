@@ -85,6 +85,40 @@ run restic_restore restic -q -r "$WORK/restic" restore latest --target "$WORK/r-
 if [[ $HAVE_BORG == 1 ]]; then
     mkdir -p "$WORK/r-borg" && run borg_restore bash -c "cd '$WORK/r-borg' && '$BORG' extract '$WORK/borg::c'"
 fi
+# The same tree into a repository on a mount of the 1Fichier emulator at 2 calls/s: API calls
+# per GiB backed up, for an unchanged re-backup, and per GiB restored with an empty cache.
+log "1Fichier emulator at 2 calls/s"
+EMU=$BENCH_ROOT/target/release/fichier-emulator
+PORT=18742
+"$EMU" --state "$WORK/emu" --listen 127.0.0.1:$PORT --api-key bench-key-0123456789 \
+    --rate-limit 2/s --flood-lock 30s >"$WORK/emu.log" 2>&1 &
+EMU_PID=$!
+MNT=$WORK/mnt
+mkdir -p "$MNT"
+trap 'fusermount3 -u "$MNT" 2>/dev/null || true; kill $EMU_PID 2>/dev/null || true' EXIT
+sleep 1
+echo bench-key-0123456789 | "$BIN" remote add f --type 1fichier \
+    --endpoint http://127.0.0.1:$PORT/v1 --api-key-stdin >/dev/null
+calls() { curl -s "http://127.0.0.1:$PORT/_emulator/stats" | jq .total_api_calls; }
+"$BIN" mount f: "$MNT" >/dev/null
+"$BIN" repo init --repo "$MNT/repo" >/dev/null
+c0=$(calls)
+F_FIRST=$(time_of "$BIN" backup "$WORK/src" --repo "$MNT/repo")
+"$BIN" unmount "$MNT" >/dev/null
+F_FIRST_CALLS=$(($(calls) - c0))
+F_GIB=$(calc "$(du -sb "$WORK/src" | cut -f1) / 1073741824" 3)
+"$BIN" mount f: "$MNT" >/dev/null
+c0=$(calls)
+"$BIN" backup "$WORK/src" --repo "$MNT/repo" >/dev/null
+"$BIN" unmount "$MNT" >/dev/null
+F_SAME_CALLS=$(($(calls) - c0))
+rm -rf "$OURCLONE_FS_CACHE_DIR/mounts"
+"$BIN" mount f: "$MNT" >/dev/null
+c0=$(calls)
+F_RESTORE=$(time_of "$BIN" restore latest --repo "$MNT/repo" --target "$WORK/r-fichier")
+F_RESTORE_CALLS=$(($(calls) - c0))
+"$BIN" unmount "$MNT" >/dev/null
+
 size() { [[ -d $1 ]] && du -sm "$1" | cut -f1 || echo n/a; }
 mib() { [[ -n ${1:-} ]] && echo $(($1 / 1024)) || echo n/a; }
 ratio() { calc "${T[ours_$1]} / ${T[restic_$1]}"; }
@@ -103,4 +137,9 @@ ratio() { calc "${T[ours_$1]} / ${T[restic_$1]}"; }
         echo "| $s | ${T[ours_$s]} ($(mib "${M[ours_$s]}")) | ${T[restic_$s]} ($(mib "${M[restic_$s]}")) | ${T[borg_$s]:-n/a} ($(mib "${M[borg_$s]:-}")) | $(ratio $s) |"
     done
     echo "| repository MiB | $(size "$WORK/ours") | $(size "$WORK/restic") | $(size "$WORK/borg") | |"
+    echo
+    echo "Repository on a mount of the 1Fichier emulator at 2 calls/s ($F_GIB GiB): first backup"
+    echo "${F_FIRST} s and $F_FIRST_CALLS API calls ($(calc "$F_FIRST_CALLS / $F_GIB" 0) per GiB, uploads drained);"
+    echo "unchanged re-backup $F_SAME_CALLS calls; restore with an empty cache ${F_RESTORE} s and"
+    echo "$F_RESTORE_CALLS calls ($(calc "$F_RESTORE_CALLS / $F_GIB" 0) per GiB)."
 } | tee "$BENCH_OUT/backup-latest.md"

@@ -58,3 +58,11 @@ machine_info() {
     echo "- fio: $(fio --version 2>/dev/null)"
     echo "- FUSE: $(fusermount3 --version 2>&1 | head -1)"
 }
+
+# time_of CMD...: runs CMD (output to $WORK/last.err on failure) and prints its seconds.
+time_of() {
+    local t0
+    t0=$(now)
+    "$@" >/dev/null 2>"$WORK/last.err" || { cat "$WORK/last.err" >&2; die "failed: $*"; }
+    elapsed "$t0"
+}

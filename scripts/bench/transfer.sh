@@ -58,13 +58,6 @@ EOF
 }
 
 # time_of CMD...: runs it, prints the seconds it took.
-time_of() {
-    local t0
-    t0=$(now)
-    "$@" >/dev/null 2>"$WORK/last.err" || { cat "$WORK/last.err" >&2; die "failed: $*"; }
-    elapsed "$t0"
-}
-
 log "making $FILES files (~$TREE_MB MiB)"
 make_tree "$WORK/src" "$FILES" "$TREE_MB"
 mkdir -p "$WORK/ours"

@@ -35,6 +35,17 @@ impl BlobSealer {
     }
 }
 
+/// `seal(zstd(plain))` of a JSON object (an index file, a snapshot, a pack header).
+pub fn seal_json(key: &MasterKey, plain: &[u8]) -> std::io::Result<Vec<u8>> {
+    Ok(key.seal(&zstd::bulk::compress(plain, ZSTD_LEVEL)?))
+}
+
+/// The JSON [`seal_json`] sealed.
+pub fn open_json(key: &MasterKey, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let packed = key.open(sealed)?;
+    zstd::stream::decode_all(&packed[..]).map_err(|_| CryptoError::Damaged)
+}
+
 /// Opens and decompresses one blob of `raw_length` bytes.
 pub fn open_blob(key: &MasterKey, sealed: &[u8], raw_length: u64) -> Result<Vec<u8>, CryptoError> {
     let packed = key.open(sealed)?;
@@ -79,7 +90,10 @@ impl PackWriter {
             id: String::new(),
             blobs,
         };
-        let mut tail = key.seal(&serde_json::to_vec(&entry).map_err(std::io::Error::other)?);
+        let mut tail = seal_json(
+            key,
+            &serde_json::to_vec(&entry).map_err(std::io::Error::other)?,
+        )?;
         tail.extend_from_slice(&(tail.len() as u32).to_le_bytes());
         parts.push(tail);
         let mut hasher = blake3::Hasher::new();
@@ -101,7 +115,7 @@ pub fn read_header(key: &MasterKey, pack: &[u8]) -> Result<Vec<BlobEntry>, Crypt
         .map(u32::from_le_bytes)
         .ok_or(CryptoError::Damaged)? as usize;
     let start = n.checked_sub(4 + len).ok_or(CryptoError::Damaged)?;
-    let plain = key.open(&pack[start..n - 4])?;
+    let plain = open_json(key, &pack[start..n - 4])?;
     let entry: PackEntry = serde_json::from_slice(&plain).map_err(|_| CryptoError::Damaged)?;
     if entry
         .blobs

@@ -4,13 +4,13 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::crypto::{CryptoError, KdfParams, KeyFile, MasterKey};
-use super::model::{BlobEntry, Config, IndexFile, Snapshot, CHUNKER, VERSION};
+use super::model::{BlobEntry, BlobKind, Config, IndexFile, Snapshot, CHUNKER, VERSION};
 use super::pack;
 use super::store::{Kind, RepoStore};
 
@@ -59,7 +59,12 @@ pub struct Repo {
     pub damaged_index: Vec<String>,
     /// The key file the password opened.
     pub key_id: String,
+    /// Packs of tree blobs read so far, whole: a walk reads many trees from few small packs.
+    tree_packs: Mutex<HashMap<String, Arc<Vec<u8>>>>,
 }
+
+/// Bytes of tree packs kept by [`Repo::read_blob`]; past this the cache starts over.
+const TREE_PACKS_MAX: usize = 64 << 20;
 
 fn random_hex() -> String {
     use rand::RngCore;
@@ -107,6 +112,7 @@ impl Repo {
             config,
             index: HashMap::new(),
             damaged_index: Vec::new(),
+            tree_packs: Mutex::default(),
             key_id,
         })
     }
@@ -140,6 +146,7 @@ impl Repo {
             config,
             index: HashMap::new(),
             damaged_index: Vec::new(),
+            tree_packs: Mutex::default(),
             key_id,
         };
         repo.load_index().await?;
@@ -188,10 +195,10 @@ impl Repo {
         }
     }
 
-    /// Seals `value` as JSON and stores it under its id; returns the id.
+    /// Seals `value` as compressed JSON and stores it under its id; returns the id.
     pub async fn write_json<T: Serialize>(&self, kind: Kind, value: &T) -> Result<String> {
         let plain = serde_json::to_vec(value).map_err(io::Error::other)?;
-        let sealed = self.key.seal(&plain);
+        let sealed = pack::seal_json(&self.key, &plain)?;
         let id = object_id(&sealed);
         self.store.put(kind, &id, sealed).await?;
         Ok(id)
@@ -206,7 +213,7 @@ impl Repo {
                 kind_name(kind)
             )));
         }
-        let plain = self.key.open(&sealed).map_err(|_| {
+        let plain = pack::open_json(&self.key, &sealed).map_err(|_| {
             RepoError::Damaged(format!("{} {name}: fails authentication", kind_name(kind)))
         })?;
         serde_json::from_slice(&plain)
@@ -258,10 +265,19 @@ impl Repo {
             .index
             .get(id)
             .ok_or_else(|| RepoError::Damaged(format!("blob {id} is in no index")))?;
-        let sealed = self
-            .store
-            .get_range(Kind::Pack, pack_id, e.offset, e.length)
-            .await?;
+        let sealed = match e.kind {
+            BlobKind::Tree => {
+                let whole = self.tree_pack(pack_id).await?;
+                pack::blob(&whole, e)
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default()
+            }
+            BlobKind::Data => {
+                self.store
+                    .get_range(Kind::Pack, pack_id, e.offset, e.length)
+                    .await?
+            }
+        };
         if sealed.len() as u64 != e.length {
             return Err(RepoError::Damaged(format!("pack {pack_id} is truncated")));
         }
@@ -274,6 +290,22 @@ impl Repo {
             )));
         }
         Ok(plain)
+    }
+}
+
+impl Repo {
+    /// Tree pack `id`, whole, read once.
+    async fn tree_pack(&self, id: &str) -> Result<Arc<Vec<u8>>> {
+        if let Some(p) = ourclone_remote::sync::lock(&self.tree_packs).get(id) {
+            return Ok(p.clone());
+        }
+        let bytes = Arc::new(self.store.get(Kind::Pack, id).await?);
+        let mut cache = ourclone_remote::sync::lock(&self.tree_packs);
+        if cache.values().map(|p| p.len()).sum::<usize>() + bytes.len() > TREE_PACKS_MAX {
+            cache.clear();
+        }
+        cache.insert(id.to_string(), bytes.clone());
+        Ok(bytes)
     }
 }
 

@@ -270,18 +270,30 @@ impl Walk<'_, '_, '_> {
             .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
             .collect();
         entries.sort();
+        // Trees hold their nodes sorted by name, as `entries` are.
+        let prev_of = |name: &str| {
+            old.and_then(|t| {
+                let i = t
+                    .nodes
+                    .binary_search_by(|n| n.name.as_str().cmp(name))
+                    .ok()?;
+                t.nodes.get(i)
+            })
+        };
+        let mut ahead = Readahead::new(&entries, prev_of);
         let mut tree = TreeBlob::default();
-        for (name, child) in entries {
+        for (i, (name, child)) in entries.iter().enumerate() {
+            ahead.before(i);
             let child_rel = if rel.is_empty() {
                 name.clone()
             } else {
                 format!("{rel}/{name}")
             };
-            let prev = old.and_then(|t| t.nodes.iter().find(|n| n.name == name));
-            match self.node(&child, &name, &child_rel, prev) {
+            let prev = prev_of(name);
+            match self.node(child, name, &child_rel, prev) {
                 Ok(Some(n)) => tree.nodes.push(n),
                 Ok(None) => {}
-                Err(e) => self.failed(&child, e)?,
+                Err(e) => self.failed(child, e)?,
             }
         }
         let bytes = serde_json::to_vec(&tree).map_err(io::Error::other)?;
@@ -291,11 +303,9 @@ impl Walk<'_, '_, '_> {
     /// A file's content: the parent's chunk list when nothing about it changed (not read),
     /// else read and chunked. A file that changes while read is a failure, never stored torn.
     fn file(&mut self, path: &Path, node: &mut Node, old: Option<&Node>) -> Result<()> {
-        if let Some(o) = old.filter(|o| {
-            o.kind == NodeKind::File
-                && (o.size, o.mtime, o.ctime, o.inode)
-                    == (node.size, node.mtime, node.ctime, node.inode)
-        }) {
+        if let Some(o) =
+            old.filter(|o| unchanged(o, (node.size, node.mtime, node.ctime, node.inode)))
+        {
             node.content = o.content.clone();
             self.w.summary.files_unchanged += 1;
             return Ok(());
@@ -321,6 +331,62 @@ impl Walk<'_, '_, '_> {
         self.w.summary.bytes_added = self.w.packer.bytes_added();
         (self.progress)(&self.w.summary, path, read);
         Ok(())
+    }
+}
+
+/// Whether file node `o` (of the parent snapshot) still describes a file of this size, mtime,
+/// ctime and inode: then it is not read again.
+fn unchanged(o: &Node, (size, mtime, ctime, inode): (u64, i128, i128, u64)) -> bool {
+    o.kind == NodeKind::File && (o.size, o.mtime, o.ctime, o.inode) == (size, mtime, ctime, inode)
+}
+
+/// Asks the kernel to start reading the next files of a folder that the walk will read, so
+/// disk reads overlap with chunking instead of each file waiting for its own.
+struct Readahead {
+    /// (index in the folder, path, bytes to read ahead) of the files that will be read.
+    files: Vec<(usize, PathBuf, u64)>,
+    next: usize,
+}
+
+impl Readahead {
+    /// Files advised ahead of the one being read.
+    const AHEAD: usize = 16;
+    /// Bytes of each file advised (the chunker's reads bring in the rest).
+    const BYTES: u64 = 4 << 20;
+
+    fn new<'n>(entries: &[(String, PathBuf)], prev: impl Fn(&str) -> Option<&'n Node>) -> Self {
+        let files = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (name, path))| {
+                let m = fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+                let now = (
+                    m.len(),
+                    nanos(m.mtime(), m.mtime_nsec()),
+                    nanos(m.ctime(), m.ctime_nsec()),
+                    m.ino(),
+                );
+                let read = m.len() > 0 && !prev(name).is_some_and(|o| unchanged(o, now));
+                read.then(|| (i, path.clone(), m.len().min(Self::BYTES)))
+            })
+            .collect();
+        Self { files, next: 0 }
+    }
+
+    /// Advises the files up to [`Self::AHEAD`] entries after entry `i`.
+    fn before(&mut self, i: usize) {
+        while let Some((at, path, len)) = self.files.get(self.next) {
+            if *at > i + Self::AHEAD {
+                break;
+            }
+            if let Ok(f) = fs::File::open(path) {
+                use std::os::fd::AsRawFd;
+                let len = libc::off_t::try_from(*len).unwrap_or(0);
+                // SAFETY: a hint about an open descriptor's page cache; no memory is touched.
+                unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, len, libc::POSIX_FADV_WILLNEED) };
+            }
+            self.next += 1;
+        }
     }
 }
 
