@@ -1,7 +1,9 @@
 //! Encrypted, deduplicating, incremental backup into a repository (docs/REPOSITORY.md is the
-//! contract): `crypto` (keys and sealing), `model` (what the repository holds), `pack`, `store`
+//! contract): `crypto` (keys and sealing), `model` (what the repository holds), `chunker`,
+//! `pack` (a pack's layout), `packer` (the threads that seal blobs and write packs), `store`
 //! (where objects live: a folder of a transfer side, or memory), `repo` (an open repository),
-//! and the commands as plain functions: `take::backup`, `restore`, `check`. Must not know the CLI.
+//! `lock`, and the commands as plain functions: `take::backup`, `restore`, `check`, `browse`,
+//! `forget`. Must not know the CLI or the job system (`jobs::backup` wraps them).
 
 pub mod browse;
 pub mod check;

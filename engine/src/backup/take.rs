@@ -1,8 +1,9 @@
-//! `backup`: walks local folders, chunks what changed since the parent snapshot (FastCDC),
-//! stores each new chunk once (keyed BLAKE3 ids, zstd, sealed) in packs of ~16 MiB, then writes
-//! the index and, last, the snapshot — a crash leaves unreferenced packs, never a snapshot that
-//! points at nothing. Runs on a blocking thread (file reads and hashing are blocking work) and
-//! calls the store through the runtime. Owns the walk and the write order; must not restore.
+//! `backup`: walks local folders (reading ahead the files it will read), chunks what changed
+//! since the parent snapshot (FastCDC), gives each chunk its keyed BLAKE3 id and hands the new
+//! ones to the `packer` (which stores packs, then the index naming them); writes the snapshot
+//! last — a crash leaves unreferenced packs, never a snapshot that points at nothing. Runs on a
+//! blocking thread and calls the store through the runtime. Owns the walk and what a snapshot
+//! holds; must not seal, pack or restore.
 
 use std::collections::HashSet;
 use std::fs;
