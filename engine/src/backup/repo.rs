@@ -106,7 +106,12 @@ impl Repo {
         let bytes = serde_json::to_vec_pretty(&config).map_err(io::Error::other)?;
         // The config last: a repository exists once it has one.
         store.put(Kind::Config, "config", bytes).await?;
-        Ok(Self {
+        Ok(Self::unlocked(store, key, config, key_id))
+    }
+
+    /// A repository opened with `key` (from key file `key_id`), its index not read yet.
+    fn unlocked(store: Arc<dyn RepoStore>, key: MasterKey, config: Config, key_id: String) -> Self {
+        Self {
             store,
             key,
             config,
@@ -114,7 +119,7 @@ impl Repo {
             damaged_index: Vec::new(),
             tree_packs: Mutex::default(),
             key_id,
-        })
+        }
     }
 
     /// Opens the repository in `store` with `password`, and reads its index.
@@ -140,15 +145,7 @@ impl Repo {
             }
         }
         let (key, key_id) = key.ok_or(RepoError::WrongPassword)?;
-        let mut repo = Self {
-            store,
-            key,
-            config,
-            index: HashMap::new(),
-            damaged_index: Vec::new(),
-            tree_packs: Mutex::default(),
-            key_id,
-        };
+        let mut repo = Self::unlocked(store, key, config, key_id);
         repo.load_index().await?;
         Ok(repo)
     }

@@ -184,7 +184,10 @@ impl Walk<'_, '_, '_> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "root".into());
             let old = parent_root.and_then(|t| t.nodes.iter().find(|n| n.name == name));
-            match self.node(path, &name, "", old) {
+            let node = fs::symlink_metadata(path)
+                .map_err(RepoError::from)
+                .and_then(|meta| self.node(path, meta, &name, "", old));
+            match node {
                 Ok(Some(node)) => root.nodes.push(node),
                 Ok(None) => {}
                 Err(e) => self.failed(path, e)?,
@@ -206,11 +209,12 @@ impl Walk<'_, '_, '_> {
         Ok(())
     }
 
-    /// The node for `path` (named `name`, at `rel` below the backup root), or `None` when it
-    /// is filtered out or of a kind a snapshot does not hold.
+    /// The node for `path` (with metadata `meta`, named `name`, at `rel` below the backup
+    /// root), or `None` when it is filtered out or of a kind a snapshot does not hold.
     fn node(
         &mut self,
         path: &Path,
+        meta: fs::Metadata,
         name: &str,
         rel: &str,
         old: Option<&Node>,
@@ -219,7 +223,6 @@ impl Walk<'_, '_, '_> {
             self.w.stopped = true;
             return Err(super::repo::cancelled());
         }
-        let meta = fs::symlink_metadata(path)?;
         let ft = meta.file_type();
         let kind = if ft.is_dir() {
             NodeKind::Dir
@@ -281,9 +284,14 @@ impl Walk<'_, '_, '_> {
                 t.nodes.get(i)
             })
         };
-        let mut ahead = Readahead::new(&entries, prev_of);
+        // One stat per entry, shared by the read-ahead and the walk.
+        let metas: Vec<io::Result<fs::Metadata>> = entries
+            .iter()
+            .map(|(_, p)| fs::symlink_metadata(p))
+            .collect();
+        let mut ahead = Readahead::new(&entries, &metas, prev_of);
         let mut tree = TreeBlob::default();
-        for (i, (name, child)) in entries.iter().enumerate() {
+        for (i, ((name, child), meta)) in entries.iter().zip(metas).enumerate() {
             ahead.before(i);
             let child_rel = if rel.is_empty() {
                 name.clone()
@@ -291,7 +299,10 @@ impl Walk<'_, '_, '_> {
                 format!("{rel}/{name}")
             };
             let prev = prev_of(name);
-            match self.node(child, name, &child_rel, prev) {
+            let node = meta
+                .map_err(RepoError::from)
+                .and_then(|meta| self.node(child, meta, name, &child_rel, prev));
+            match node {
                 Ok(Some(n)) => tree.nodes.push(n),
                 Ok(None) => {}
                 Err(e) => self.failed(child, e)?,
@@ -355,12 +366,17 @@ impl Readahead {
     /// Bytes of each file advised (the chunker's reads bring in the rest).
     const BYTES: u64 = 4 << 20;
 
-    fn new<'n>(entries: &[(String, PathBuf)], prev: impl Fn(&str) -> Option<&'n Node>) -> Self {
+    fn new<'n>(
+        entries: &[(String, PathBuf)],
+        metas: &[io::Result<fs::Metadata>],
+        prev: impl Fn(&str) -> Option<&'n Node>,
+    ) -> Self {
         let files = entries
             .iter()
+            .zip(metas)
             .enumerate()
-            .filter_map(|(i, (name, path))| {
-                let m = fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+            .filter_map(|(i, ((name, path), m))| {
+                let m = m.as_ref().ok().filter(|m| m.is_file())?;
                 let now = (
                     m.len(),
                     nanos(m.mtime(), m.mtime_nsec()),
