@@ -46,6 +46,9 @@ pub struct MountSpec {
     /// How long writers wait for room before ENOSPC (see `VfsConfig::room_wait`).
     pub dirty_wait: Duration,
     pub cache_max_size: u64,
+    /// See `VfsConfig::commit_interval` and `VfsConfig::sync_close`.
+    pub commit_interval: Duration,
+    pub sync_close: bool,
 }
 
 /// The running pieces a control request may look at.
@@ -100,6 +103,8 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
         upload_parallel: 4,
         cache_max_size: spec.cache_max_size,
         room_wait: spec.dirty_wait,
+        commit_interval: spec.commit_interval,
+        sync_close: spec.sync_close,
     };
     let (vfs, report) = Vfs::open_cache(
         counted.clone(),

@@ -92,13 +92,16 @@ fn mount_command(args: &[String]) -> Result<Vec<OsString>, CliError> {
             "dir_cache_time" => mount.extend(flag("dir-cache-time")?),
             "cache_max_size" => mount.extend(flag("cache-max-size")?),
             "dirty_wait" => mount.extend(flag("dirty-wait")?),
+            "commit_interval" => mount.extend(flag("commit-interval")?),
+            "sync_close" => mount.push("--sync-close".to_string()),
             "allow_other" => mount.push("--allow-other".to_string()),
             k if IGNORED.contains(&k) || IGNORED_PREFIXES.iter().any(|p| opt.starts_with(p)) => {}
             _ if sloppy => {}
             _ => {
                 return Err(CliError::Usage(format!(
                     "unknown mount option '{opt}' (known: config, cache_dir, write_back, \
-                     dir_cache_time, cache_max_size, dirty_wait, allow_other)"
+                     dir_cache_time, cache_max_size, dirty_wait, commit_interval, sync_close, \
+                     allow_other)"
                 )))
             }
         }

@@ -270,6 +270,8 @@ pub(crate) fn open_vfs(
         upload_parallel: 4,
         cache_max_size: 1 << 30,
         room_wait: Duration::from_secs(120),
+        commit_interval: Duration::from_secs(1),
+        sync_close: false,
     };
     let _enter = rt.enter();
     let counted = Arc::new(ourclone_remote::Counted::new(remote));

@@ -40,6 +40,13 @@ pub struct MountArgs {
     /// make no progress (offline, a refused key), before its writes fail with ENOSPC.
     #[arg(long, default_value = "2m", value_parser = crate::parse_duration)]
     dirty_wait: Duration,
+    /// A closed file survives a power cut once this much time has passed (a crash of the
+    /// daemon never loses it); fsync makes it survive at once.
+    #[arg(long, default_value = "1s", value_parser = crate::parse_duration)]
+    commit_interval: Duration,
+    /// Make every close survive a power cut before it returns, as fsync does (slower).
+    #[arg(long)]
+    sync_close: bool,
     /// Let users other than the one mounting use the mount (non-root users need
     /// user_allow_other in /etc/fuse.conf). Off by default.
     #[arg(long)]
@@ -150,6 +157,8 @@ fn prepare_and_mount(
         cache_max_size: args
             .cache_max_size
             .unwrap_or_else(|| default_cache_size(cache_dir)),
+        commit_interval: args.commit_interval,
+        sync_close: args.sync_close,
     };
     let notify = args.notify_ready;
     daemon::run(spec, move || {
@@ -217,7 +226,12 @@ fn spawn_background(
         .arg("--dir-cache-time")
         .arg(format!("{}ms", args.dir_cache_time.as_millis()))
         .arg("--dirty-wait")
-        .arg(format!("{}ms", args.dirty_wait.as_millis()));
+        .arg(format!("{}ms", args.dirty_wait.as_millis()))
+        .arg("--commit-interval")
+        .arg(format!("{}ms", args.commit_interval.as_millis()));
+    if args.sync_close {
+        cmd.arg("--sync-close");
+    }
     if let Some(size) = args.cache_max_size {
         cmd.arg("--cache-max-size").arg(size.to_string());
     }

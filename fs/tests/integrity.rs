@@ -179,7 +179,7 @@ fn item02_metastore_recovers_after_disk_full() {
     std::fs::remove_file(ballast).unwrap();
     meta.create(new_file("after"))
         .and_then(|_| meta.sync())
-        .expect("commits after space is back");
+        .unwrap_or_else(|e| panic!("commits after space is back: {e:?}"));
     assert!(meta.lookup(ROOT_INO, "before").unwrap().is_some());
 }
 

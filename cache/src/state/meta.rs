@@ -6,13 +6,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    Table, TableDefinition, WriteTransaction,
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table,
+    TableDefinition, WriteTransaction,
 };
 
+use super::intent_log::IntentLog;
 use super::node::{now_nanos, Ino, Kind, Node, RemoteState, ROOT_INO};
 use super::tables::{decode, forget_in, read_node, write_node, CHILDREN, NODES, PENDING, PUSHED};
 use crate::error::{CacheError, Result};
@@ -21,14 +22,22 @@ const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const NEXT_INO: &str = "next_ino";
 const RESERVED_INO: &str = "reserved_ino";
 
-fn open_db(path: &Path) -> Result<Database> {
-    Database::create(path).map_err(|e| match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => CacheError::Store(format!(
+/// The database and the intent log under it.
+struct Store {
+    db: Database,
+    log: Arc<IntentLog>,
+}
+
+fn open_db(path: &Path) -> Result<Store> {
+    let log = IntentLog::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock => CacheError::Store(format!(
             "{} is in use by another ourclone-fs process",
             path.display()
         )),
-        e => e.into(),
-    })
+        _ => CacheError::Io(e),
+    })?;
+    let db = Database::builder().create_with_backend(log.backend())?;
+    Ok(Store { db, log })
 }
 
 /// Attributes given to objects first seen in a remote listing.
@@ -43,7 +52,7 @@ pub struct Defaults {
 /// The metadata store of one mount.
 pub struct MetaStore {
     /// `None` only between a failed reopen and the next attempt (see [`MetaStore::reopen`]).
-    db: RwLock<Option<Database>>,
+    db: RwLock<Option<Store>>,
     path: PathBuf,
     /// End of the durable inode reservation (a copy of the `reserved_ino` counter).
     pub(super) reserved: AtomicU64,
@@ -141,9 +150,13 @@ impl MetaStore {
     }
 
     fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
+        self.with_store(|s| f(&s.db))
+    }
+
+    fn with_store<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
         let guard = self.db.read().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref() {
-            Some(db) => f(db),
+            Some(store) => f(store),
             None => {
                 drop(guard);
                 self.reopen()?;
@@ -153,22 +166,22 @@ impl MetaStore {
         }
     }
 
-    /// Closes and reopens the database (redb repairs it to its last durable commit).
+    /// Closes and reopens the database (the intent log replays every commit that reached it).
     fn reopen(&self) -> Result<()> {
         let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
         drop(db.take());
         let fresh = open_db(&self.path)?;
-        // Commits after the last durable one are gone, as after a crash: inode numbers start
-        // past the reservation again.
-        let tx = fresh.begin_write()?;
+        // As after a crash: inode numbers start past the reservation again.
+        let tx = fresh.db.begin_write()?;
         let start = skip_reserved_inos(&tx)?;
         tx.open_table(COUNTERS)?
             .insert(RESERVED_INO, start + INO_WINDOW)?;
         tx.commit()?;
+        fresh.log.seal()?;
         self.reserved.store(start + INO_WINDOW, Ordering::Release);
         self.next.store(start, Ordering::Release);
         *db = Some(fresh);
-        tracing::warn!("metadata store reopened after a disk error; changes since its last durable commit are lost");
+        tracing::warn!("metadata store reopened after a disk error");
         Ok(())
     }
 
@@ -187,6 +200,7 @@ impl MetaStore {
             limit
         };
         tx.commit()?;
+        self.sync()?;
         self.reserved.store(limit, Ordering::Release);
         Ok(())
     }
@@ -217,20 +231,22 @@ impl MetaStore {
         Ok(())
     }
 
-    /// Starts a write transaction that is not flushed to disk on its own; a later
-    /// [`MetaStore::sync`] (or any durable commit) makes it durable.
+    /// Starts a write transaction. Its commit reaches the intent log (a crash of the daemon
+    /// keeps it); a later [`MetaStore::sync`] makes it survive power loss.
     pub(crate) fn write(&self) -> Result<WriteTransaction> {
-        let mut tx = self.begin_write()?;
-        tx.set_durability(Durability::None)?;
-        Ok(tx)
+        self.begin_write()
     }
 
-    /// Makes every earlier commit durable on disk.
+    /// Makes every earlier commit, and the data files written before it, survive power loss
+    /// (one file-system sync and one log fsync, shared by concurrent callers).
     pub fn sync(&self) -> Result<()> {
-        let mut tx = self.begin_write()?;
-        tx.set_durability(Durability::Immediate)?;
-        tx.commit()?;
-        Ok(())
+        let log = self.with_store(|s| Ok(Arc::clone(&s.log)))?;
+        Ok(log.seal()?)
+    }
+
+    /// Whether commits exist that [`MetaStore::sync`] has not made durable yet.
+    pub fn unsynced(&self) -> bool {
+        self.with_store(|s| Ok(s.log.unsealed())).unwrap_or(true)
     }
 
     pub fn get(&self, ino: Ino) -> Result<Node> {

@@ -2,6 +2,7 @@
 //! records, their shared tables, recovery after a crash, and per-inode locks.
 
 mod hashes;
+mod intent_log;
 pub(crate) mod journal;
 mod listing;
 pub(crate) mod locks;

@@ -271,12 +271,16 @@ impl Uploader {
     /// One pass over the journal: folders first, then files grouped by folder.
     pub async fn pass(self: &Arc<Self>, force: bool) -> Result<()> {
         let scan = self.tree.meta.journal()?;
-        let mut groups: BTreeMap<Ino, Vec<(Ino, u64)>> = BTreeMap::new();
-        for (ino, rec) in scan
+        let ready: Vec<&(Ino, PendingRecord)> = scan
             .pending
             .iter()
             .filter(|(i, r)| self.ready(*i, r, force))
-        {
+            .collect();
+        if !ready.is_empty() {
+            self.make_intents_durable().await?;
+        }
+        let mut groups: BTreeMap<Ino, Vec<(Ino, u64)>> = BTreeMap::new();
+        for (ino, rec) in ready {
             let node = match self.tree.meta.get(*ino) {
                 Ok(n) => n,
                 Err(CacheError::NotFound) => {
@@ -330,6 +334,18 @@ impl Uploader {
 }
 
 impl Uploader {
+    /// Nothing leaves before the change that asks for it survives power loss: a remote ahead
+    /// of the journal is something recovery could undo.
+    async fn make_intents_durable(&self) -> Result<()> {
+        if !self.tree.meta.unsynced() {
+            return Ok(());
+        }
+        let meta = Arc::clone(&self.tree.meta);
+        tokio::task::spawn_blocking(move || meta.sync())
+            .await
+            .map_err(|_| CacheError::Store("sync task failed".into()))?
+    }
+
     fn failed(&self, ino: Ino, attempts: u32, e: &CacheError) {
         let msg = e.to_string();
         match e {

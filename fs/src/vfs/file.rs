@@ -363,55 +363,52 @@ impl Vfs {
         Ok(())
     }
 
-    /// Makes what was written through `ino`'s handles durable and journals it for upload.
-    async fn persist(&self, ino: Ino, of: &OpenFile) -> Result<()> {
+    /// Journals what was written through `ino`'s handles for upload: from here on a crash of
+    /// the daemon keeps it (the data file and the intent log are in the page cache). With
+    /// `durable` (fsync, or close under `--sync-close`) it also survives power loss before
+    /// this returns; otherwise the next background commit makes it so.
+    async fn persist(&self, ino: Ino, of: &OpenFile, durable: bool) -> Result<()> {
         self.sense_direct_writes(ino, of);
         // Taken, not read: a write that lands from here on marks the file dirty again.
         let dirty = std::mem::replace(&mut lock(&of.live).dirty, false);
-        if !dirty {
-            // Nothing new from these handles, but fsync and close still promise that every
-            // change before them is durable.
-            return self.sync_meta().await;
+        if dirty {
+            // Size and mtime are read inside the transaction, so a concurrent utimens (which
+            // sets the live mtime before its own transaction) is never overwritten by an
+            // older value.
+            let changed = self.meta().change(ino, |n| {
+                let live = lock(&of.live);
+                n.size = live.size;
+                n.mtime = live.mtime;
+                // The change happened at the last write or truncate, not at this close.
+                n.ctime = n.ctime.max(live.mtime);
+                n.local_full = true;
+            });
+            if changed.is_err() {
+                lock(&of.live).dirty = true;
+            }
+            changed?;
         }
-        let file = lock(&of.data).clone();
-        if let Some(file) = file {
-            let data = Arc::clone(&self.data);
-            blocking(move || {
-                file.sync_data()?;
-                // A new data file's name must be durable before the record naming it is.
-                data.sync_names()
-            })
-            .await?;
+        // Even with nothing new from these handles, fsync promises that every change before
+        // it survives power loss.
+        if durable {
+            self.sync_meta().await?;
         }
-        // Size and mtime are read inside the transaction, so a concurrent utimens (which sets
-        // the live mtime before its own transaction) is never overwritten by an older value.
-        let changed = self.meta().change(ino, |n| {
-            let live = lock(&of.live);
-            n.size = live.size;
-            n.mtime = live.mtime;
-            // The change happened at the last write or truncate, not at this close.
-            n.ctime = n.ctime.max(live.mtime);
-            n.local_full = true;
-        });
-        if changed.is_err() {
-            lock(&of.live).dirty = true;
-        }
-        changed?;
-        self.sync_meta().await
+        Ok(())
     }
 
-    /// Called on every close(2) of a descriptor: the written data is durable when it returns.
+    /// Called on every close(2) of a descriptor: the written data is journalled when it
+    /// returns (and survives power loss too under `--sync-close`).
     pub async fn flush(&self, fh: u64) -> Result<()> {
         let (ino, mode, of) = self.handle(fh)?;
         if mode == OpenMode::Write {
-            self.persist(ino, &of).await?;
+            self.persist(ino, &of, self.cfg.sync_close).await?;
         }
         Ok(())
     }
 
     pub async fn fsync(&self, fh: u64) -> Result<()> {
         let (ino, _, of) = self.handle(fh)?;
-        self.persist(ino, &of).await
+        self.persist(ino, &of, true).await
     }
 
     /// Makes namespace changes durable (fsync on a folder).
@@ -431,7 +428,7 @@ impl Vfs {
             return Ok(());
         };
         let persisted = if h.mode == OpenMode::Write {
-            self.persist(h.ino, &of).await
+            self.persist(h.ino, &of, self.cfg.sync_close).await
         } else {
             Ok(())
         };
@@ -518,7 +515,7 @@ impl Vfs {
             let (_, _, of) = self.handle(fh_used)?;
             let file = self.ensure_local(ino, &of, size == 0).await?;
             self.truncate(ino, &of, &file, size)?;
-            self.persist(ino, &of).await
+            self.persist(ino, &of, false).await
         }
         .await;
         if let Some(t) = temp {

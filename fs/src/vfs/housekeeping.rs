@@ -64,6 +64,19 @@ impl Vfs {
         }
     }
 
+    /// The background group commit: what was journalled (closes, renames, deletes) survives
+    /// power loss at least every `commit_interval`, as ext4 does every 5 s.
+    pub(crate) async fn commit_regularly(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(self.cfg.commit_interval).await;
+            if self.meta().unsynced() || self.has_doomed() {
+                if let Err(e) = self.sync_meta().await {
+                    tracing::warn!("background commit failed: {e}");
+                }
+            }
+        }
+    }
+
     async fn tidy(&self) -> Result<()> {
         self.blocks.set_dirty_bytes(self.count_dirty()?);
         for ino in self.blocks.take_evicted_files() {

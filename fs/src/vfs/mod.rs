@@ -44,6 +44,11 @@ pub struct VfsConfig {
     /// How long a writer waits for uploads to make room, without any progress, before its
     /// write fails with ENOSPC.
     pub room_wait: Duration,
+    /// Everything journalled becomes durable against power loss at least this often.
+    pub commit_interval: Duration,
+    /// Every close is a durability point, like fsync (slower; for applications that never
+    /// fsync yet must not lose a closed file to a power cut).
+    pub sync_close: bool,
 }
 
 /// Attributes of one node, as the kernel sees them.
@@ -183,6 +188,7 @@ impl Vfs {
         vec![
             tokio::spawn(self.uploader.clone().run()),
             tokio::spawn(self.clone().housekeeping()),
+            tokio::spawn(self.clone().commit_regularly()),
         ]
     }
 

@@ -20,6 +20,8 @@ pub fn config() -> VfsConfig {
         upload_parallel: 2,
         cache_max_size: 64 << 20,
         room_wait: Duration::from_secs(120),
+        commit_interval: Duration::from_secs(1),
+        sync_close: false,
     }
 }
 
