@@ -261,7 +261,7 @@ make_inputs() {
         else
             cp -r /usr/share/doc "$src/repo/doc"
         fi
-        (cd "$src/repo" && git init -q && git add -A && git -c user.name=bench -c user.email=bench@localhost commit -qm tree && git gc -q)
+        (cd "$src/repo" && git init -q && git config gc.auto 0 && git add -A && git -c user.name=bench -c user.email=bench@localhost commit -qm tree && git gc -q)
         tar cf "$src/src.tar" -C "$src/repo" --exclude=.git .
     fi
     SRC_REPO=$src/repo
@@ -461,7 +461,7 @@ table() {
 }
 
 declare -A RCLONE_VER=()
-for r in rclone rclone-deb; do RCLONE_VER[$r]=$("${RCLONE_BIN[$r]}" --version 2>/dev/null | head -1 | awk '{print $2}'); done
+for r in rclone rclone-deb; do RCLONE_VER[$r]=$("${RCLONE_BIN[$r]}" --version 2>/dev/null | awk 'NR == 1 { print $2 }'); done
 REPORT=$BENCH_OUT/mount-$STAMP.md
 {
     echo "### Mount benchmark ($STAMP)"

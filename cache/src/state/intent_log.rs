@@ -151,34 +151,82 @@ fn u64_at(b: &[u8], at: usize) -> io::Result<u64> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short intent record"))
 }
 
-/// Writes a commit record's pages into the database file. Each page is stored as its change
-/// since the previous record (XOR), as runs of changed bytes, so records must be applied in
-/// order onto the state the log started from.
-fn apply(main: &File, payload: &[u8]) -> io::Result<()> {
-    let short = || io::Error::new(io::ErrorKind::InvalidData, "short intent record");
-    let (min_len, len) = (u64_at(payload, 0)?, u64_at(payload, 8)?);
-    main.set_len(min_len)?;
-    main.set_len(len)?;
-    let mut at = 16;
-    let mut page = vec![0u8; PAGE as usize];
-    while at < payload.len() {
-        let n = u64_at(payload, at)?;
-        let runs = u16_at(payload, at + 8)?;
-        at += 10;
-        let keep = len.saturating_sub(n * PAGE).min(PAGE) as usize;
-        page.fill(0);
-        // The file is `len` long now, so the page's first `keep` bytes are there to read.
-        main.read_exact_at(&mut page[..keep], n * PAGE)?;
-        for _ in 0..runs {
-            let (start, count) = (u16_at(payload, at)? as usize, u16_at(payload, at + 2)? as usize);
-            let delta = payload.get(at + 4..at + 4 + count).ok_or_else(short)?;
-            let dst = page.get_mut(start..start + count).ok_or_else(short)?;
-            dst.iter_mut().zip(delta).for_each(|(b, d)| *b ^= d);
-            at += 4 + count;
-        }
-        main.write_all_at(&page[..keep], n * PAGE)?;
+/// Commit records folded into the pages they leave, so a replay writes each page once. Each
+/// page in a record is stored as its change since the previous record (XOR, as runs of changed
+/// bytes), so records must be added in order onto the state the log started from.
+struct Fold<'a> {
+    main: &'a File,
+    base_len: u64,
+    /// Bytes at and past this offset were shrunk away: they read as zeros.
+    zero_from: u64,
+    len: u64,
+    pages: HashMap<u64, Vec<u8>>,
+}
+
+impl<'a> Fold<'a> {
+    fn new(main: &'a File) -> io::Result<Self> {
+        let len = main.metadata()?.len();
+        Ok(Self {
+            main,
+            base_len: len,
+            zero_from: len,
+            len,
+            pages: HashMap::new(),
+        })
     }
-    Ok(())
+
+    fn page(&mut self, n: u64) -> io::Result<&mut Vec<u8>> {
+        if !self.pages.contains_key(&n) {
+            let mut page = vec![0u8; PAGE as usize];
+            let valid = self.zero_from.saturating_sub(n * PAGE).min(PAGE) as usize;
+            self.main.read_exact_at(&mut page[..valid], n * PAGE)?;
+            self.pages.insert(n, page);
+        }
+        self.pages
+            .get_mut(&n)
+            .ok_or_else(|| io::Error::other("intent page vanished"))
+    }
+
+    /// Adds one commit record.
+    fn add(&mut self, payload: &[u8]) -> io::Result<()> {
+        let short = || io::Error::new(io::ErrorKind::InvalidData, "short intent record");
+        let (min_len, len) = (u64_at(payload, 0)?, u64_at(payload, 8)?);
+        if min_len < self.len {
+            self.zero_from = self.zero_from.min(min_len);
+            self.pages.retain(|n, _| n * PAGE < min_len);
+            if let Some(p) = self.pages.get_mut(&(min_len / PAGE)) {
+                p[(min_len % PAGE) as usize..].fill(0);
+            }
+        }
+        self.len = len;
+        let mut at = 16;
+        while at < payload.len() {
+            let n = u64_at(payload, at)?;
+            let runs = u16_at(payload, at + 8)?;
+            at += 10;
+            let page = self.page(n)?;
+            for _ in 0..runs {
+                let start = u16_at(payload, at)? as usize;
+                let count = u16_at(payload, at + 2)? as usize;
+                let delta = payload.get(at + 4..at + 4 + count).ok_or_else(short)?;
+                let dst = page.get_mut(start..start + count).ok_or_else(short)?;
+                dst.iter_mut().zip(delta).for_each(|(b, d)| *b ^= d);
+                at += 4 + count;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the folded state into the database file (not synced).
+    fn write(self) -> io::Result<()> {
+        self.main.set_len(self.zero_from.min(self.base_len))?;
+        self.main.set_len(self.len)?;
+        for (n, page) in &self.pages {
+            let keep = self.len.saturating_sub(n * PAGE).min(PAGE) as usize;
+            self.main.write_all_at(&page[..keep], n * PAGE)?;
+        }
+        Ok(())
+    }
 }
 
 fn u16_at(b: &[u8], at: usize) -> io::Result<u16> {
@@ -280,12 +328,14 @@ fn recover(main: &File, log_path: &Path) -> io::Result<usize> {
             .unwrap_or(0);
         // What this boot replays must not be ahead of the data files on disk.
         sync_file_system(main)?;
+        let mut fold = Fold::new(main)?;
         for r in recs.iter().filter(|r| r.kind == COMMIT) {
             if same_boot || r.seq <= sealed {
-                apply(main, r.payload)?;
+                fold.add(r.payload)?;
                 replayed += 1;
             }
         }
+        fold.write()?;
         main.sync_all()?;
     }
     reset_log(log_path, &[])?;
@@ -454,13 +504,15 @@ impl State {
         let raw = fs::read(&self.log_path)?;
         let body = raw.get(HEADER_LEN as usize..).unwrap_or_default();
         let mut keep = Vec::new();
+        let mut fold = Fold::new(&self.main)?;
         for r in records(body) {
             if r.seq > self.sealed {
                 keep.extend_from_slice(r.raw);
             } else if r.kind == COMMIT {
-                apply(&self.main, r.payload)?;
+                fold.add(r.payload)?;
             }
         }
+        fold.write()?;
         self.main.sync_all()?;
         // Shrinks after the seal are not in the file yet: what they cut must still read as zeros.
         let later_min = records(&keep)

@@ -5,10 +5,10 @@
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::meta::MetaStore;
+use super::meta::{alloc_ino, child_of, MetaStore};
 use super::node::{now_nanos, Ino, Nanos, Node, RemoteState};
-use super::tables::{forget_in, read_node, write_node, NODES, PENDING, PUSHED};
-use crate::error::Result;
+use super::tables::{forget_in, read_node, write_node, CHILDREN, NODES, PENDING, PUSHED};
+use crate::error::{CacheError, Result};
 
 /// Unconfirmed uploads remembered per node; older ones are dropped past this.
 const PUSHED_KEEP: usize = 8;
@@ -101,6 +101,40 @@ impl MetaStore {
         put(&tx, ino, &PendingRecord::new(node.version))?;
         tx.commit()?;
         Ok(node)
+    }
+
+    /// Creates a node made here, in one transaction with its folder's new mtime and ctime and,
+    /// when `journal` (folders, links: uploaded as they are), its journal record. A file gets
+    /// its record at its first close instead. Returns the inode and the node as stored.
+    pub fn create_local(&self, mut node: Node, journal: bool) -> Result<(Ino, Node)> {
+        self.reserve_inos(1)?;
+        let tx = self.write()?;
+        let ino = {
+            let mut children = tx.open_table(CHILDREN)?;
+            if child_of(&children, node.parent, &node.name)?.is_some() {
+                return Err(CacheError::AlreadyExists);
+            }
+            let mut nodes = tx.open_table(NODES)?;
+            let mut parent = read_node(&nodes, node.parent)?;
+            if !parent.is_dir() {
+                return Err(CacheError::NotADirectory);
+            }
+            let ino = alloc_ino(&tx, &self.reserved, &self.next)?;
+            children.insert((node.parent, node.name.as_str()), ino)?;
+            if journal {
+                node.version += 1;
+            }
+            write_node(&mut nodes, ino, &node)?;
+            let now = now_nanos();
+            (parent.mtime, parent.ctime) = (now, now);
+            write_node(&mut nodes, node.parent, &parent)?;
+            ino
+        };
+        if journal {
+            put(&tx, ino, &PendingRecord::new(node.version))?;
+        }
+        tx.commit()?;
+        Ok((ino, node))
     }
 
     /// Records that `ino` (already changed) must reach the remote.

@@ -41,9 +41,7 @@ impl Vfs {
     ) -> Result<Attr> {
         self.ensure_listed(parent).await?;
         let node = Node::new_local(parent, name, Kind::Dir, mode, uid, gid);
-        let ino = self.meta().create(node)?;
-        let node = self.meta().change(ino, |_| {})?;
-        self.dir_changed(parent)?;
+        let (ino, node) = self.meta().create_local(node, true)?;
         Ok(self.attr_of(ino, &node))
     }
 
@@ -65,8 +63,7 @@ impl Vfs {
         self.ensure_listed(parent).await?;
         let mut node = Node::new_local(parent, name, kind, mode, uid, gid);
         node.rdev = rdev;
-        let ino = self.meta().create(node.clone())?;
-        self.dir_changed(parent)?;
+        let (ino, node) = self.meta().create_local(node, false)?;
         Ok(self.attr_of(ino, &node))
     }
 
@@ -92,9 +89,7 @@ impl Vfs {
         let mut node = Node::new_local(parent, name, Kind::Symlink, 0o777, uid, gid);
         node.size = target.len() as u64;
         node.target = Some(target.to_string());
-        let ino = self.meta().create(node)?;
-        let node = self.meta().change(ino, |_| {})?;
-        self.dir_changed(parent)?;
+        let (ino, node) = self.meta().create_local(node, true)?;
         self.uploader.changed();
         Ok(self.attr_of(ino, &node))
     }
