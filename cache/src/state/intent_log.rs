@@ -583,7 +583,7 @@ impl StorageBackend for LoggedStorage {
             st.before.retain(|n, _| *n < first_gone);
             st.main_valid = st.main_valid.min(len);
             st.min_len = st.min_len.min(len);
-            if len % PAGE != 0 {
+            if !len.is_multiple_of(PAGE) {
                 let n = len / PAGE;
                 st.touch(n)?;
                 let mut bytes = st.page(n)?;

@@ -76,6 +76,21 @@ impl FuseAdapter {
         let request = req.unique().0;
         self.spawn(move |vfs| async move { reply.answer(op, request, work(vfs).await) });
     }
+
+    /// Like [`FuseAdapter::answer`], but on this request's own thread: for operations that
+    /// never wait on the remote (flush, release), where handing over to a worker and waking
+    /// it costs more than the work itself.
+    fn answer_here<T, R, F, Fut>(&self, op: &'static str, req: &Request, reply: R, work: F)
+    where
+        T: Send + 'static,
+        R: Answer<T>,
+        F: FnOnce(Arc<Vfs>) -> Fut,
+        Fut: Future<Output = Result<T, VfsError>>,
+    {
+        let request = req.unique().0;
+        let done = self.rt.block_on(work(Arc::clone(&self.vfs)));
+        reply.answer(op, request, done);
+    }
 }
 
 /// A name from the kernel, which must be UTF-8 to reach any remote, and at most NAME_MAX
@@ -405,7 +420,7 @@ impl Filesystem for FuseAdapter {
         _lock: LockOwner,
         reply: ReplyEmpty,
     ) {
-        self.answer("flush", req, reply, move |vfs| async move {
+        self.answer_here("flush", req, reply, move |vfs| async move {
             vfs.flush(fh.0).await
         });
     }
@@ -421,7 +436,7 @@ impl Filesystem for FuseAdapter {
         reply: ReplyEmpty,
     ) {
         self.backings.release(fh.0);
-        self.answer("release", req, reply, move |vfs| async move {
+        self.answer_here("release", req, reply, move |vfs| async move {
             vfs.release(fh.0).await
         });
     }

@@ -17,9 +17,6 @@ pub(crate) fn run(ops: &[Op<Pick>]) -> Result<(), String> {
 pub(crate) async fn run_async(ops: &[Op<Pick>], ran: &mut Vec<Op>) -> Result<(), String> {
     let mut w = World::new();
     let mut model = Model::default();
-    // The model's states since the last durability point, oldest first: a crash must land on
-    // one of them.
-    let mut since_durable = vec![model.clone()];
     for (i, op) in ops.iter().enumerate() {
         let op = &op.map(|pick| pick.path(&model));
         let at = || format!("step {i} ({op:?})");
@@ -69,11 +66,6 @@ pub(crate) async fn run_async(ops: &[Op<Pick>], ran: &mut Vec<Op>) -> Result<(),
                         at(),
                         diff(&model.tree, &tree)
                     ));
-                }
-                if want.is_ok() && durable_point(op) {
-                    since_durable = vec![model.clone()];
-                } else if since_durable.last() != Some(&model) {
-                    since_durable.push(model.clone());
                 }
             }
         }

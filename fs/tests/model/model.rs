@@ -214,8 +214,3 @@ pub(crate) fn agrees(want: Result<(), i32>, got: Result<(), i32>) -> bool {
         (w, g) => w == g,
     }
 }
-
-/// Whether a successful `op` is a durability point of the contract.
-pub(crate) fn durable_point(op: &Op) -> bool {
-    matches!(op, Create(..) | Write(..) | Fsync(..) | Drain | Remount)
-}

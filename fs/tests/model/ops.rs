@@ -51,7 +51,7 @@ pub(crate) enum Op<T = P> {
     Drain,
     /// Clean unmount (sync_all) and mount again.
     Remount,
-    /// Process killed (non-durable metadata commits lost) and mounted again.
+    /// Process killed and mounted again: everything that returned must still be there.
     Crash,
     /// A cache accident: the local copy of a file that is synced (nothing pending) is deleted
     /// (`false`) or cut to half its length (`true`) behind the daemon's back. Nothing the
