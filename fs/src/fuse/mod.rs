@@ -559,7 +559,14 @@ impl Filesystem for FuseAdapter {
 
     fn getxattr(&self, req: &Request, ino: INodeNo, n: &OsStr, size: u32, reply: ReplyXattr) {
         if n != STATE_XATTR {
-            return reply.error(Errno::from_i32(libc::ENODATA));
+            // Only `user.` names are ours to answer "none"; the namespaces we never keep
+            // (security., system., trusted.) are unsupported, which `ls -l` remembers per
+            // filesystem instead of asking for a SELinux context and an ACL of every file.
+            let errno = match n.as_encoded_bytes().starts_with(b"user.") {
+                true => libc::ENODATA,
+                false => libc::EOPNOTSUPP,
+            };
+            return reply.error(Errno::from_i32(errno));
         }
         let request = req.unique().0;
         self.spawn(move |vfs| async move {
