@@ -255,16 +255,17 @@ fn check(seed: u64, ops: usize, model: &Model, flight: &InFlight, cloud: &Model)
     }
 }
 
+/// A number from the environment, else `default`.
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 fn sigkill_mid_workload_loses_nothing_acknowledged() {
-    let rounds: u64 = std::env::var("CRASH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(8);
-    let first: u64 = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+    let (rounds, first) = (env_or("CRASH_ROUNDS", 8), env_or("CRASH_SEED", 1));
     for seed in first..first + rounds {
         one_round(seed, true);
     }
@@ -274,14 +275,7 @@ fn sigkill_mid_workload_loses_nothing_acknowledged() {
 /// lose a close, rename or delete that returned.
 #[test]
 fn sigkill_without_fsync_loses_nothing_that_returned() {
-    let rounds: u64 = std::env::var("CRASH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
-    let first: u64 = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+    let (rounds, first) = (env_or("CRASH_ROUNDS", 4), env_or("CRASH_SEED", 1));
     for seed in first..first + rounds {
         one_round(seed + 1000, false);
     }

@@ -5,10 +5,10 @@
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::meta::{alloc_ino, child_of, MetaStore};
+use super::meta::{insert_new, MetaStore};
 use super::node::{now_nanos, Ino, Nanos, Node, RemoteState};
-use super::tables::{forget_in, read_node, write_node, CHILDREN, NODES, PENDING, PUSHED};
-use crate::error::{CacheError, Result};
+use super::tables::{forget_in, read_node, write_node, NODES, PENDING, PUSHED};
+use crate::error::Result;
 
 /// Unconfirmed uploads remembered per node; older ones are dropped past this.
 const PUSHED_KEEP: usize = 8;
@@ -109,27 +109,13 @@ impl MetaStore {
     pub fn create_local(&self, mut node: Node, journal: bool) -> Result<(Ino, Node)> {
         self.reserve_inos(1)?;
         let tx = self.write()?;
-        let ino = {
-            let mut children = tx.open_table(CHILDREN)?;
-            if child_of(&children, node.parent, &node.name)?.is_some() {
-                return Err(CacheError::AlreadyExists);
-            }
-            let mut nodes = tx.open_table(NODES)?;
-            let mut parent = read_node(&nodes, node.parent)?;
-            if !parent.is_dir() {
-                return Err(CacheError::NotADirectory);
-            }
-            let ino = alloc_ino(&tx, &self.reserved, &self.next)?;
-            children.insert((node.parent, node.name.as_str()), ino)?;
-            if journal {
-                node.version += 1;
-            }
-            write_node(&mut nodes, ino, &node)?;
-            let now = now_nanos();
-            (parent.mtime, parent.ctime) = (now, now);
-            write_node(&mut nodes, node.parent, &parent)?;
-            ino
-        };
+        if journal {
+            node.version += 1;
+        }
+        let (ino, mut parent) = insert_new(&tx, &node, &self.reserved, &self.next)?;
+        let now = now_nanos();
+        (parent.mtime, parent.ctime) = (now, now);
+        write_node(&mut tx.open_table(NODES)?, node.parent, &parent)?;
         if journal {
             put(&tx, ino, &PendingRecord::new(node.version))?;
         }

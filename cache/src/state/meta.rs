@@ -96,6 +96,30 @@ pub(super) fn alloc_ino(
     Ok(next)
 }
 
+/// Inserts `node` under its parent in `tx` with a new inode number (reserved beforehand, see
+/// [`MetaStore::reserve_inos`]). Fails if the name is taken or the parent is not a folder.
+/// Returns the inode and the parent as it was.
+pub(super) fn insert_new(
+    tx: &WriteTransaction,
+    node: &Node,
+    reserved: &AtomicU64,
+    seen: &AtomicU64,
+) -> Result<(Ino, Node)> {
+    let mut children = tx.open_table(CHILDREN)?;
+    if child_of(&children, node.parent, &node.name)?.is_some() {
+        return Err(CacheError::AlreadyExists);
+    }
+    let mut nodes = tx.open_table(NODES)?;
+    let parent = read_node(&nodes, node.parent)?;
+    if !parent.is_dir() {
+        return Err(CacheError::NotADirectory);
+    }
+    let ino = alloc_ino(tx, reserved, seen)?;
+    children.insert((node.parent, node.name.as_str()), ino)?;
+    write_node(&mut nodes, ino, node)?;
+    Ok((ino, parent))
+}
+
 /// At open: skips whatever an earlier run may have allocated without a durable commit, and
 /// returns the new (empty) reservation's end.
 fn skip_reserved_inos(tx: &WriteTransaction) -> Result<Ino> {
@@ -321,21 +345,7 @@ impl MetaStore {
     pub fn create(&self, node: Node) -> Result<Ino> {
         self.reserve_inos(1)?;
         let tx = self.write()?;
-        let ino = {
-            let mut children = tx.open_table(CHILDREN)?;
-            if child_of(&children, node.parent, &node.name)?.is_some() {
-                return Err(CacheError::AlreadyExists);
-            }
-            let mut nodes = tx.open_table(NODES)?;
-            let parent = read_node(&nodes, node.parent)?;
-            if !parent.is_dir() {
-                return Err(CacheError::NotADirectory);
-            }
-            let ino = alloc_ino(&tx, &self.reserved, &self.next)?;
-            children.insert((node.parent, node.name.as_str()), ino)?;
-            write_node(&mut nodes, ino, &node)?;
-            ino
-        };
+        let (ino, _) = insert_new(&tx, &node, &self.reserved, &self.next)?;
         tx.commit()?;
         Ok(ino)
     }
