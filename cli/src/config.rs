@@ -35,6 +35,48 @@ pub enum RemoteConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         list_interval: Option<String>,
     },
+    /// An S3-compatible bucket.
+    #[serde(rename = "s3")]
+    S3 {
+        endpoint: String,
+        bucket: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
+        #[serde(default)]
+        path_style: bool,
+        access_key_id: String,
+        secret_access_key: String,
+        /// Folder inside the bucket that plays the remote's root.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        root: String,
+    },
+    /// A WebDAV server.
+    #[serde(rename = "webdav")]
+    WebDav {
+        url: String,
+        user: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        root: String,
+    },
+    /// An SFTP server, logged in with a key file or an ssh-agent.
+    #[serde(rename = "sftp")]
+    Sftp {
+        host: String,
+        #[serde(default = "ssh_port")]
+        port: u16,
+        user: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_file: Option<PathBuf>,
+        /// Absolute folder on the server ("" for the login folder).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        root: String,
+    },
+}
+
+fn ssh_port() -> u16 {
+    22
 }
 
 impl std::fmt::Debug for RemoteConfig {
@@ -48,6 +90,7 @@ impl std::fmt::Debug for RemoteConfig {
                     endpoint.as_deref().unwrap_or("(default endpoint)")
                 )
             }
+            other => write!(f, "{} {}", other.kind(), other.describe()),
         }
     }
 }
@@ -57,6 +100,9 @@ impl RemoteConfig {
         match self {
             Self::Local { .. } => "local",
             Self::OneFichier { .. } => "1fichier",
+            Self::S3 { .. } => "s3",
+            Self::WebDav { .. } => "webdav",
+            Self::Sftp { .. } => "sftp",
         }
     }
 
@@ -89,7 +135,29 @@ impl RemoteConfig {
             Self::OneFichier { endpoint, .. } => endpoint
                 .clone()
                 .unwrap_or_else(|| "https://api.1fichier.com/v1".into()),
+            Self::S3 {
+                endpoint,
+                bucket,
+                root,
+                ..
+            } => format!("{endpoint} bucket {bucket}{}", in_folder(root)),
+            Self::WebDav { url, user, root, .. } => format!("{url} as {user}{}", in_folder(root)),
+            Self::Sftp {
+                host,
+                port,
+                user,
+                root,
+                ..
+            } => format!("{user}@{host}:{port}{}", in_folder(root)),
         }
+    }
+}
+
+fn in_folder(root: &str) -> String {
+    if root.is_empty() {
+        String::new()
+    } else {
+        format!(" folder {root}")
     }
 }
 

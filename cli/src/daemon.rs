@@ -214,7 +214,11 @@ async fn check_root(spec: &MountSpec, remote: &dyn Remote) -> Result<(), CliErro
             spec.remote_name,
             spec.remote_path.as_str()
         ))),
-        Err(e) => Err(crate::remotes::remote_error(&spec.remote_name, e)),
+        Err(e) => Err(crate::remotes::remote_error_of(
+            &spec.remote_name,
+            remote.kind(),
+            e,
+        )),
     }
 }
 

@@ -179,6 +179,7 @@ fn describe(remote: &RemoteConfig) -> String {
     match remote {
         RemoteConfig::Local { path } => format!("local folder {} is usable", path.display()),
         RemoteConfig::OneFichier { .. } => "1fichier accepted the API key".into(),
+        other => format!("{} server accepted the credentials", other.kind()),
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
+use ourclone_remote::dal::{DalConfig, DalRemote, S3Config, SftpConfig, WebDavConfig};
 use ourclone_remote::local::LocalRemote;
 use ourclone_remote::onefichier::{OneFichierConfig, OneFichierRemote};
 use ourclone_remote::{Remote, RemoteError};
@@ -14,10 +15,18 @@ use crate::error::CliError;
 
 /// Maps a provider error met while opening or checking a remote to the user's one line.
 pub fn remote_error(name: &str, e: RemoteError) -> CliError {
+    remote_error_of(name, "1fichier", e)
+}
+
+/// [`remote_error`] for a remote of type `kind`: the fix it names depends on the provider.
+pub fn remote_error_of(name: &str, kind: &str, e: RemoteError) -> CliError {
     match e {
-        RemoteError::Auth(msg) => CliError::Credentials(format!(
+        RemoteError::Auth(msg) if kind == "1fichier" => CliError::Credentials(format!(
             "remote '{name}': {msg}; create a new API key in the 1Fichier console \
              (https://1fichier.com/console/params.pl) and run `ourclone-fs remote update {name} --api-key-stdin`"
+        )),
+        RemoteError::Auth(msg) => CliError::Credentials(format!(
+            "remote '{name}': the {kind} server refused the credentials ({msg}); check them and add the remote again"
         )),
         e => CliError::Other(anyhow::anyhow!("remote '{name}': {e}")),
     }
@@ -66,5 +75,61 @@ pub async fn open(name: &str, cfg: &RemoteConfig) -> Result<Arc<dyn Remote>, Cli
             let r = OneFichierRemote::new(c).map_err(|e| remote_error(name, e))?;
             Ok(Arc::new(r))
         }
+        other => {
+            let config = dal_config(other).ok_or_else(|| {
+                CliError::Config(format!("remote '{name}': unknown provider type"))
+            })?;
+            let r = DalRemote::new(&config)
+                .map_err(|e| remote_error_of(name, other.kind(), e))?;
+            Ok(Arc::new(r))
+        }
     }
+}
+
+/// The connection settings of a remote OpenDAL reaches (S3, WebDAV, SFTP).
+fn dal_config(cfg: &RemoteConfig) -> Option<DalConfig> {
+    Some(match cfg.clone() {
+        RemoteConfig::S3 {
+            endpoint,
+            bucket,
+            region,
+            path_style,
+            access_key_id,
+            secret_access_key,
+            root,
+        } => DalConfig::S3(S3Config {
+            endpoint,
+            bucket,
+            region,
+            path_style,
+            access_key_id,
+            secret_access_key,
+            root,
+        }),
+        RemoteConfig::WebDav {
+            url,
+            user,
+            password,
+            root,
+        } => DalConfig::WebDav(WebDavConfig {
+            url,
+            user,
+            password,
+            root,
+        }),
+        RemoteConfig::Sftp {
+            host,
+            port,
+            user,
+            key_file,
+            root,
+        } => DalConfig::Sftp(SftpConfig {
+            host,
+            port,
+            user,
+            key_file,
+            root,
+        }),
+        RemoteConfig::Local { .. } | RemoteConfig::OneFichier { .. } => return None,
+    })
 }

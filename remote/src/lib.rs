@@ -9,6 +9,7 @@
 mod counted;
 mod error;
 mod hash;
+pub mod dal;
 pub mod health;
 pub mod local;
 pub mod onefichier;

@@ -1,0 +1,610 @@
+//! Providers reached through Apache OpenDAL: S3-compatible storage, WebDAV and SFTP. Owns
+//! building each service's operator, mapping paths, entries and errors between OpenDAL and the
+//! [`Remote`] trait, and pacing every call; must not cache anything (callers do) nor log the
+//! secrets it was built with.
+//!
+//! OpenDAL speaks the protocols (request signing, multipart upload, PROPFIND parsing, the SFTP
+//! session); what it lacks and we add: the Pacer's rate limit and backoff, refusing to clobber
+//! a same-named object a new file did not mean to replace, folder renames on services without
+//! one (S3: copy then delete each object), and a size check after every upload.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use opendal::{EntryMode, ErrorKind, Metadata, Operator};
+use tokio::io::AsyncReadExt;
+
+use crate::pacer::{Pacer, PacerConfig};
+use crate::{
+    Dest, Entry, EntryKind, Features, Hash, HashAlgo, ObjectRef, Remote, RemoteError,
+    RemotePath, Result, Upload, Usage,
+};
+
+/// An S3-compatible bucket (AWS, Backblaze B2, Wasabi, Cloudflare R2, MinIO, `rclone serve s3`).
+#[derive(Clone)]
+pub struct S3Config {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: Option<String>,
+    /// Address the bucket as `host/bucket` (MinIO and most self-hosted servers) rather than
+    /// `bucket.host`.
+    pub path_style: bool,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// The folder inside the bucket that plays the remote's root ("" for the whole bucket).
+    pub root: String,
+}
+
+/// A WebDAV server (Nextcloud, ownCloud, a NAS, Apache mod_dav).
+#[derive(Clone)]
+pub struct WebDavConfig {
+    pub url: String,
+    pub user: String,
+    pub password: Option<String>,
+    pub root: String,
+}
+
+/// An SFTP server, reached through the system's `ssh` (key file or ssh-agent).
+#[derive(Clone)]
+pub struct SftpConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub key_file: Option<PathBuf>,
+    /// Absolute folder on the server; "" for the login folder.
+    pub root: String,
+}
+
+/// Which service a [`DalRemote`] talks to, with what it needs to connect.
+#[derive(Clone)]
+pub enum DalConfig {
+    S3(S3Config),
+    WebDav(WebDavConfig),
+    Sftp(SftpConfig),
+}
+
+impl DalConfig {
+    /// The account the Pacer's limits apply to: every remote of one account shares them.
+    fn account(&self) -> String {
+        match self {
+            Self::S3(c) => format!("s3 {} {} {}", c.endpoint, c.bucket, c.access_key_id),
+            Self::WebDav(c) => format!("webdav {} {}", c.url, c.user),
+            Self::Sftp(c) => format!("sftp {}@{}:{}", c.user, c.host, c.port),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::S3(_) => "s3",
+            Self::WebDav(_) => "webdav",
+            Self::Sftp(_) => "sftp",
+        }
+    }
+
+    fn operator(&self) -> opendal::Result<Operator> {
+        Ok(match self {
+            Self::S3(c) => {
+                let mut b = opendal::services::S3::default()
+                    .endpoint(&c.endpoint)
+                    .bucket(&c.bucket)
+                    .region(c.region.as_deref().unwrap_or("us-east-1"))
+                    .access_key_id(&c.access_key_id)
+                    .secret_access_key(&c.secret_access_key)
+                    .root(&absolute(&c.root))
+                    .disable_config_load()
+                    .disable_ec2_metadata();
+                if !c.path_style {
+                    b = b.enable_virtual_host_style();
+                }
+                Operator::new(b)?
+            }
+            Self::WebDav(c) => {
+                let mut b = opendal::services::Webdav::default()
+                    .endpoint(&c.url)
+                    .username(&c.user)
+                    .root(&absolute(&c.root));
+                if let Some(p) = &c.password {
+                    b = b.password(p);
+                }
+                Operator::new(b)?
+            }
+            Self::Sftp(c) => {
+                let mut b = opendal::services::Sftp::default()
+                    .endpoint(&format!("ssh://{}:{}", c.host, c.port))
+                    .user(&c.user)
+                    .known_hosts_strategy("accept");
+                if !c.root.is_empty() {
+                    b = b.root(&c.root);
+                }
+                if let Some(k) = &c.key_file {
+                    b = b.key(&k.display().to_string());
+                }
+                Operator::new(b)?
+            }
+        })
+    }
+
+    /// Rate limits: these services take many calls per second; backoff on 429/503/SlowDown.
+    fn pacing(&self) -> PacerConfig {
+        PacerConfig {
+            calls_per_second: 100.0,
+            burst: 100,
+            starts_empty: false,
+            flood_backoff: Duration::from_secs(5),
+            max_retries: 10,
+            backoff_initial: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+fn absolute(root: &str) -> String {
+    format!("/{}", root.trim_matches('/'))
+}
+
+/// One remote on a service OpenDAL speaks.
+pub struct DalRemote {
+    op: Operator,
+    kind: &'static str,
+    pacer: Arc<Pacer>,
+}
+
+impl DalRemote {
+    /// Builds the operator; nothing is sent until the first call (see [`Remote::about`]).
+    pub fn new(config: &DalConfig) -> Result<Self> {
+        // Registers the reqwest HTTP transport process-wide (once; later calls do nothing).
+        opendal::install_default();
+        let op = config.operator().map_err(|e| map_error(e, "configuration"))?;
+        Ok(Self {
+            op,
+            kind: config.kind(),
+            pacer: Pacer::for_account(&config.account(), config.pacing()),
+        })
+    }
+
+    fn is_s3(&self) -> bool {
+        self.kind == "s3"
+    }
+
+    async fn call<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.pacer.call(what, op).await
+    }
+
+    async fn exists(&self, path: &RemotePath) -> Result<bool> {
+        match self.stat(path).await {
+            Ok(_) => Ok(true),
+            Err(RemoteError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the local file `source` to `path`, streaming it in chunks (multipart on S3).
+    async fn put(&self, path: &str, source: &std::path::Path) -> Result<()> {
+        const CHUNK: usize = 8 << 20;
+        let what = path.to_string();
+        let mut file = tokio::fs::File::open(source)
+            .await
+            .map_err(|e| RemoteError::from_io(e, &source.display().to_string()))?;
+        let mut w = self
+            .op
+            .writer_with(path)
+            .chunk(CHUNK)
+            .concurrent(4)
+            .await
+            .map_err(|e| map_error(e, &what))?;
+        loop {
+            let mut buf = Vec::with_capacity(CHUNK);
+            let n = (&mut file)
+                .take(CHUNK as u64)
+                .read_to_end(&mut buf)
+                .await
+                .map_err(|e| RemoteError::from_io(e, &source.display().to_string()))?;
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = w.write(Bytes::from(buf)).await {
+                let _ = w.abort().await;
+                return Err(map_error(e, &what));
+            }
+        }
+        w.close().await.map_err(|e| map_error(e, &what))?;
+        Ok(())
+    }
+
+    /// Moves one object by copy then delete (S3 has no rename).
+    async fn copy_then_delete(&self, from: &str, to: &str) -> Result<()> {
+        self.call("copy", || async {
+            self.op.copy(from, to).await.map_err(|e| map_error(e, to))
+        })
+        .await?;
+        self.call("delete", || async {
+            self.op.delete(from).await.map_err(|e| map_error(e, from))
+        })
+        .await
+    }
+
+    /// Moves an S3 folder: every object under its prefix, by copy then delete.
+    async fn move_tree(&self, from: &RemotePath, to: &RemotePath) -> Result<()> {
+        let (src, dst) = (dir_path(from), dir_path(to));
+        let all = self
+            .call("list", || async {
+                self.op
+                    .list_with(&src)
+                    .recursive(true)
+                    .await
+                    .map_err(|e| map_error(e, &src))
+            })
+            .await?;
+        for e in all.iter().filter(|e| e.metadata().is_file()) {
+            let target = format!("{dst}{}", &e.path()[src.len()..]);
+            self.copy_then_delete(e.path(), &target).await?;
+        }
+        Ok(())
+    }
+
+    fn entry(&self, name: &str, meta: &Metadata) -> Option<Entry> {
+        let kind = match meta.mode() {
+            EntryMode::DIR => EntryKind::Dir,
+            EntryMode::FILE => EntryKind::File,
+            _ => return None,
+        };
+        let file = kind == EntryKind::File;
+        Some(Entry {
+            name: name.trim_end_matches('/').to_string(),
+            kind,
+            size: if file { meta.content_length() } else { 0 },
+            mtime: meta.last_modified().map(SystemTime::from),
+            id: None,
+            hash: if file && self.is_s3() {
+                md5_etag(meta.etag())
+            } else {
+                None
+            },
+        })
+    }
+}
+
+/// S3's ETag is the content's MD5 for objects uploaded in one piece; multipart ETags
+/// (`…-N`) are not a hash of the content.
+fn md5_etag(etag: Option<&str>) -> Option<Hash> {
+    let e = etag?.trim_matches('"').to_ascii_lowercase();
+    (e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Hash::new(HashAlgo::Md5, e))
+}
+
+fn file_path(p: &RemotePath) -> String {
+    p.as_str().to_string()
+}
+
+fn dir_path(p: &RemotePath) -> String {
+    if p.is_root() {
+        "/".to_string()
+    } else {
+        format!("{}/", p.as_str())
+    }
+}
+
+/// Names an upload is written under before it is renamed into place (SFTP, whose writes land
+/// in the final file as they go); hidden from listings.
+const TEMP_SUFFIX: &str = ".ourclone-tmp";
+
+fn temp_path(p: &RemotePath) -> String {
+    match p.as_str().rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/.{name}{TEMP_SUFFIX}"),
+        None => format!(".{}{TEMP_SUFFIX}", p.as_str()),
+    }
+}
+
+/// Maps an OpenDAL error about `what` to what the caller may do about it.
+fn map_error(e: opendal::Error, what: &str) -> RemoteError {
+    let what = what.to_string();
+    let text = e.to_string();
+    let refused = ["401", "Unauthorized", "InvalidAccessKeyId", "SignatureDoesNotMatch"]
+        .iter()
+        .any(|s| text.contains(s));
+    match e.kind() {
+        ErrorKind::NotFound => RemoteError::NotFound(what),
+        ErrorKind::AlreadyExists | ErrorKind::ConditionNotMatch => RemoteError::AlreadyExists(what),
+        ErrorKind::IsADirectory => RemoteError::IsADirectory(what),
+        ErrorKind::NotADirectory => RemoteError::NotADirectory(what),
+        ErrorKind::PermissionDenied if refused => RemoteError::Auth(reason(&text)),
+        ErrorKind::PermissionDenied => RemoteError::PermissionDenied(what),
+        ErrorKind::RateLimited => RemoteError::Throttled {
+            message: reason(&text),
+            retry_after: None,
+        },
+        _ if refused => RemoteError::Auth(reason(&text)),
+        _ if text.contains("SlowDown") || text.contains("503") => RemoteError::Throttled {
+            message: reason(&text),
+            retry_after: None,
+        },
+        _ if e.is_temporary() || connection_failed(&text) => {
+            RemoteError::Transient(format!("{what}: {}", reason(&text)))
+        }
+        _ => RemoteError::Permanent(format!("{what}: {}", reason(&text))),
+    }
+}
+
+/// A server that is down or restarting answers nothing; that is worth waiting out.
+fn connection_failed(text: &str) -> bool {
+    ["connection refused", "Connection refused", "error sending request", "connection closed"]
+        .iter()
+        .any(|s| text.contains(s))
+}
+
+/// The HTTP status an error carries ("HTTP 403"), else what OpenDAL says after its context
+/// ("send http request, source: error sending request"), on one short line.
+fn reason(text: &str) -> String {
+    match text.split_once("status: ") {
+        Some((_, rest)) if rest.len() >= 3 && rest[..3].bytes().all(|b| b.is_ascii_digit()) => {
+            format!("HTTP {}", &rest[..3])
+        }
+        _ => first_line(text.rsplit("=> ").next().unwrap_or(text)),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or(s);
+    line.chars().take(300).collect()
+}
+
+#[async_trait]
+impl Remote for DalRemote {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn features(&self) -> Features {
+        let cap = self.op.info().capability();
+        Features {
+            keeps_mtime: false,
+            duplicate_names: false,
+            empty_files: true,
+            server_copy: cap.copy,
+            max_batch: 1,
+            min_list_interval: Duration::ZERO,
+            hashes: if self.is_s3() {
+                vec![HashAlgo::Md5]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    async fn list(&self, dir: &ObjectRef) -> Result<Vec<Entry>> {
+        let path = dir_path(&dir.path);
+        let all = self
+            .call("list", || async {
+                self.op.list(&path).await.map_err(|e| map_error(e, &path))
+            })
+            .await?;
+        Ok(all
+            .iter()
+            .filter(|e| e.path() != path && !e.name().ends_with(TEMP_SUFFIX))
+            .filter_map(|e| self.entry(e.name(), e.metadata()))
+            .collect())
+    }
+
+    async fn stat(&self, path: &RemotePath) -> Result<Entry> {
+        let name = path.name();
+        if path.is_root() {
+            return Ok(Entry {
+                name: String::new(),
+                kind: EntryKind::Dir,
+                size: 0,
+                mtime: None,
+                id: None,
+                hash: None,
+            });
+        }
+        let file = file_path(path);
+        let meta = self
+            .call("stat", || async {
+                match self.op.stat(&file).await {
+                    // S3 has no folder objects: a folder is a prefix some object starts with.
+                    Err(e) if e.kind() == ErrorKind::NotFound && self.is_s3() => {
+                        let dir = dir_path(path);
+                        let found = self.op.list_with(&dir).limit(1).await;
+                        let found = found.map(|v| {
+                            v.into_iter().filter(|e| e.path() != dir).collect::<Vec<_>>()
+                        });
+                        match found {
+                            Ok(v) if !v.is_empty() => Ok(opendal::MetadataBuilder::dir().build()),
+                            Ok(_) => Err(RemoteError::NotFound(file.clone())),
+                            Err(e) => Err(map_error(e, &dir)),
+                        }
+                    }
+                    r => r.map_err(|e| map_error(e, &file)),
+                }
+            })
+            .await?;
+        self.entry(name, &meta)
+            .ok_or_else(|| RemoteError::Permanent(format!("{path}: neither file nor folder")))
+    }
+
+    async fn read(&self, file: &ObjectRef, offset: u64, len: u64) -> Result<Bytes> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let path = file_path(&file.path);
+        self.call("read", || async {
+            let r = self.op.read_with(&path).range(offset..offset + len).await;
+            match r {
+                Ok(buf) => Ok(buf.to_bytes()),
+                Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => Ok(Bytes::new()),
+                Err(e) => Err(map_error(e, &path)),
+            }
+        })
+        .await
+    }
+
+    async fn upload(&self, item: &Upload) -> Result<Entry> {
+        let dest = &item.dest.path;
+        if item.replace.is_none() && self.exists(dest).await? {
+            return Err(RemoteError::AlreadyExists(dest.to_string()));
+        }
+        let final_path = file_path(dest);
+        if self.kind == "sftp" {
+            let tmp = temp_path(dest);
+            self.call("upload", || self.put(&tmp, &item.source))
+                .await?;
+            self.call("rename", || async {
+                self.op
+                    .rename(&tmp, &final_path)
+                    .await
+                    .map_err(|e| map_error(e, &final_path))
+            })
+            .await?;
+        } else {
+            self.call("upload", || self.put(&final_path, &item.source))
+                .await?;
+        }
+        let entry = self.stat(dest).await?;
+        if entry.size != item.size {
+            return Err(RemoteError::Transient(format!(
+                "{dest}: the provider holds {} bytes after uploading {}",
+                entry.size, item.size
+            )));
+        }
+        Ok(entry)
+    }
+
+    /// S3 gets no folder object: a `dir/` marker is a file to some servers (`rclone serve s3`
+    /// over a folder then refuses every object under `dir/`), and rclone's S3 backend makes
+    /// none either. An empty S3 folder lives in the MetaStore until a file lands in it.
+    async fn mkdir(&self, dest: &Dest) -> Result<Entry> {
+        if !self.is_s3() {
+            let path = dir_path(&dest.path);
+            self.call("mkdir", || async {
+                self.op.create_dir(&path).await.map_err(|e| map_error(e, &path))
+            })
+            .await?;
+        }
+        Ok(Entry {
+            name: dest.path.name().to_string(),
+            kind: EntryKind::Dir,
+            size: 0,
+            mtime: Some(SystemTime::now()),
+            id: None,
+            hash: None,
+        })
+    }
+
+    async fn rename(
+        &self,
+        from: &ObjectRef,
+        to: &Dest,
+        replace: Option<&ObjectRef>,
+    ) -> Result<Entry> {
+        let source = self.stat(&from.path).await?;
+        match replace {
+            None if self.exists(&to.path).await? => {
+                return Err(RemoteError::AlreadyExists(to.path.to_string()))
+            }
+            None => {}
+            Some(old) => match self.stat(&old.path).await {
+                Ok(e) if e.kind == EntryKind::Dir => self.remove_dir(old).await?,
+                Ok(_) if !self.is_s3() => self.remove_file(old).await?,
+                _ => {}
+            },
+        }
+        let (src, dst) = (file_path(&from.path), file_path(&to.path));
+        match (source.kind, self.is_s3()) {
+            (EntryKind::Dir, true) => self.move_tree(&from.path, &to.path).await?,
+            (EntryKind::File, true) => self.copy_then_delete(&src, &dst).await?,
+            (_, false) => {
+                self.call("rename", || async {
+                    self.op.rename(&src, &dst).await.map_err(|e| map_error(e, &dst))
+                })
+                .await?
+            }
+        }
+        self.stat(&to.path).await
+    }
+
+    async fn remove_file(&self, file: &ObjectRef) -> Result<()> {
+        let path = file_path(&file.path);
+        self.call("delete", || async {
+            self.op.delete(&path).await.map_err(|e| map_error(e, &path))
+        })
+        .await
+    }
+
+    async fn remove_dir(&self, dir: &ObjectRef) -> Result<()> {
+        if !self.list(dir).await?.is_empty() {
+            return Err(RemoteError::NotEmpty(dir.path.to_string()));
+        }
+        let path = dir_path(&dir.path);
+        self.call("rmdir", || async {
+            match self.op.delete(&path).await {
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+                r => r.map_err(|e| map_error(e, &path)),
+            }
+        })
+        .await
+    }
+
+    async fn copy(&self, from: &ObjectRef, to: &Dest) -> Result<Entry> {
+        if !self.features().server_copy {
+            return Err(RemoteError::Unsupported("server-side copy"));
+        }
+        if self.exists(&to.path).await? {
+            return Err(RemoteError::AlreadyExists(to.path.to_string()));
+        }
+        let (src, dst) = (file_path(&from.path), file_path(&to.path));
+        self.call("copy", || async {
+            self.op.copy(&src, &dst).await.map_err(|e| map_error(e, &dst))
+        })
+        .await?;
+        self.stat(&to.path).await
+    }
+
+    /// One cheap call that proves the address and the credentials: a listing of one entry,
+    /// tried once (a wrong address should fail `remote add` at once, not after backoff).
+    async fn about(&self) -> Result<Usage> {
+        self.pacer.acquire().await;
+        match self.op.list_with("/").limit(1).await {
+            Ok(_) => Ok(Usage::default()),
+            Err(e) => Err(match map_error(e, "the remote's root folder") {
+                RemoteError::PermissionDenied(what) => {
+                    RemoteError::Auth(format!("access to {what} denied"))
+                }
+                other => other,
+            }),
+        }
+    }
+
+    fn reachability(&self) -> crate::Reachability {
+        self.pacer.health().report()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn md5_etags_only() {
+        let h = md5_etag(Some("\"0CC175B9C0F1B6A831C399E269772661\"")).unwrap();
+        assert_eq!(h.value, "0cc175b9c0f1b6a831c399e269772661");
+        assert!(md5_etag(Some("\"0cc175b9c0f1b6a831c399e269772661-2\"")).is_none());
+        assert!(md5_etag(Some("W/\"abc\"")).is_none());
+        assert!(md5_etag(None).is_none());
+    }
+
+    #[test]
+    fn temp_names_sit_beside_their_file() {
+        let p = RemotePath::parse("a/b/c.txt").unwrap();
+        assert_eq!(temp_path(&p), "a/b/.c.txt.ourclone-tmp");
+        let p = RemotePath::parse("top").unwrap();
+        assert_eq!(temp_path(&p), ".top.ourclone-tmp");
+        assert_eq!(dir_path(&RemotePath::parse("").unwrap()), "/");
+        assert_eq!(dir_path(&p), "top/");
+    }
+}
