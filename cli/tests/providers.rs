@@ -56,6 +56,13 @@ fn source_tree(root: &Path) {
     assert!(n >= 2000, "source tree has only {n} entries");
 }
 
+/// Unmounts and checks nothing was left in the journal.
+fn drain(m: MountGuard<'_>) {
+    let out = m.unmount();
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("everything is uploaded"), "unmount: {said}");
+}
+
 fn diff(a: &Path, b: &Path) {
     sh(&format!(
         "diff -r --no-dereference '{}' '{}'",
@@ -64,17 +71,24 @@ fn diff(a: &Path, b: &Path) {
     ));
 }
 
-/// The files the server holds (symlinks are kept as `.ourclone-link` objects) equal the tree's.
+/// The files the server holds equal the tree's: symlinks are kept as `.ourclone-link` objects,
+/// and a name's edge spaces as `␠` (OpenDAL trims paths).
 fn server_holds(src: &Path, data: &Path) {
     let files = sh(&format!(
         "cd '{}' && find . -type f -exec md5sum {{}} + | LC_ALL=C sort -k2",
         src.display()
     ));
     let held = sh(&format!(
-        "cd '{}' && find . -type f ! -name '*.ourclone-link' -exec md5sum {{}} + | LC_ALL=C sort -k2",
+        "cd '{}' && find . -type f ! -name '*.ourclone-link' -exec md5sum {{}} + | sed 's/␠/ /g' | LC_ALL=C sort -k2",
         data.display()
     ));
-    assert!(files == held, "the server's files differ from the tree");
+    let (a, b): (Vec<&str>, Vec<&str>) = (files.lines().collect(), held.lines().collect());
+    let missing: Vec<_> = a.iter().filter(|l| !b.contains(l)).take(5).collect();
+    let extra: Vec<_> = b.iter().filter(|l| !a.contains(l)).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "the server's files differ from the tree: missing {missing:?}, unexpected {extra:?}"
+    );
 }
 
 fn end_to_end(kind: Kind) {
@@ -112,8 +126,12 @@ fn end_to_end(kind: Kind) {
     let m = env.mount_source("cloud:", &["--write-back", "1s"]);
     sh(&format!("rsync -a '{}/' '{}/tree/'", src.display(), env.mnt.display()));
     diff(&src, &env.mnt.join("tree"));
-    m.unmount();
+    drain(m);
     server_holds(&src, &server.data.join("tree"));
+    if kind == Kind::S3 {
+        // S3 has no folders: an empty one lives in the mount that made it, not in the bucket.
+        sh(&format!("find '{}' -mindepth 1 -type d -empty -delete", src.display()));
+    }
 
     // A fresh cache reads it all back from the server.
     let env2 = Env::new();
@@ -132,7 +150,7 @@ fn end_to_end(kind: Kind) {
     ));
     let expected = env.dir.path().join("expected.bin");
     std::fs::copy(env2.mnt.join("tree/big.bin"), &expected).unwrap();
-    m2.unmount();
+    drain(m2);
     sh(&format!("cmp '{}' '{}'", expected.display(), server.data.join("tree/big.bin").display()));
     assert_eq!(
         std::fs::read_to_string(server.data.join("tree/ünï cødé/naïve.txt")).unwrap(),
@@ -167,7 +185,7 @@ fn server_away_mid_upload(kind: Kind) {
     assert!(add(&env, "cloud", &server, true, &[]).status.success());
     let m = env.mount_source("cloud:", &["--write-back", "0s"]);
     let src = env.dir.path().join("payload.bin");
-    sh(&format!("head -c 62914560 /dev/urandom > '{}'", src.display()));
+    sh(&format!("head -c 31457280 /dev/urandom > '{}'", src.display()));
     sh(&format!("cp '{}' '{}/payload.bin'", src.display(), env.mnt.display()));
     // Give the upload a moment to start, then take the server away for a while.
     std::thread::sleep(Duration::from_millis(300));
@@ -175,7 +193,7 @@ fn server_away_mid_upload(kind: Kind) {
     std::thread::sleep(Duration::from_secs(3));
     server.restart();
     assert!(env.drained(Duration::from_secs(180)), "the upload did not resume");
-    m.unmount();
+    drain(m);
     sh(&format!("cmp '{}' '{}'", src.display(), server.data.join("payload.bin").display()));
 }
 

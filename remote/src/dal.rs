@@ -187,29 +187,28 @@ impl DalRemote {
 
     /// Writes the local file `source` to `path`, streaming it in chunks (multipart on S3).
     async fn put(&self, path: &str, source: &std::path::Path) -> Result<()> {
-        const CHUNK: usize = 8 << 20;
         let what = path.to_string();
-        let mut file = tokio::fs::File::open(source)
-            .await
-            .map_err(|e| RemoteError::from_io(e, &source.display().to_string()))?;
+        let local = |e| RemoteError::from_io(e, &source.display().to_string());
+        let mut file = tokio::fs::File::open(source).await.map_err(local)?;
+        // WebDAV sends one PUT, whose body OpenDAL takes in one piece.
+        if !self.op.info().capability().write_can_multi {
+            let mut whole = Vec::new();
+            while let Some(chunk) = read_chunk(&mut file).await.map_err(local)? {
+                whole.push(chunk);
+            }
+            let body = opendal::Buffer::from(whole);
+            self.op.write(path, body).await.map_err(|e| map_error(e, &what))?;
+            return Ok(());
+        }
         let mut w = self
             .op
             .writer_with(path)
-            .chunk(CHUNK)
+            .chunk(UPLOAD_CHUNK)
             .concurrent(4)
             .await
             .map_err(|e| map_error(e, &what))?;
-        loop {
-            let mut buf = Vec::with_capacity(CHUNK);
-            let n = (&mut file)
-                .take(CHUNK as u64)
-                .read_to_end(&mut buf)
-                .await
-                .map_err(|e| RemoteError::from_io(e, &source.display().to_string()))?;
-            if n == 0 {
-                break;
-            }
-            if let Err(e) = w.write(Bytes::from(buf)).await {
+        while let Some(chunk) = read_chunk(&mut file).await.map_err(local)? {
+            if let Err(e) = w.write(chunk).await {
                 let _ = w.abort().await;
                 return Err(map_error(e, &what));
             }
@@ -257,7 +256,7 @@ impl DalRemote {
         };
         let file = kind == EntryKind::File;
         Some(Entry {
-            name: name.trim_end_matches('/').to_string(),
+            name: decode_name(name.trim_end_matches('/')),
             kind,
             size: if file { meta.content_length() } else { 0 },
             mtime: meta.last_modified().map(SystemTime::from),
@@ -271,6 +270,16 @@ impl DalRemote {
     }
 }
 
+/// The part size of multipart uploads and the unit files are read in.
+const UPLOAD_CHUNK: usize = 8 << 20;
+
+/// The next chunk of `file`, `None` at its end.
+async fn read_chunk(file: &mut tokio::fs::File) -> std::io::Result<Option<Bytes>> {
+    let mut buf = Vec::with_capacity(UPLOAD_CHUNK);
+    let n = file.take(UPLOAD_CHUNK as u64).read_to_end(&mut buf).await?;
+    Ok((n > 0).then(|| Bytes::from(buf)))
+}
+
 /// S3's ETag is the content's MD5 for objects uploaded in one piece; multipart ETags
 /// (`…-N`) are not a hash of the content.
 fn md5_etag(etag: Option<&str>) -> Option<Hash> {
@@ -279,15 +288,57 @@ fn md5_etag(etag: Option<&str>) -> Option<Hash> {
 }
 
 fn file_path(p: &RemotePath) -> String {
-    p.as_str().to_string()
+    p.as_str().split('/').map(encode_name).collect::<Vec<_>>().join("/")
 }
 
 fn dir_path(p: &RemotePath) -> String {
     if p.is_root() {
         "/".to_string()
     } else {
-        format!("{}/", p.as_str())
+        format!("{}/", file_path(p))
     }
+}
+
+/// OpenDAL trims whitespace off both ends of every path, so a name's leading or trailing
+/// space or tab is stored as its Unicode symbol (␠ ␉), as rclone does; decoded on listing.
+fn encode_name(name: &str) -> String {
+    let edge = |c: char| match c {
+        ' ' => '\u{2420}',
+        '\t' => '\u{2409}',
+        c => c,
+    };
+    let core = name.trim_matches([' ', '\t']);
+    let (start, end) = match core.is_empty() {
+        true => (name.len(), name.len()),
+        false => {
+            let start = name.len() - name.trim_start_matches([' ', '\t']).len();
+            (start, start + core.len())
+        }
+    };
+    let mut out: String = name[..start].chars().map(edge).collect();
+    out.push_str(&name[start..end]);
+    out.extend(name[end..].chars().map(edge));
+    out
+}
+
+fn decode_name(name: &str) -> String {
+    let plain = |c: char| match c {
+        '\u{2420}' => ' ',
+        '\u{2409}' => '\t',
+        c => c,
+    };
+    let core = name.trim_matches(['\u{2420}', '\u{2409}']);
+    let (start, end) = match core.is_empty() {
+        true => (name.len(), name.len()),
+        false => {
+            let start = name.len() - name.trim_start_matches(['\u{2420}', '\u{2409}']).len();
+            (start, start + core.len())
+        }
+    };
+    let mut out: String = name[..start].chars().map(plain).collect();
+    out.push_str(&name[start..end]);
+    out.extend(name[end..].chars().map(plain));
+    out
 }
 
 /// Names an upload is written under before it is renamed into place (SFTP, whose writes land
@@ -295,9 +346,10 @@ fn dir_path(p: &RemotePath) -> String {
 const TEMP_SUFFIX: &str = ".ourclone-tmp";
 
 fn temp_path(p: &RemotePath) -> String {
-    match p.as_str().rsplit_once('/') {
+    let path = file_path(p);
+    match path.rsplit_once('/') {
         Some((dir, name)) => format!("{dir}/.{name}{TEMP_SUFFIX}"),
-        None => format!(".{}{TEMP_SUFFIX}", p.as_str()),
+        None => format!(".{path}{TEMP_SUFFIX}"),
     }
 }
 
@@ -606,5 +658,18 @@ mod tests {
         assert_eq!(temp_path(&p), ".top.ourclone-tmp");
         assert_eq!(dir_path(&RemotePath::parse("").unwrap()), "/");
         assert_eq!(dir_path(&p), "top/");
+    }
+
+    #[test]
+    fn edge_whitespace_survives_path_trimming() {
+        for name in [" lead", "trail ", " both\t", "   ", "mid dle", "x", "\u{2420}odd"] {
+            let enc = encode_name(name);
+            assert_eq!(enc.trim(), enc, "{name:?}");
+            if !name.starts_with('\u{2420}') {
+                assert_eq!(decode_name(&enc), name);
+            }
+        }
+        let p = RemotePath::parse("a /b/ c ").unwrap();
+        assert_eq!(file_path(&p), "a\u{2420}/b/\u{2420}c\u{2420}");
     }
 }
