@@ -141,7 +141,9 @@ impl RemoteConfig {
                 root,
                 ..
             } => format!("{endpoint} bucket {bucket}{}", in_folder(root)),
-            Self::WebDav { url, user, root, .. } => format!("{url} as {user}{}", in_folder(root)),
+            Self::WebDav {
+                url, user, root, ..
+            } => format!("{url} as {user}{}", in_folder(root)),
             Self::Sftp {
                 host,
                 port,

@@ -146,7 +146,9 @@ fn s3_keys(from_stdin: bool) -> Result<(String, String), CliError> {
 /// A WebDAV password: stdin, else the environment, else a prompt on a terminal.
 fn webdav_password(from_stdin: bool) -> Result<String, CliError> {
     let password = if from_stdin {
-        stdin_text("password")?.trim_end_matches(['\r', '\n']).to_string()
+        stdin_text("password")?
+            .trim_end_matches(['\r', '\n'])
+            .to_string()
     } else if let Ok(p) = std::env::var("OURCLONE_WEBDAV_PASSWORD") {
         p
     } else if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
@@ -157,7 +159,8 @@ fn webdav_password(from_stdin: bool) -> Result<String, CliError> {
     };
     if password.is_empty() {
         return Err(CliError::Usage(
-            "no WebDAV password: pipe it to --password-stdin or set OURCLONE_WEBDAV_PASSWORD".into(),
+            "no WebDAV password: pipe it to --password-stdin or set OURCLONE_WEBDAV_PASSWORD"
+                .into(),
         ));
     }
     Ok(password)
@@ -172,8 +175,9 @@ fn new_remote(a: AddArgs) -> Result<RemoteConfig, CliError> {
     Ok(match a.kind {
         RemoteType::Local => {
             let path = needs(a.path, "--path DIR")?;
-            let path = std::fs::canonicalize(&path)
-                .map_err(|_| CliError::Usage(format!("folder {} does not exist", path.display())))?;
+            let path = std::fs::canonicalize(&path).map_err(|_| {
+                CliError::Usage(format!("folder {} does not exist", path.display()))
+            })?;
             RemoteConfig::Local { path }
         }
         RemoteType::OneFichier => RemoteConfig::OneFichier {

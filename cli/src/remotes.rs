@@ -79,8 +79,7 @@ pub async fn open(name: &str, cfg: &RemoteConfig) -> Result<Arc<dyn Remote>, Cli
             let config = dal_config(other).ok_or_else(|| {
                 CliError::Config(format!("remote '{name}': unknown provider type"))
             })?;
-            let r = DalRemote::new(&config)
-                .map_err(|e| remote_error_of(name, other.kind(), e))?;
+            let r = DalRemote::new(&config).map_err(|e| remote_error_of(name, other.kind(), e))?;
             Ok(Arc::new(r))
         }
     }

@@ -19,8 +19,8 @@ use tokio::io::AsyncReadExt;
 
 use crate::pacer::{Pacer, PacerConfig};
 use crate::{
-    Dest, Entry, EntryKind, Features, Hash, HashAlgo, ObjectRef, Remote, RemoteError,
-    RemotePath, Result, Upload, Usage,
+    Dest, Entry, EntryKind, Features, Hash, HashAlgo, ObjectRef, Remote, RemoteError, RemotePath,
+    Result, Upload, Usage,
 };
 
 /// An S3-compatible bucket (AWS, Backblaze B2, Wasabi, Cloudflare R2, MinIO, `rclone serve s3`).
@@ -150,6 +150,9 @@ pub struct DalRemote {
     op: Operator,
     kind: &'static str,
     pacer: Arc<Pacer>,
+    /// Object sizes seen in listings, stats and uploads, by encoded path: OpenDAL treats a
+    /// ranged read that ends past the object as an error, so reads are clamped to the size.
+    sizes: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl DalRemote {
@@ -157,24 +160,83 @@ impl DalRemote {
     pub fn new(config: &DalConfig) -> Result<Self> {
         // Registers the reqwest HTTP transport process-wide (once; later calls do nothing).
         opendal::install_default();
-        let op = config.operator().map_err(|e| map_error(e, "configuration"))?;
+        let op = config
+            .operator()
+            .map_err(|e| map_error(e, "configuration"))?;
         Ok(Self {
             op,
             kind: config.kind(),
             pacer: Pacer::for_account(&config.account(), config.pacing()),
+            sizes: Default::default(),
         })
+    }
+
+    fn remember_size(&self, path: &str, size: Option<u64>) {
+        let Ok(mut sizes) = self.sizes.lock() else {
+            return;
+        };
+        if sizes.len() > 200_000 {
+            sizes.clear();
+        }
+        match size {
+            Some(n) => sizes.insert(path.to_string(), n),
+            None => sizes.remove(path),
+        };
+    }
+
+    /// The object's size: remembered, else asked for.
+    async fn size_of(&self, file: &ObjectRef, path: &str) -> Result<u64> {
+        let known = self.sizes.lock().ok().and_then(|s| s.get(path).copied());
+        match known {
+            Some(n) => Ok(n),
+            None => Ok(self.stat(&file.path).await?.size),
+        }
+    }
+
+    /// Reads `offset..end` (within the object) in one ranged GET.
+    async fn read_range(&self, path: &str, offset: u64, end: u64) -> Result<Bytes> {
+        self.call("read", || async {
+            match self.op.read_with(path).range(offset..end).await {
+                Ok(buf) => Ok(buf.to_bytes()),
+                Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => Ok(Bytes::new()),
+                Err(e) if e.to_string().contains("too little data") => Err(RemoteError::NotFound(
+                    format!("{path}: shorter than remembered"),
+                )),
+                Err(e) => Err(map_error(e, path)),
+            }
+        })
+        .await
     }
 
     fn is_s3(&self) -> bool {
         self.kind == "s3"
     }
 
-    async fn call<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
+    /// One paced call with retries. Every attempt but an upload's has [`CALL_TIMEOUT`]: a
+    /// server that takes a request and never answers must not hang a FUSE request forever.
+    async fn call<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        self.pacer.call(what, op).await
+        if what == "upload" {
+            return self.pacer.call(what, op).await;
+        }
+        self.pacer
+            .call(what, || {
+                let attempt = op();
+                async move {
+                    tokio::time::timeout(CALL_TIMEOUT, attempt)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(RemoteError::Transient(format!(
+                                "{what}: no answer in {} s",
+                                CALL_TIMEOUT.as_secs()
+                            )))
+                        })
+                }
+            })
+            .await
     }
 
     async fn exists(&self, path: &RemotePath) -> Result<bool> {
@@ -197,7 +259,10 @@ impl DalRemote {
                 whole.push(chunk);
             }
             let body = opendal::Buffer::from(whole);
-            self.op.write(path, body).await.map_err(|e| map_error(e, &what))?;
+            self.op
+                .write(path, body)
+                .await
+                .map_err(|e| map_error(e, &what))?;
             return Ok(());
         }
         let mut w = self
@@ -270,6 +335,9 @@ impl DalRemote {
     }
 }
 
+/// How long one attempt of a call other than an upload may wait for its answer.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The part size of multipart uploads and the unit files are read in.
 const UPLOAD_CHUNK: usize = 8 << 20;
 
@@ -288,7 +356,11 @@ fn md5_etag(etag: Option<&str>) -> Option<Hash> {
 }
 
 fn file_path(p: &RemotePath) -> String {
-    p.as_str().split('/').map(encode_name).collect::<Vec<_>>().join("/")
+    p.as_str()
+        .split('/')
+        .map(encode_name)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn dir_path(p: &RemotePath) -> String {
@@ -357,9 +429,14 @@ fn temp_path(p: &RemotePath) -> String {
 fn map_error(e: opendal::Error, what: &str) -> RemoteError {
     let what = what.to_string();
     let text = e.to_string();
-    let refused = ["401", "Unauthorized", "InvalidAccessKeyId", "SignatureDoesNotMatch"]
-        .iter()
-        .any(|s| text.contains(s));
+    let refused = [
+        "401",
+        "Unauthorized",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+    ]
+    .iter()
+    .any(|s| text.contains(s));
     match e.kind() {
         ErrorKind::NotFound => RemoteError::NotFound(what),
         ErrorKind::AlreadyExists | ErrorKind::ConditionNotMatch => RemoteError::AlreadyExists(what),
@@ -385,9 +462,14 @@ fn map_error(e: opendal::Error, what: &str) -> RemoteError {
 
 /// A server that is down or restarting answers nothing; that is worth waiting out.
 fn connection_failed(text: &str) -> bool {
-    ["connection refused", "Connection refused", "error sending request", "connection closed"]
-        .iter()
-        .any(|s| text.contains(s))
+    [
+        "connection refused",
+        "Connection refused",
+        "error sending request",
+        "connection closed",
+    ]
+    .iter()
+    .any(|s| text.contains(s))
 }
 
 /// The HTTP status an error carries ("HTTP 403"), else what OpenDAL says after its context
@@ -436,11 +518,19 @@ impl Remote for DalRemote {
                 self.op.list(&path).await.map_err(|e| map_error(e, &path))
             })
             .await?;
-        Ok(all
+        let entries = all
             .iter()
-            .filter(|e| e.path() != path && !e.name().ends_with(TEMP_SUFFIX))
-            .filter_map(|e| self.entry(e.name(), e.metadata()))
-            .collect())
+            .filter(|e| e.path() != path && !e.name().ends_with(TEMP_SUFFIX));
+        let mut out = Vec::new();
+        for e in entries {
+            if let Some(entry) = self.entry(e.name(), e.metadata()) {
+                if entry.kind == EntryKind::File {
+                    self.remember_size(e.path(), Some(entry.size));
+                }
+                out.push(entry);
+            }
+        }
+        Ok(out)
     }
 
     async fn stat(&self, path: &RemotePath) -> Result<Entry> {
@@ -464,7 +554,9 @@ impl Remote for DalRemote {
                         let dir = dir_path(path);
                         let found = self.op.list_with(&dir).limit(1).await;
                         let found = found.map(|v| {
-                            v.into_iter().filter(|e| e.path() != dir).collect::<Vec<_>>()
+                            v.into_iter()
+                                .filter(|e| e.path() != dir)
+                                .collect::<Vec<_>>()
                         });
                         match found {
                             Ok(v) if !v.is_empty() => Ok(opendal::MetadataBuilder::dir().build()),
@@ -476,24 +568,33 @@ impl Remote for DalRemote {
                 }
             })
             .await?;
-        self.entry(name, &meta)
-            .ok_or_else(|| RemoteError::Permanent(format!("{path}: neither file nor folder")))
+        let entry = self
+            .entry(name, &meta)
+            .ok_or_else(|| RemoteError::Permanent(format!("{path}: neither file nor folder")))?;
+        if entry.kind == EntryKind::File {
+            self.remember_size(&file, Some(entry.size));
+        }
+        Ok(entry)
     }
 
     async fn read(&self, file: &ObjectRef, offset: u64, len: u64) -> Result<Bytes> {
-        if len == 0 {
+        let path = file_path(&file.path);
+        let size = self.size_of(file, &path).await?;
+        if len == 0 || offset >= size {
             return Ok(Bytes::new());
         }
-        let path = file_path(&file.path);
-        self.call("read", || async {
-            let r = self.op.read_with(&path).range(offset..offset + len).await;
-            match r {
-                Ok(buf) => Ok(buf.to_bytes()),
-                Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => Ok(Bytes::new()),
-                Err(e) => Err(map_error(e, &path)),
+        match self.read_range(&path, offset, size.min(offset + len)).await {
+            // The object changed since its size was seen: ask again, once.
+            Err(RemoteError::NotFound(_)) => {
+                self.remember_size(&path, None);
+                let size = self.size_of(file, &path).await?;
+                if offset >= size {
+                    return Ok(Bytes::new());
+                }
+                self.read_range(&path, offset, size.min(offset + len)).await
             }
-        })
-        .await
+            r => r,
+        }
     }
 
     async fn upload(&self, item: &Upload) -> Result<Entry> {
@@ -504,8 +605,7 @@ impl Remote for DalRemote {
         let final_path = file_path(dest);
         if self.kind == "sftp" {
             let tmp = temp_path(dest);
-            self.call("upload", || self.put(&tmp, &item.source))
-                .await?;
+            self.call("upload", || self.put(&tmp, &item.source)).await?;
             self.call("rename", || async {
                 self.op
                     .rename(&tmp, &final_path)
@@ -534,7 +634,10 @@ impl Remote for DalRemote {
         if !self.is_s3() {
             let path = dir_path(&dest.path);
             self.call("mkdir", || async {
-                self.op.create_dir(&path).await.map_err(|e| map_error(e, &path))
+                self.op
+                    .create_dir(&path)
+                    .await
+                    .map_err(|e| map_error(e, &path))
             })
             .await?;
         }
@@ -567,12 +670,16 @@ impl Remote for DalRemote {
             },
         }
         let (src, dst) = (file_path(&from.path), file_path(&to.path));
+        self.remember_size(&src, None);
         match (source.kind, self.is_s3()) {
             (EntryKind::Dir, true) => self.move_tree(&from.path, &to.path).await?,
             (EntryKind::File, true) => self.copy_then_delete(&src, &dst).await?,
             (_, false) => {
                 self.call("rename", || async {
-                    self.op.rename(&src, &dst).await.map_err(|e| map_error(e, &dst))
+                    self.op
+                        .rename(&src, &dst)
+                        .await
+                        .map_err(|e| map_error(e, &dst))
                 })
                 .await?
             }
@@ -582,6 +689,7 @@ impl Remote for DalRemote {
 
     async fn remove_file(&self, file: &ObjectRef) -> Result<()> {
         let path = file_path(&file.path);
+        self.remember_size(&path, None);
         self.call("delete", || async {
             self.op.delete(&path).await.map_err(|e| map_error(e, &path))
         })
@@ -611,7 +719,10 @@ impl Remote for DalRemote {
         }
         let (src, dst) = (file_path(&from.path), file_path(&to.path));
         self.call("copy", || async {
-            self.op.copy(&src, &dst).await.map_err(|e| map_error(e, &dst))
+            self.op
+                .copy(&src, &dst)
+                .await
+                .map_err(|e| map_error(e, &dst))
         })
         .await?;
         self.stat(&to.path).await
@@ -662,7 +773,15 @@ mod tests {
 
     #[test]
     fn edge_whitespace_survives_path_trimming() {
-        for name in [" lead", "trail ", " both\t", "   ", "mid dle", "x", "\u{2420}odd"] {
+        for name in [
+            " lead",
+            "trail ",
+            " both\t",
+            "   ",
+            "mid dle",
+            "x",
+            "\u{2420}odd",
+        ] {
             let enc = encode_name(name);
             assert_eq!(enc.trim(), enc, "{name:?}");
             if !name.starts_with('\u{2420}') {

@@ -7,9 +7,9 @@
 //! caller that remembers them spares the provider a lookup.
 
 mod counted;
+pub mod dal;
 mod error;
 mod hash;
-pub mod dal;
 pub mod health;
 pub mod local;
 pub mod onefichier;

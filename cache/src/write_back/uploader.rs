@@ -90,6 +90,9 @@ pub const DRAIN_GIVE_UP: u32 = 5;
 /// How long a drain waits for files still open for writing to be closed.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
 
+/// The shortest time between two write-back passes.
+const PASS_GAP: Duration = Duration::from_millis(100);
+
 fn backoff(attempts: u32) -> Duration {
     Duration::from_millis(500u64.saturating_mul(1 << attempts.min(7))).min(Duration::from_secs(60))
 }
@@ -218,12 +221,15 @@ impl Uploader {
         }
     }
 
-    /// Runs until the task is dropped: a pass whenever woken, and at least every second.
+    /// Runs until the task is dropped: a pass whenever woken, and at least every second. Passes
+    /// are at least [`PASS_GAP`] apart: a pass reads the whole journal, and a writer closing
+    /// thousands of files would otherwise start one per file (quadratic in the files pending).
     pub async fn run(self: Arc<Self>) {
         loop {
             if let Err(e) = self.pass(false).await {
                 tracing::warn!("upload pass failed: {e}");
             }
+            tokio::time::sleep(PASS_GAP).await;
             let _ = tokio::time::timeout(Duration::from_secs(1), self.wake.notified()).await;
         }
     }

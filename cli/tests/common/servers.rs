@@ -128,7 +128,10 @@ impl Server {
         );
         std::fs::write(conf.join("httpd.conf"), text).unwrap();
         std::fs::create_dir_all(conf.join("lock")).unwrap();
-        run(Command::new("chown").args(["-R", "www-data:www-data"]).arg(conf.join("lock")).arg(&self.data));
+        run(Command::new("chown")
+            .args(["-R", "www-data:www-data"])
+            .arg(conf.join("lock"))
+            .arg(&self.data));
     }
 
     fn prepare_sshd(&self) {
@@ -186,12 +189,21 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {:?} ({e}): run scripts/install-test-deps.sh", self.kind));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {:?} ({e}): run scripts/install-test-deps.sh",
+                    self.kind
+                )
+            });
         self.child = Some(child);
         let up = super::wait_for(Duration::from_secs(20), || {
             std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
         });
-        assert!(up, "{:?} server did not start on port {}", self.kind, self.port);
+        assert!(
+            up,
+            "{:?} server did not start on port {}",
+            self.kind, self.port
+        );
     }
 
     /// Takes the server away (kills it; Apache's worker processes go with their group).
