@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-# The 1Fichier tests start the emulator binary, so build every binary first.
-cargo build --workspace --bins
+# No separate `cargo build --bins`: every test starts the 1Fichier emulator in-process and gets
+# the ourclone-fs binary from cargo test itself (CARGO_BIN_EXE); a plain build resolves features
+# without the dev-dependencies and so compiled the whole stack a third time.
 cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"
