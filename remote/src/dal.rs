@@ -374,42 +374,28 @@ fn dir_path(p: &RemotePath) -> String {
 /// OpenDAL trims whitespace off both ends of every path, so a name's leading or trailing
 /// space or tab is stored as its Unicode symbol (␠ ␉), as rclone does; decoded on listing.
 fn encode_name(name: &str) -> String {
-    let edge = |c: char| match c {
+    map_edges(name, &[' ', '\t'], |c| match c {
         ' ' => '\u{2420}',
         '\t' => '\u{2409}',
         c => c,
-    };
-    let core = name.trim_matches([' ', '\t']);
-    let (start, end) = match core.is_empty() {
-        true => (name.len(), name.len()),
-        false => {
-            let start = name.len() - name.trim_start_matches([' ', '\t']).len();
-            (start, start + core.len())
-        }
-    };
-    let mut out: String = name[..start].chars().map(edge).collect();
-    out.push_str(&name[start..end]);
-    out.extend(name[end..].chars().map(edge));
-    out
+    })
 }
 
 fn decode_name(name: &str) -> String {
-    let plain = |c: char| match c {
+    map_edges(name, &['\u{2420}', '\u{2409}'], |c| match c {
         '\u{2420}' => ' ',
         '\u{2409}' => '\t',
         c => c,
-    };
-    let core = name.trim_matches(['\u{2420}', '\u{2409}']);
-    let (start, end) = match core.is_empty() {
-        true => (name.len(), name.len()),
-        false => {
-            let start = name.len() - name.trim_start_matches(['\u{2420}', '\u{2409}']).len();
-            (start, start + core.len())
-        }
-    };
-    let mut out: String = name[..start].chars().map(plain).collect();
+    })
+}
+
+/// `name` with `map` applied to the run of `edge` characters at each end of it.
+fn map_edges(name: &str, edge: &[char], map: impl Fn(char) -> char) -> String {
+    let start = name.len() - name.trim_start_matches(edge).len();
+    let end = start.max(name.trim_end_matches(edge).len());
+    let mut out: String = name[..start].chars().map(&map).collect();
     out.push_str(&name[start..end]);
-    out.extend(name[end..].chars().map(plain));
+    out.extend(name[end..].chars().map(&map));
     out
 }
 
