@@ -336,3 +336,105 @@ fn main() {
         std::process::exit(e.exit_code());
     }
 }
+
+/// Issue 8, item 16: no command line makes the argument parsers panic, whether typed by a user
+/// or built from an fstab line by the mount helper.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use proptest::prelude::*;
+    use std::ffi::OsString;
+
+    /// Words the parsers know, next to values that are out of range or malformed.
+    const WORDS: &[&str] = &[
+        "mount",
+        "unmount",
+        "status",
+        "remote",
+        "add",
+        "update",
+        "remove",
+        "list",
+        "backup",
+        "restore",
+        "repo",
+        "init",
+        "forget",
+        "sync",
+        "copy",
+        "move",
+        "check",
+        "jobs",
+        "du",
+        "service",
+        "--type",
+        "s3",
+        "webdav",
+        "sftp",
+        "1fichier",
+        "local",
+        "--write-back",
+        "--dir-cache-time",
+        "--cache-max-size",
+        "--rate",
+        "--commit-interval",
+        "--port",
+        "--keep-last",
+        "--json",
+        "--foreground",
+        "-o",
+        "1e400s",
+        "NaN",
+        "-1",
+        "inf",
+        "0",
+        "99999999999999999999",
+        "18446744073709551616ms",
+        "demo:",
+        "demo:/a/../b",
+        "/mnt",
+        "",
+        "--",
+        "-",
+        "=",
+        ",",
+    ];
+
+    fn word() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => prop::sample::select(WORDS).prop_map(str::to_string),
+            1 => ".{0,16}",
+        ]
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    proptest! {
+        #[test]
+        fn no_argument_vector_panics(args in prop::collection::vec(word(), 0..8)) {
+            let argv = std::iter::once("ourclone-fs".to_string()).chain(args);
+            let _ = Cli::try_parse_from(argv);
+        }
+
+        #[test]
+        fn no_mount_option_string_panics(
+            opts in prop::collection::vec(word(), 0..6),
+            sep in prop::sample::select(vec![",", "=", ""]),
+            sloppy in any::<bool>(),
+        ) {
+            let mut argv: Vec<OsString> =
+                ["/sbin/mount.ourclone-fs", "demo:", "/mnt/x", "-o"].map(OsString::from).into();
+            argv.push(opts.join(sep).into());
+            if sloppy {
+                argv.push("-s".into());
+            }
+            if let Some(Ok(argv)) = helper::as_helper(argv) {
+                let _ = Cli::try_parse_from(argv);
+            }
+        }
+    }
+}

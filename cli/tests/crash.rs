@@ -4,7 +4,11 @@
 //! exactly what had been acknowledged: nothing acknowledged lost, nothing deleted back, nothing
 //! duplicated. A second workload of many small files never fsyncs at all: a close or rename that
 //! returned is acknowledged (the intent log and the data files are in the page cache, which
-//! outlives the daemon). Rounds: `CRASH_ROUNDS` (default 8 and 4).
+//! outlives the daemon). A third kills the daemon and then damages the cache before the remount
+//! (issue 8's cache accident): the local copies of synced files are deleted or cut short, and
+//! still nothing in the cloud may change but what the user wrote. The first workload also runs
+//! once against each real server (S3, WebDAV, SFTP; see `common::servers`). Rounds:
+//! `CRASH_ROUNDS` (default 8, 4, 2 and 1 per server).
 
 mod common;
 
@@ -16,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::servers::{Kind, Server};
 use common::*;
 
 /// A small deterministic generator (xorshift64*), so a failing seed can be replayed.
@@ -166,9 +171,57 @@ fn daemon_pid(env: &Env) -> i32 {
     env.status()["pid"].as_u64().expect("pid") as i32
 }
 
-fn one_round(seed: u64, fsyncs: bool) {
+/// What happens to the cache between the kill and the remount.
+#[derive(Clone, Copy, PartialEq)]
+enum Aftermath {
+    Nothing,
+    /// The local copies of synced files (data files whose bytes the cloud holds) deleted or
+    /// cut to half their length.
+    CacheAccident,
+}
+
+/// Deletes or halves every data file whose content some cloud file has (a synced copy); the
+/// number damaged. Data files holding bytes the cloud lacks are pending and left alone: losing
+/// those is losing unsaved work, which no cache can survive.
+fn damage_synced_copies(env: &Env, cloud_dir: &Path, rng: &mut Rng) -> usize {
+    let cloud: Vec<Vec<u8>> = cloud_files(cloud_dir).into_values().collect();
+    let list = sh(&format!(
+        "find {} -path '*/data/*' -type f -size +0",
+        env.cache.display()
+    ));
+    let mut damaged = 0;
+    for path in list.lines().map(Path::new) {
+        let bytes = fs::read(path).unwrap();
+        if !cloud.contains(&bytes) {
+            continue;
+        }
+        if rng.below(2) == 0 {
+            fs::remove_file(path).unwrap();
+        } else {
+            let f = OpenOptions::new().write(true).open(path).unwrap();
+            f.set_len(bytes.len() as u64 / 2).unwrap();
+        }
+        damaged += 1;
+    }
+    damaged
+}
+
+/// Where the mount's files live: the `demo` local folder, or a real server.
+fn target(env: &Env, server: Option<&Server>) -> (String, std::path::PathBuf) {
+    match server {
+        None => ("demo:".into(), env.cloud.clone()),
+        Some(s) => {
+            let out = s.add_remote(env, "cloud", true, &[]);
+            assert!(out.status.success(), "remote add: {}", stderr(&out));
+            ("cloud:".into(), s.data.clone())
+        }
+    }
+}
+
+fn one_round(seed: u64, fsyncs: bool, aftermath: Aftermath, server: Option<&Server>) {
     let env = Env::new();
-    let m = env.mount(&["--write-back", "200ms"]);
+    let (source, cloud_dir) = target(&env, server);
+    let m = env.mount_source(&source, &["--write-back", "200ms"]);
     for d in ["d0", "d1"] {
         fs::create_dir(env.mnt.join(d)).unwrap();
     }
@@ -213,7 +266,20 @@ fn one_round(seed: u64, fsyncs: bool) {
             .status();
         !env.mounted()
     }));
-    let m = env.mount(&[]);
+    if aftermath == Aftermath::CacheAccident {
+        let n = damage_synced_copies(&env, &cloud_dir, &mut rng);
+        eprintln!("seed {seed}: damaged {n} synced copies in the cache");
+    }
+    let m = env.mount_source(&source, &[]);
+    let fuzzy: Vec<&String> = flight.paths.iter().map(|(p, _)| p).collect();
+    for (path, want) in model.iter().filter(|(p, _)| !fuzzy.contains(p)) {
+        let got = fs::read(env.mnt.join(path));
+        assert!(
+            got.as_ref().ok() == Some(want),
+            "seed {seed}: {path} reads back wrong through the mount ({:?})",
+            got.map(|b| b.len())
+        );
+    }
     m.unmount();
     let quarantine = sh(&format!(
         "find {} -path '*quarantine*' -type f",
@@ -223,7 +289,7 @@ fn one_round(seed: u64, fsyncs: bool) {
         quarantine, "",
         "seed {seed}: recovery had to quarantine something"
     );
-    let cloud = cloud_files(&env.cloud);
+    let cloud = cloud_files(&cloud_dir);
     eprintln!(
         "seed {seed}: killed after {ops} acknowledged ops; {} files expected",
         model.len()
@@ -267,7 +333,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 fn sigkill_mid_workload_loses_nothing_acknowledged() {
     let (rounds, first) = (env_or("CRASH_ROUNDS", 8), env_or("CRASH_SEED", 1));
     for seed in first..first + rounds {
-        one_round(seed, true);
+        one_round(seed, true, Aftermath::Nothing, None);
     }
 }
 
@@ -277,6 +343,41 @@ fn sigkill_mid_workload_loses_nothing_acknowledged() {
 fn sigkill_without_fsync_loses_nothing_that_returned() {
     let (rounds, first) = (env_or("CRASH_ROUNDS", 4), env_or("CRASH_SEED", 1));
     for seed in first..first + rounds {
-        one_round(seed + 1000, false);
+        one_round(seed + 1000, false, Aftermath::Nothing, None);
     }
+}
+
+/// Issue 8's invariant through a real mount: after a kill, the cache loses or truncates the
+/// local copies of synced files; the remount reads every acknowledged file whole and the cloud
+/// ends holding exactly what was acknowledged.
+#[test]
+fn sigkill_then_cache_accident_spares_the_cloud() {
+    let (rounds, first) = (env_or("CRASH_ROUNDS", 2), env_or("CRASH_SEED", 1));
+    for seed in first..first + rounds {
+        one_round(seed + 2000, true, Aftermath::CacheAccident, None);
+    }
+}
+
+/// The same kill, against each real server (issue 14): one round each (`CRASH_ROUNDS`).
+fn on_server(kind: Kind, seed: u64) {
+    let server = Server::start(kind);
+    let rounds = env_or("CRASH_ROUNDS", 1);
+    for seed in seed..seed + rounds {
+        one_round(seed, true, Aftermath::Nothing, Some(&server));
+    }
+}
+
+#[test]
+fn sigkill_on_s3_loses_nothing_acknowledged() {
+    on_server(Kind::S3, 3000);
+}
+
+#[test]
+fn sigkill_on_webdav_loses_nothing_acknowledged() {
+    on_server(Kind::WebDav, 4000);
+}
+
+#[test]
+fn sigkill_on_sftp_loses_nothing_acknowledged() {
+    on_server(Kind::Sftp, 5000);
 }

@@ -7,35 +7,16 @@
 
 mod common;
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use common::servers::{Kind, Server};
 use common::*;
 
 fn add(env: &Env, name: &str, server: &Server, good: bool, extra: &[&str]) -> Output {
-    let mut args: Vec<String> = vec!["remote".into(), "add".into(), name.into()];
-    args.extend(server.add_args(""));
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let mut child = env
-        .cmd()
-        .args(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run remote add");
-    let secret = server.secret(good);
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(secret.as_bytes())
-        .expect("write the secret");
-    child.wait_with_output().expect("remote add")
+    server.add_remote(env, name, good, extra)
 }
 
 /// A copy of /usr/share/doc (2,000+ files and links) plus odd names, an empty folder and file,
@@ -218,6 +199,17 @@ fn copy_with_1fichier(env: &Env) {
     ok(env, &["copy", seed.to_str().unwrap(), "fichier:seed"]);
     ok(env, &["copy", "fichier:seed", "cloud:from-fichier"]);
     ok(env, &["check", "fichier:seed", "cloud:from-fichier"]);
+    // Content hashes: the provider's own where it has one (S3's MD5 ETags), computed here for
+    // the local side.
+    ok(
+        env,
+        &[
+            "check",
+            "--checksum",
+            seed.to_str().unwrap(),
+            "cloud:from-fichier",
+        ],
+    );
     ok(env, &["copy", "cloud:from-fichier", "fichier:back"]);
     ok(env, &["check", "cloud:from-fichier", "fichier:back"]);
     ok(env, &["check", seed.to_str().unwrap(), "fichier:back"]);

@@ -158,6 +158,10 @@ pub struct DalRemote {
 impl DalRemote {
     /// Builds the operator; nothing is sent until the first call (see [`Remote::about`]).
     pub fn new(config: &DalConfig) -> Result<Self> {
+        // OpenDAL's reqwest is built without a TLS crypto provider of its own (see the workspace
+        // Cargo.toml): ring, which our own reqwest uses, becomes the process default. An error
+        // only says a default is already installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         // Registers the reqwest HTTP transport process-wide (once; later calls do nothing).
         opendal::install_default();
         let op = config

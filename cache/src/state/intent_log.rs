@@ -30,7 +30,10 @@ use redb::{BackendError, StorageBackend};
 use crate::content::data::sync_dir;
 
 const PAGE: u64 = 4096;
-const MAGIC: &[u8; 8] = b"OCFSINT1";
+/// Records carry the changed words' new bytes, so a replay can run twice (see [`Fold`]).
+const MAGIC: &[u8; 8] = b"OCFSINT2";
+/// Logs of older builds carried XOR deltas instead; still replayed at open.
+const MAGIC_XOR: &[u8; 8] = b"OCFSINT1";
 /// Magic, boot id (36 bytes of text, zero padded to 40).
 const HEADER_LEN: u64 = 48;
 /// Kind, length, sequence number, checksum.
@@ -152,10 +155,14 @@ fn u64_at(b: &[u8], at: usize) -> io::Result<u64> {
 }
 
 /// Commit records folded into the pages they leave, so a replay writes each page once. Each
-/// page in a record is stored as its change since the previous record (XOR, as runs of changed
-/// bytes), so records must be added in order onto the state the log started from.
+/// page in a record is stored as the runs of words that changed since the previous record,
+/// with their new bytes. Records are added in order; replaying a log onto a database file that
+/// already holds some or all of it (a crash, or a full disk, between folding and resetting the
+/// log) ends in the same state, because every byte takes the value of the last record that
+/// wrote it. (Old-format logs carry XOR deltas, which are replayed once, as they were.)
 struct Fold<'a> {
     main: &'a File,
+    xor: bool,
     base_len: u64,
     /// Bytes at and past this offset were shrunk away: they read as zeros.
     zero_from: u64,
@@ -164,10 +171,11 @@ struct Fold<'a> {
 }
 
 impl<'a> Fold<'a> {
-    fn new(main: &'a File) -> io::Result<Self> {
+    fn new(main: &'a File, xor: bool) -> io::Result<Self> {
         let len = main.metadata()?.len();
         Ok(Self {
             main,
+            xor,
             base_len: len,
             zero_from: len,
             len,
@@ -204,13 +212,18 @@ impl<'a> Fold<'a> {
             let n = u64_at(payload, at)?;
             let runs = u16_at(payload, at + 8)?;
             at += 10;
+            let xor = self.xor;
             let page = self.page(n)?;
             for _ in 0..runs {
                 let start = u16_at(payload, at)? as usize;
                 let count = u16_at(payload, at + 2)? as usize;
                 let delta = payload.get(at + 4..at + 4 + count).ok_or_else(short)?;
                 let dst = page.get_mut(start..start + count).ok_or_else(short)?;
-                dst.iter_mut().zip(delta).for_each(|(b, d)| *b ^= d);
+                if xor {
+                    dst.iter_mut().zip(delta).for_each(|(b, d)| *b ^= d);
+                } else {
+                    dst.copy_from_slice(delta);
+                }
                 at += 4 + count;
             }
         }
@@ -237,7 +250,7 @@ fn u16_at(b: &[u8], at: usize) -> io::Result<u16> {
 }
 
 /// Appends page `n`'s change from `before` to `after` to `out`: the page number, the number of
-/// runs, then each run of changed 8-byte words as (start, length, XOR of the bytes).
+/// runs, then each run of changed 8-byte words as (start, length, the bytes after).
 fn encode_change(out: &mut Vec<u8>, n: u64, before: &[u8], after: &[u8]) {
     out.extend_from_slice(&n.to_le_bytes());
     let count_at = out.len();
@@ -262,7 +275,7 @@ fn encode_change(out: &mut Vec<u8>, n: u64, before: &[u8], after: &[u8]) {
         let (a, b) = (start * 8, w * 8);
         out.extend_from_slice(&(a as u16).to_le_bytes());
         out.extend_from_slice(&((b - a) as u16).to_le_bytes());
-        out.extend(before[a..b].iter().zip(&after[a..b]).map(|(x, y)| x ^ y));
+        out.extend_from_slice(&after[a..b]);
         runs += 1;
     }
     out[count_at..count_at + 2].copy_from_slice(&runs.to_le_bytes());
@@ -317,7 +330,8 @@ fn recover(main: &File, log_path: &Path) -> io::Result<usize> {
         Err(e) => return Err(e),
     };
     let mut replayed = 0;
-    if raw.len() as u64 >= HEADER_LEN && &raw[..8] == MAGIC {
+    let xor = raw.get(..8) == Some(MAGIC_XOR);
+    if raw.len() as u64 >= HEADER_LEN && (&raw[..8] == MAGIC || xor) {
         let same_boot = raw[8..48] == boot_id() && boot_id() != [0u8; 40];
         let recs = records(&raw[HEADER_LEN as usize..]);
         let sealed = recs
@@ -328,18 +342,34 @@ fn recover(main: &File, log_path: &Path) -> io::Result<usize> {
             .unwrap_or(0);
         // What this boot replays must not be ahead of the data files on disk.
         sync_file_system(main)?;
-        let mut fold = Fold::new(main)?;
-        for r in recs.iter().filter(|r| r.kind == COMMIT) {
-            if same_boot || r.seq <= sealed {
-                fold.add(r.payload)?;
-                replayed += 1;
-            }
+        let replay: Vec<&Record> = recs
+            .iter()
+            .filter(|r| r.kind == COMMIT && (same_boot || r.seq <= sealed))
+            .collect();
+        let last = replay.last().map_or(0, |r| r.seq);
+        if last > sealed && !xor {
+            // Their data files are on disk now (the sync above): seal them before the database
+            // file takes them, so a reboot before the log is reset replays them all again.
+            reset_log(log_path, &sealed_through(&recs, last))?;
+        }
+        let mut fold = Fold::new(main, xor)?;
+        for r in &replay {
+            fold.add(r.payload)?;
+            replayed += 1;
         }
         fold.write()?;
         main.sync_all()?;
     }
     reset_log(log_path, &[])?;
     Ok(replayed)
+}
+
+/// The records `recs` followed by a seal of everything up to `last`.
+fn sealed_through(recs: &[Record], last: u64) -> Vec<u8> {
+    let mut body: Vec<u8> = recs.iter().flat_map(|r| r.raw.iter().copied()).collect();
+    let next = recs.iter().map(|r| r.seq).max().unwrap_or(0) + 1;
+    body.extend(encode(SEAL, next, &last.to_le_bytes()));
+    body
 }
 
 fn unsupported<T>() -> Result<T, BackendError> {
@@ -504,7 +534,7 @@ impl State {
         let raw = fs::read(&self.log_path)?;
         let body = raw.get(HEADER_LEN as usize..).unwrap_or_default();
         let mut keep = Vec::new();
-        let mut fold = Fold::new(&self.main)?;
+        let mut fold = Fold::new(&self.main, false)?;
         for r in records(body) {
             if r.seq > self.sealed {
                 keep.extend_from_slice(r.raw);
@@ -690,6 +720,46 @@ mod tests {
             // Dropped without a seal or a checkpoint: the database file is still empty.
         }
         assert_eq!(keys(&path), (0..200).collect::<Vec<_>>());
+    }
+
+    /// A crash (or a full disk) after the log was applied to the database file but before a
+    /// new log replaced it: the next open applies the same records again, and must land on the
+    /// same database. (With XOR deltas the second replay undid the first: "all roots are
+    /// corrupted".)
+    #[test]
+    fn a_replay_interrupted_before_the_log_reset_can_run_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let log_path = PathBuf::from(format!("{}.intent", path.display()));
+        {
+            let (db, log) = open(&path);
+            for k in 0..300 {
+                put(&db, k);
+                if k == 100 {
+                    log.seal().unwrap();
+                }
+            }
+        }
+        let crashed_log = fs::read(&log_path).unwrap();
+        assert_eq!(keys(&path), (0..300).collect::<Vec<_>>());
+        // The first replay folded the log into the file; put it back as if the reset never came.
+        fs::write(&log_path, &crashed_log).unwrap();
+        assert_eq!(keys(&path), (0..300).collect::<Vec<_>>());
+        // The same, and the machine restarts before the new log: the replay already sealed
+        // what it folded, so the next boot replays all of it again rather than a prefix over a
+        // file that holds more.
+        let (head, body) = crashed_log.split_at(HEADER_LEN as usize);
+        let recs = records(body);
+        let last = recs
+            .iter()
+            .filter(|r| r.kind == COMMIT)
+            .map(|r| r.seq)
+            .max();
+        let mut log = head.to_vec();
+        log.extend(sealed_through(&recs, last.unwrap()));
+        fs::write(&log_path, &log).unwrap();
+        reboot(&path);
+        assert_eq!(keys(&path), (0..300).collect::<Vec<_>>());
     }
 
     #[test]

@@ -3,11 +3,14 @@
 //! `rclone serve s3` (S3 with access keys). Each is killed when its guard drops; `stop` and
 //! `restart` let a test take the server away mid-upload.
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
+
+use super::Env;
 
 pub const USER: &str = "tester";
 pub const PASSWORD: &str = "dav-secret-7";
@@ -265,6 +268,30 @@ impl Server {
         };
         a.extend(["--root".into(), root]);
         a
+    }
+
+    /// `ourclone-fs remote add NAME` for this server in `env`, the secret given on stdin (the
+    /// right one, or a wrong one when `good` is false).
+    pub fn add_remote(&self, env: &Env, name: &str, good: bool, extra: &[&str]) -> Output {
+        let mut args: Vec<String> = vec!["remote".into(), "add".into(), name.into()];
+        args.extend(self.add_args(""));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut child = env
+            .cmd()
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run remote add");
+        let secret = self.secret(good);
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(secret.as_bytes())
+            .expect("write the secret");
+        child.wait_with_output().expect("remote add")
     }
 
     /// What `remote add` reads on stdin: the password or the key pair (empty for SFTP).

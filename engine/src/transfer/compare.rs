@@ -110,6 +110,8 @@ fn compute_local(path: &std::path::Path, size: u64, algo: HashAlgo) -> io::Resul
 enum Hasher {
     Blake3(Box<blake3::Hasher>),
     Whirlpool(Box<whirlpool::Whirlpool>),
+    /// S3's ETag of an object uploaded in one part.
+    Md5(md5::Md5),
 }
 
 impl Hasher {
@@ -118,6 +120,7 @@ impl Hasher {
         match algo {
             HashAlgo::Blake3 => Ok(Hasher::Blake3(Box::default())),
             HashAlgo::Whirlpool => Ok(Hasher::Whirlpool(Box::new(whirlpool::Whirlpool::new()))),
+            HashAlgo::Md5 => Ok(Hasher::Md5(md5::Md5::new())),
             other => Err(io::Error::other(format!(
                 "cannot compute {} hashes",
                 other.as_str()
@@ -132,6 +135,7 @@ impl Hasher {
                 h.update(data);
             }
             Hasher::Whirlpool(h) => h.update(data),
+            Hasher::Md5(h) => h.update(data),
         }
     }
 
@@ -139,9 +143,14 @@ impl Hasher {
         use whirlpool::Digest;
         match self {
             Hasher::Blake3(h) => h.finalize().to_hex().to_string(),
-            Hasher::Whirlpool(h) => h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+            Hasher::Whirlpool(h) => hex(&h.finalize()),
+            Hasher::Md5(h) => hex(&h.finalize()),
         }
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -161,5 +170,12 @@ mod tests {
         let mut h = Hasher::new(HashAlgo::Whirlpool).unwrap();
         h.update(b"");
         assert!(h.finish().starts_with("19fa61d75522a466"));
+    }
+
+    #[test]
+    fn md5_is_the_known_value() {
+        let mut h = Hasher::new(HashAlgo::Md5).unwrap();
+        h.update(b"abc");
+        assert_eq!(h.finish(), "900150983cd24fb0d6963f7d28e17f72");
     }
 }

@@ -241,6 +241,7 @@ impl Vfs {
     }
 
     pub async fn open(&self, ino: Ino, mode: OpenMode, truncate: bool) -> Result<u64> {
+        self.settle_unjournaled();
         let node = self.meta().get(ino)?;
         match node.kind {
             Kind::Dir => return Err(CacheError::IsADirectory.into()),
@@ -439,6 +440,10 @@ impl Vfs {
             }
             *n == 0
         };
+        if last && h.mode == OpenMode::Write && persisted.is_err() && lock(&of.live).dirty {
+            lock(&self.unjournaled).push(h.ino);
+            self.settle_unjournaled();
+        }
         if h.mode == OpenMode::Write {
             self.tree.locks.writer_closed(h.ino);
         }
@@ -449,6 +454,46 @@ impl Vfs {
             self.uploader.changed();
         }
         persisted
+    }
+
+    /// Sets right the files whose last close could not journal its writes (the commit failed:
+    /// a full disk), as soon as the MetaStore answers: before any open, and at each durable
+    /// commit. Those still unanswered stay for the next time.
+    pub(crate) fn settle_unjournaled(&self) {
+        let inos = std::mem::take(&mut *lock(&self.unjournaled));
+        for ino in inos {
+            if self.is_open(ino) || self.undo_unjournaled(ino).is_err() {
+                lock(&self.unjournaled).push(ino);
+            }
+        }
+    }
+
+    /// With the last handle gone, nothing will journal what the data file of `ino` holds
+    /// beyond the journal's knowledge. The cache must stay the remote's copy plus journalled
+    /// changes, so a file with nothing pending drops its local copy (the next read fetches
+    /// the remote's, as after any cache accident) and one with pending changes is cut back to
+    /// the size the journal knows. The close itself has already failed with the commit's error.
+    fn undo_unjournaled(&self, ino: Ino) -> Result<()> {
+        let node = match self.meta().get(ino) {
+            Err(CacheError::NotFound) => return Ok(()),
+            other => other?,
+        };
+        let pending = node.remote.is_none() || self.meta().record(ino)?.is_some();
+        let undone = if pending {
+            self.data
+                .open_rw(ino)
+                .and_then(|f| match f.metadata()?.len() > node.size {
+                    true => f.set_len(node.size),
+                    false => Ok(()),
+                })
+        } else {
+            self.data.remove(ino)
+        };
+        tracing::warn!(ino, name = %node.name, pending, "a close could not be journalled; its writes were undone in the cache");
+        if let Err(e) = undone {
+            tracing::error!(ino, "undoing unjournalled writes failed: {e}");
+        }
+        Ok(())
     }
 
     /// Drops the node and data of `ino` if it was unlinked or replaced while open.

@@ -69,7 +69,8 @@ impl Vfs {
     pub(crate) async fn commit_regularly(self: Arc<Self>) {
         loop {
             tokio::time::sleep(self.cfg.commit_interval).await;
-            if self.meta().unsynced() || self.has_doomed() {
+            let unsettled = !lock(&self.unjournaled).is_empty();
+            if self.meta().unsynced() || self.has_doomed() || unsettled {
                 if let Err(e) = self.sync_meta().await {
                     tracing::warn!("background commit failed: {e}");
                 }

@@ -107,6 +107,9 @@ pub struct Vfs {
     pub(crate) blocks: Arc<BlockCache>,
     /// Data files of nodes that left the tree, deleted at the next durable commit.
     doomed: Mutex<Vec<Ino>>,
+    /// Files whose last close could not journal its writes, to be set right as soon as the
+    /// MetaStore answers again (see `Vfs::undo_unjournaled`).
+    pub(crate) unjournaled: Mutex<Vec<Ino>>,
     /// One block fetch per file at a time.
     pub(crate) fetch_locks: InodeLocks,
     /// A handle on ourselves for background work.
@@ -173,6 +176,7 @@ impl Vfs {
             next_fh: AtomicU64::new(1),
             blocks,
             doomed: Mutex::new(Vec::new()),
+            unjournaled: Mutex::new(Vec::new()),
             fetch_locks: InodeLocks::default(),
             me: me.clone(),
             refreshing: Arc::new(Mutex::new(HashSet::new())),
@@ -456,6 +460,7 @@ impl Vfs {
     pub fn sync_all(&self) -> Result<()> {
         let doomed = std::mem::take(&mut *lock(&self.doomed));
         self.meta().sync()?;
+        self.settle_unjournaled();
         for ino in doomed {
             self.data.remove(ino)?;
         }

@@ -47,13 +47,16 @@ impl SmallDisk {
         self.dir.path()
     }
 
-    /// Fills the disk with a ballast file; returns its path.
+    /// Fills the disk to the last byte with a ballast file; returns its path.
     pub fn fill(&self) -> std::path::PathBuf {
         use std::io::Write;
         let ballast = self.path().join("ballast");
         let mut f = std::fs::File::create(&ballast).unwrap();
-        let block = vec![0u8; 64 << 10];
-        while f.write_all(&block).is_ok() {}
+        // Big blocks first, then smaller ones down to a byte, so not even a page is left.
+        for size in [64 << 10, 4 << 10, 1] {
+            let block = vec![0u8; size];
+            while f.write_all(&block).is_ok() {}
+        }
         let _ = f.sync_all();
         ballast
     }

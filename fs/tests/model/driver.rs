@@ -21,13 +21,15 @@ pub(crate) async fn run_async(ops: &[Op<Pick>], ran: &mut Vec<Op>) -> Result<(),
         let op = &op.map(|pick| pick.path(&model));
         let at = || format!("step {i} ({op:?})");
         ran.push(op.clone());
+        let before = model.clone();
         let want = if matches!(op, Crash) {
             Ok(())
         } else {
             model.apply(op)
         };
         let got = w.apply(op).await;
-        if !agrees(want, got) {
+        let disk_full = matches!((op, want, got), (Full(..), Ok(()), Err(libc::ENOSPC)));
+        if !disk_full && !agrees(want, got) {
             return Err(format!(
                 "{}: model says {}, Vfs says {}",
                 at(),
@@ -47,6 +49,16 @@ pub(crate) async fn run_async(ops: &[Op<Pick>], ran: &mut Vec<Op>) -> Result<(),
             }
         }
         let tree = w.tree().await.map_err(|e| format!("{}: {e}", at()))?;
+        if disk_full {
+            model = what_a_full_disk_kept(&before, op, &tree).ok_or_else(|| {
+                format!(
+                    "{}: refused with ENOSPC, and the tree is neither as before nor with a \
+                     prefix of the data written:\n{}",
+                    at(),
+                    diff(&before.tree, &tree)
+                )
+            })?;
+        }
         match op {
             // A crash of the daemon loses nothing that returned: the intent log and the data
             // files are in the page cache, which outlives the process.
@@ -101,6 +113,22 @@ pub(crate) async fn run_async(ops: &[Op<Pick>], ran: &mut Vec<Op>) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// The model after a write the full disk refused: as before, or with the first `k` bytes of
+/// the data written, whichever `tree` (the Vfs's) shows. `None` if it shows neither.
+fn what_a_full_disk_kept(before: &Model, op: &Op, tree: &Tree) -> Option<Model> {
+    let Full(path, off, Data(data)) = op else {
+        return None;
+    };
+    (0..=data.len()).find_map(|k| {
+        let mut m = before.clone();
+        if k > 0 {
+            m.apply(&Write(path.clone(), *off, Data(data[..k].to_vec())))
+                .ok()?;
+        }
+        (m.tree == *tree).then_some(m)
+    })
 }
 
 pub(crate) fn errno_str(r: Result<(), i32>) -> String {

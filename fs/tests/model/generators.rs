@@ -29,6 +29,11 @@ pub(crate) fn data() -> impl Strategy<Value = Data> {
     prop::collection::vec(b'a'..=b'z', 1..8).prop_map(Data)
 }
 
+/// A few bytes, or enough to need new pages of the data file.
+pub(crate) fn full_data() -> impl Strategy<Value = Data> {
+    prop_oneof![3 => data(), 1 => (b'a'..=b'z', 1usize..20_000).prop_map(|(b, n)| Data(vec![b; n]))]
+}
+
 pub(crate) fn offset() -> impl Strategy<Value = u64> {
     // Mostly small; sometimes just below a 1 MiB block boundary, so the file spans two blocks.
     prop_oneof![9 => 0..24u64, 1 => Just((1 << 20) - 3)]
@@ -51,6 +56,7 @@ pub(crate) fn op() -> impl Strategy<Value = Op<Pick>> {
         1 => Just(Remount),
         3 => Just(Crash),
         2 => (existing(), any::<bool>()).prop_map(|(p, t)| LoseCache(p, t)),
+        2 => (existing(), offset(), full_data()).prop_map(|(p, o, d)| Full(p, o, d)),
     ]
 }
 

@@ -81,6 +81,7 @@ impl Model {
                 self.tree.insert(path.clone(), Obj::File(data.clone()));
                 Ok(())
             }
+            Full(p, off, data) => self.apply(&Write(p.clone(), *off, data.clone())),
             Write(P(path), off, Data(data)) => {
                 let f = self.file_mut(path)?;
                 let end = *off as usize + data.len();

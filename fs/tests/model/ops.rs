@@ -26,7 +26,12 @@ pub(crate) struct Data(pub(crate) Vec<u8>);
 
 impl fmt::Debug for Data {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "d({:?})", String::from_utf8_lossy(&self.0))
+        match self.0.as_slice() {
+            [b, rest @ ..] if rest.len() >= 64 && rest.iter().all(|c| c == b) => {
+                write!(f, "Data(vec![b'{}'; {}])", *b as char, self.0.len())
+            }
+            _ => write!(f, "d({:?})", String::from_utf8_lossy(&self.0)),
+        }
     }
 }
 
@@ -57,6 +62,10 @@ pub(crate) enum Op<T = P> {
     /// (`false`) or cut to half its length (`true`) behind the daemon's back. Nothing the
     /// user sees may change.
     LoseCache(T, bool),
+    /// Write `data` at `off` (open, write, close) while the cache's disk is full. The Vfs may
+    /// take all of it, a prefix, or refuse with ENOSPC; what it kept must then hold everywhere
+    /// (reads, the remote after a drain, remounts and crashes).
+    Full(T, u64, Data),
 }
 
 impl<T> Op<T> {
@@ -78,6 +87,7 @@ impl<T> Op<T> {
             Remount => Remount,
             Crash => Crash,
             LoseCache(a, t) => LoseCache(f(a), *t),
+            Full(a, o, d) => Full(f(a), *o, d.clone()),
         }
     }
 }
@@ -99,6 +109,7 @@ impl<T: fmt::Debug> fmt::Debug for Op<T> {
             Remount => write!(f, "Remount"),
             Crash => write!(f, "Crash"),
             LoseCache(a, t) => write!(f, "LoseCache({a:?}, {t})"),
+            Full(a, o, d) => write!(f, "Full({a:?}, {o}, {d:?})"),
         }
     }
 }

@@ -99,3 +99,15 @@ pub(crate) fn regression_drain_hangs_after_local_folder_renamed_over_uploaded_fo
         Drain,
     ]);
 }
+
+/// A write refused by a full cache disk, then a drain: the remote must end as the model.
+#[test]
+fn regression_full_disk_write_then_drain() {
+    check(&[
+        Create(p("a"), d("")),
+        Write(p("a"), 18, d("aaa")),
+        Drain,
+        Full(p("a"), 0, d("a")),
+        Drain,
+    ]);
+}

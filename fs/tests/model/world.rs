@@ -1,5 +1,6 @@
-//! The Vfs side: a Vfs over a LocalRemote in a temporary folder, operations applied to it, the
-//! tree read back, remounts and simulated crashes.
+//! The Vfs side: a Vfs over a LocalRemote in a temporary folder, its cache on a small tmpfs
+//! (so that a disk-full write can be staged), operations applied to it, the tree read back,
+//! remounts and simulated crashes.
 
 use super::*;
 
@@ -40,6 +41,8 @@ pub(crate) struct World {
     pub(crate) vfs: Option<Arc<Vfs>>,
     /// What the last `Read` returned.
     pub(crate) last_read: Vec<u8>,
+    /// The tmpfs holding the cache (`state`); last, so the Vfs is dropped before it goes.
+    pub(crate) disk: common::SmallDisk,
 }
 
 impl World {
@@ -47,7 +50,8 @@ impl World {
         let tmp = tempfile::tempdir().unwrap();
         let cloud = tmp.path().join("cloud");
         std::fs::create_dir(&cloud).unwrap();
-        let state = tmp.path().join("state0");
+        let disk = common::SmallDisk::new("128m");
+        let state = disk.path().join("state0");
         let mut w = Self {
             _tmp: tmp,
             cloud,
@@ -55,6 +59,7 @@ impl World {
             generation: 0,
             vfs: None,
             last_read: Vec::new(),
+            disk,
         };
         w.mount();
         w
@@ -89,7 +94,7 @@ impl World {
     /// the next mount finds.
     pub(crate) fn crash(&mut self) {
         self.generation += 1;
-        let copy = self._tmp.path().join(format!("state{}", self.generation));
+        let copy = self.disk.path().join(format!("state{}", self.generation));
         copy_dir(&self.state, &copy);
         let old = std::mem::replace(&mut self.state, copy);
         drop(self.vfs.take());
@@ -194,8 +199,30 @@ impl World {
                 let ino = self.resolve(path).await?;
                 self.lose_cache(ino, *truncate);
             }
+            Full(P(path), off, Data(data)) => {
+                let ino = self.resolve(path).await?;
+                let ballast = self.disk.fill();
+                let written = self.write_all_steps(ino, *off, data).await;
+                std::fs::remove_file(ballast).unwrap();
+                written?;
+            }
         }
         Ok(())
+    }
+
+    /// Open, write, flush and release, releasing even when the write or flush failed (an open
+    /// handle left behind would hold back uploads); the first errno.
+    async fn write_all_steps(&self, ino: u64, off: u64, data: &[u8]) -> Result<(), i32> {
+        let vfs = self.vfs();
+        let fh = e!("open", vfs.open(ino, OpenMode::Write, false));
+        let wrote = match timed(vfs.write(fh, off, data)).await? {
+            Ok(n) if n as usize == data.len() => Ok(()),
+            Ok(_) => Err(libc::ENOSPC),
+            Err(e) => Err(e.errno()),
+        };
+        let flushed = timed(vfs.flush(fh)).await?.map_err(|e| e.errno());
+        let released = timed(vfs.release(fh)).await?.map_err(|e| e.errno());
+        wrote.and(flushed).and(released)
     }
 
     /// Deletes or halves the data file of `ino` if it is a synced file's local copy.
