@@ -267,20 +267,33 @@ fn one_round(seed: u64, fsyncs: bool, aftermath: Aftermath, server: Option<&Serv
         !env.mounted()
     }));
     if aftermath == Aftermath::CacheAccident {
+        // Some copies are damaged before the first remount (those synced before the kill) ...
         let n = damage_synced_copies(&env, &cloud_dir, &mut rng);
-        eprintln!("seed {seed}: damaged {n} synced copies in the cache");
+        eprintln!("seed {seed}: damaged {n} synced copies in the cache after the kill");
     }
     let m = env.mount_source(&source, &[]);
-    let fuzzy: Vec<&String> = flight.paths.iter().map(|(p, _)| p).collect();
-    for (path, want) in model.iter().filter(|(p, _)| !fuzzy.contains(p)) {
-        let got = fs::read(env.mnt.join(path));
-        assert!(
-            got.as_ref().ok() == Some(want),
-            "seed {seed}: {path} reads back wrong through the mount ({:?})",
-            got.map(|b| b.len())
-        );
-    }
+    read_back(seed, &env, &model, &flight);
     m.unmount();
+    if aftermath == Aftermath::CacheAccident {
+        // ... and, once the unmount uploaded everything, every copy is synced: damage them
+        // all, then read each back whole and append to every other one (item 1 of issue 8:
+        // an append after losing the local copy must keep the cloud's bytes before it).
+        let n = damage_synced_copies(&env, &cloud_dir, &mut rng);
+        eprintln!("seed {seed}: damaged {n} synced copies in the cache after the drain");
+        let m = env.mount_source(&source, &[]);
+        read_back(seed, &env, &model, &flight);
+        let fuzzy: Vec<String> = flight.paths.iter().map(|(p, _)| p.clone()).collect();
+        let settled = model.iter_mut().filter(|(p, _)| !fuzzy.contains(p));
+        for (path, want) in settled.step_by(2) {
+            let mut f = OpenOptions::new()
+                .append(true)
+                .open(env.mnt.join(path))
+                .unwrap();
+            f.write_all(b"+appended").unwrap();
+            want.extend_from_slice(b"+appended");
+        }
+        m.unmount();
+    }
     let quarantine = sh(&format!(
         "find {} -path '*quarantine*' -type f",
         env.cache.display()
@@ -295,6 +308,19 @@ fn one_round(seed: u64, fsyncs: bool, aftermath: Aftermath, server: Option<&Serv
         model.len()
     );
     check(seed, ops, &model, &flight, &cloud);
+}
+
+/// Every acknowledged file reads back whole through the mount.
+fn read_back(seed: u64, env: &Env, model: &Model, flight: &InFlight) {
+    let fuzzy: Vec<&String> = flight.paths.iter().map(|(p, _)| p).collect();
+    for (path, want) in model.iter().filter(|(p, _)| !fuzzy.contains(p)) {
+        let got = fs::read(env.mnt.join(path));
+        assert!(
+            got.as_ref().ok() == Some(want),
+            "seed {seed}: {path} reads back wrong through the mount ({:?})",
+            got.map(|b| b.len())
+        );
+    }
 }
 
 fn check(seed: u64, ops: usize, model: &Model, flight: &InFlight, cloud: &Model) {

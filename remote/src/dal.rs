@@ -162,8 +162,10 @@ impl DalRemote {
         // Cargo.toml): ring, which our own reqwest uses, becomes the process default. An error
         // only says a default is already installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        // Registers the reqwest HTTP transport process-wide (once; later calls do nothing).
+        // Registers the services and the reqwest HTTP transport process-wide (once; later
+        // calls do nothing).
         opendal::install_default();
+        opendal_http_transport_reqwest::install_default();
         let op = config
             .operator()
             .map_err(|e| map_error(e, "configuration"))?;
