@@ -205,3 +205,40 @@ fn item12_server_name_with_a_slash_lookalike_lists_and_reads() {
     );
     m.unmount();
 }
+
+/// Item 17: the README's test command (`scripts/test.sh`) installs what the tests need before
+/// it runs them, and that install is idempotent: run again on this machine (where the suite is
+/// running, so everything is there) it succeeds, installs nothing, and the tools the other
+/// suites call are where they look for them.
+#[test]
+fn item17_test_command_installs_what_it_needs() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let script = fs::read_to_string(repo.join("scripts/test.sh")).unwrap();
+    let steps: Vec<&str> = script
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let install = steps.iter().position(|l| *l == "scripts/install-test-deps.sh");
+    let test = steps.iter().position(|l| l.starts_with("cargo test"));
+    assert!(
+        matches!((install, test), (Some(i), Some(t)) if i < t),
+        "scripts/test.sh must run scripts/install-test-deps.sh before cargo test: {steps:?}"
+    );
+    let out = std::process::Command::new(repo.join("scripts/install-test-deps.sh"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", stderr(&out));
+    assert!(
+        !said.contains("installing") && !said.contains("building"),
+        "a second run installed something: {said}"
+    );
+    for tool in [
+        "target/tools/bin/pjdfstest",
+        "target/tools/bin/fsx",
+        "target/tools/rclone-venv/bin/rclone",
+    ] {
+        assert!(repo.join(tool).is_file(), "{tool} is missing");
+    }
+}

@@ -38,7 +38,7 @@ W=$BENCH_OUT/providers
 WORK=$W
 cleanup() {
     for m in "$W"/*/mnt-*; do mountpoint -q "$m" 2>/dev/null && { fusermount3 -uz "$m" || umount -l "$m"; }; done
-    for p in "$W"/*/server.pid; do [[ -f $p ]] && kill "$(cat "$p")" 2>/dev/null; done
+    for p in "$W"/*/server.pid; do [[ -f $p ]] && { kill "$(cat "$p")" 2>/dev/null || true; }; done
     pkill -f "$W/webdav/apache" 2>/dev/null || true
     return 0
 }
@@ -117,7 +117,7 @@ EOF
         echo $! >"$d/server.pid"
         OURS=(--type sftp --host 127.0.0.1 --port "$PORT" --user root --key-file "$d/id_ed25519" --root "$DATA")
         SECRET=
-        RREMOTE=":sftp,host=127.0.0.1,port=$PORT,user=root,key_file='$d/id_ed25519',known_hosts_file=/dev/null:$DATA"
+        RREMOTE=":sftp,host=127.0.0.1,port=$PORT,user=root,key_file='$d/id_ed25519':$DATA"
         ;;
     s3)
         DATA=$d/s3/bucket

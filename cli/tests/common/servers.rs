@@ -308,5 +308,12 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+        if self.kind == Kind::Sftp {
+            // OpenDAL's SFTP runs `ssh -M` masters that persist on their own; a daemon killed
+            // with SIGKILL leaves them behind. Ours are the ones with this server's port.
+            let _ = Command::new("pkill")
+                .args(["-f", &format!("BatchMode=yes .*-p {} ", self.port)])
+                .status();
+        }
     }
 }
