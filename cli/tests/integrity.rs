@@ -219,7 +219,9 @@ fn item17_test_command_installs_what_it_needs() {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
-    let install = steps.iter().position(|l| *l == "scripts/install-test-deps.sh");
+    let install = steps
+        .iter()
+        .position(|l| *l == "scripts/install-test-deps.sh");
     let test = steps.iter().position(|l| l.starts_with("cargo test"));
     assert!(
         matches!((install, test), (Some(i), Some(t)) if i < t),
