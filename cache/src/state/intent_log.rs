@@ -372,6 +372,11 @@ fn sealed_through(recs: &[Record], last: u64) -> Vec<u8> {
     body
 }
 
+/// The intent log beside the database file `db`.
+fn log_path_of(db: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.intent", db.display()))
+}
+
 fn unsupported<T>() -> Result<T, BackendError> {
     Err(BackendError::Unsupported)
 }
@@ -392,7 +397,7 @@ impl IntentLog {
                 fs::TryLockError::Error(e) => e,
             });
         }
-        let log_path = PathBuf::from(format!("{}.intent", path.display()));
+        let log_path = log_path_of(path);
         let replayed = recover(&main, &log_path)?;
         if replayed > 0 {
             tracing::info!("metadata store: replayed {replayed} commits from the intent log");
@@ -703,7 +708,7 @@ mod tests {
 
     /// Stands in for a reboot: the log reads as written on another boot.
     fn reboot(path: &Path) {
-        let log = PathBuf::from(format!("{}.intent", path.display()));
+        let log = log_path_of(path);
         let f = OpenOptions::new().write(true).open(log).unwrap();
         f.write_all_at(b"another-boot", 8).unwrap();
     }
@@ -730,7 +735,7 @@ mod tests {
     fn a_replay_interrupted_before_the_log_reset_can_run_again() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let log_path = PathBuf::from(format!("{}.intent", path.display()));
+        let log_path = log_path_of(&path);
         {
             let (db, log) = open(&path);
             for k in 0..300 {
@@ -814,7 +819,7 @@ mod tests {
     fn a_torn_log_replays_a_prefix() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let log_path = PathBuf::from(format!("{}.intent", path.display()));
+        let log_path = log_path_of(&path);
         {
             let (db, _log) = open(&path);
             for k in 0..100 {

@@ -480,12 +480,14 @@ impl Vfs {
         };
         let pending = node.remote.is_none() || self.meta().record(ino)?.is_some();
         let undone = if pending {
-            self.data
-                .open_rw(ino)
-                .and_then(|f| match f.metadata()?.len() > node.size {
-                    true => f.set_len(node.size),
-                    false => Ok(()),
-                })
+            // A missing data file stays missing (reads fail loudly, as for any lost copy).
+            match self.data.len(ino) {
+                Ok(Some(len)) if len > node.size => std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(self.data.path(ino))
+                    .and_then(|f| f.set_len(node.size)),
+                other => other.map(|_| ()),
+            }
         } else {
             self.data.remove(ino)
         };

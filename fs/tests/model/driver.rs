@@ -21,7 +21,8 @@ pub(crate) async fn run_async(ops: &[Op<Pick>], ran: &mut Vec<Op>) -> Result<(),
         let op = &op.map(|pick| pick.path(&model));
         let at = || format!("step {i} ({op:?})");
         ran.push(op.clone());
-        let before = model.clone();
+        // Only a full-disk write can leave the model to be chosen after the fact.
+        let before = matches!(op, Full(..)).then(|| model.clone());
         let want = if matches!(op, Crash) {
             Ok(())
         } else {
@@ -50,6 +51,7 @@ pub(crate) async fn run_async(ops: &[Op<Pick>], ran: &mut Vec<Op>) -> Result<(),
         }
         let tree = w.tree().await.map_err(|e| format!("{}: {e}", at()))?;
         if disk_full {
+            let before = before.unwrap_or_default();
             model = what_a_full_disk_kept(&before, op, &tree).ok_or_else(|| {
                 format!(
                     "{}: refused with ENOSPC, and the tree is neither as before nor with a \
