@@ -30,17 +30,14 @@ use crate::notify::notify;
 /// uploads at the next mount). Below systemd's default stop timeout of 90 s.
 pub const STOP_DRAIN: Duration = Duration::from_secs(60);
 
-/// Everything a mount needs to start.
-pub struct MountSpec {
+/// Everything a Vfs over one remote folder needs to open (a mount's or a server's).
+pub struct VfsSpec {
     pub remote_name: String,
     pub remote: RemoteConfig,
     pub remote_path: RemotePath,
-    pub mountpoint: PathBuf,
     pub state_dir: PathBuf,
     /// The cache folder (holds the record of where the control socket is).
     pub cache_dir: PathBuf,
-    /// Let other users reach the mount (FUSE allow_other).
-    pub allow_other: bool,
     pub write_back: Duration,
     pub dir_cache_time: Duration,
     /// How long writers wait for room before ENOSPC (see `VfsConfig::room_wait`).
@@ -49,6 +46,29 @@ pub struct MountSpec {
     /// See `VfsConfig::commit_interval` and `VfsConfig::sync_close`.
     pub commit_interval: Duration,
     pub sync_close: bool,
+}
+
+impl VfsSpec {
+    /// `remote:path`, as logs and `status` show it.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.remote_name, self.remote_path.as_str())
+    }
+}
+
+/// Everything a mount needs to start.
+pub struct MountSpec {
+    pub vfs: VfsSpec,
+    pub mountpoint: PathBuf,
+    /// Let other users reach the mount (FUSE allow_other).
+    pub allow_other: bool,
+}
+
+/// A Vfs opened over its remote, with the counter of its remote calls.
+pub(crate) struct OpenedVfs {
+    pub vfs: Arc<Vfs>,
+    pub counted: Arc<Counted>,
+    /// Journal entries recovery set aside.
+    pub quarantined: u64,
 }
 
 /// The running pieces a control request may look at.
@@ -90,11 +110,12 @@ pub(crate) fn defaults() -> Defaults {
     }
 }
 
-async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
+/// Opens the remote (checking that the folder exists) and the cache, recovering the journal.
+pub(crate) async fn open_vfs(spec: &VfsSpec) -> Result<OpenedVfs, CliError> {
     crate::mount::private_dir(&spec.cache_dir.join("mounts"))?;
     crate::mount::private_dir(&spec.state_dir)?;
     let provider = crate::remotes::open(&spec.remote_name, &spec.remote).await?;
-    check_root(&spec, provider.as_ref()).await?;
+    check_root(spec, provider.as_ref()).await?;
     let counted = Arc::new(Counted::new(provider));
     let cfg = VfsConfig {
         defaults: defaults(),
@@ -118,8 +139,20 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
             spec.state_dir.display()
         ))
     })?;
-    let quarantined = report.quarantined;
-    let label = format!("{}:{}", spec.remote_name, spec.remote_path.as_str());
+    Ok(OpenedVfs {
+        vfs,
+        counted,
+        quarantined: report.quarantined,
+    })
+}
+
+async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
+    let OpenedVfs {
+        vfs,
+        counted,
+        quarantined,
+    } = open_vfs(&spec.vfs).await?;
+    let label = spec.vfs.label();
     let session = ourclone_vfs::fuse::serve(
         vfs.clone(),
         tokio::runtime::Handle::current(),
@@ -136,12 +169,12 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
         vfs: vfs.clone(),
         counted,
         quarantined,
-        jobs: JobTable::logged(crate::job_cmd::task_dir(&spec.cache_dir)),
+        jobs: JobTable::logged(crate::job_cmd::task_dir(&spec.vfs.cache_dir)),
     });
     let socket = mountpoint::control_socket(&spec.mountpoint);
     let (stop_tx, mut stop_rx) = mpsc::channel(4);
     let listener = bind_control(&socket)?;
-    let record = mountpoint::socket_record(&spec.cache_dir, &spec.mountpoint);
+    let record = mountpoint::socket_record(&spec.vfs.cache_dir, &spec.mountpoint);
     if let Err(e) = record_socket(&record, &socket) {
         // `unmount` still finds the socket in the usual places.
         tracing::warn!(
@@ -198,7 +231,7 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
     })
 }
 
-async fn check_root(spec: &MountSpec, remote: &dyn Remote) -> Result<(), CliError> {
+async fn check_root(spec: &VfsSpec, remote: &dyn Remote) -> Result<(), CliError> {
     if spec.remote_path.is_root() {
         return Ok(());
     }
@@ -223,7 +256,7 @@ async fn check_root(spec: &MountSpec, remote: &dyn Remote) -> Result<(), CliErro
 }
 
 /// Pending files and bytes in the journal.
-fn pending(vfs: &Vfs) -> (u64, u64) {
+pub(crate) fn pending(vfs: &Vfs) -> (u64, u64) {
     let Ok(scan) = vfs.meta().journal() else {
         return (0, 0);
     };
@@ -286,7 +319,7 @@ async fn wait_for_stop(
 }
 
 /// The next delivery of a signal we listen for (never, if we could not listen).
-async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+pub(crate) async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
     match s.as_mut() {
         Some(s) => s.recv().await,
         None => std::future::pending().await,
@@ -295,7 +328,7 @@ async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> 
 
 /// Uploads what is pending for up to `limit` (a second Ctrl-C or SIGTERM stops waiting),
 /// telling systemd how many files are left; says in the log what stays for the next mount.
-async fn drain_before_stop(vfs: &Vfs, limit: Duration) {
+pub(crate) async fn drain_before_stop(vfs: &Vfs, limit: Duration) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).ok();
     let drain = tokio::time::timeout(

@@ -16,6 +16,7 @@ mod notify;
 mod parse;
 mod remote_cmd;
 mod remotes;
+mod serve_cmd;
 mod service;
 mod task_cmd;
 mod transfer_cmd;
@@ -57,6 +58,13 @@ enum Command {
     },
     /// Mount REMOTE:PATH at MOUNTPOINT.
     Mount(mount::MountArgs),
+    /// Serve REMOTE:PATH to other programs over the network (on loopback by default), with
+    /// the same cache and uploads as a mount; Ctrl-C or SIGTERM uploads what is pending, then
+    /// exits.
+    Serve {
+        #[command(subcommand)]
+        protocol: serve_cmd::ServeProtocol,
+    },
     /// Unmount MOUNTPOINT, uploading what is pending first (unless --lazy).
     Unmount {
         mountpoint: PathBuf,
@@ -241,6 +249,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Remote { action } => remote_cmd::run(action, &config_path),
         Command::Mount(args) => mount::run(args, &config_path, &cache_dir, cli.verbose),
+        Command::Serve { protocol } => serve_cmd::run(protocol, &config_path, &cache_dir),
         Command::Unmount {
             mountpoint,
             lazy,
@@ -329,7 +338,8 @@ fn main() {
         }
         None => Cli::parse(),
     };
-    let daemon = matches!(&cli.command, Command::Mount(m) if m.is_daemon());
+    let daemon = matches!(&cli.command, Command::Mount(m) if m.is_daemon())
+        || matches!(&cli.command, Command::Serve { .. });
     init_logging(cli.verbose, daemon);
     if let Err(e) = run(cli) {
         eprintln!("ourclone-fs: error: {e}");

@@ -13,7 +13,7 @@ use ourclone_remote::RemotePath;
 
 use crate::config::Config;
 use crate::control::{self, Reply, Request};
-use crate::daemon::{self, MountSpec};
+use crate::daemon::{self, MountSpec, VfsSpec};
 use crate::error::CliError;
 use crate::mountpoint;
 
@@ -26,6 +26,20 @@ pub struct MountArgs {
     /// Stay in the foreground (Ctrl-C or SIGTERM unmounts).
     #[arg(long)]
     foreground: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
+    /// Let users other than the one mounting use the mount (non-root users need
+    /// user_allow_other in /etc/fuse.conf). Off by default.
+    #[arg(long)]
+    allow_other: bool,
+    /// Internal: report readiness on stdout to the parent `mount` process.
+    #[arg(long, hide = true)]
+    notify_ready: bool,
+}
+
+/// How a Vfs caches and writes back: options shared by `mount` and `serve`.
+#[derive(clap::Args)]
+pub struct CacheArgs {
     /// How long after a file's last close its upload starts.
     #[arg(long, default_value = "5s", value_parser = crate::parse_duration)]
     write_back: Duration,
@@ -47,13 +61,53 @@ pub struct MountArgs {
     /// Make every close survive a power cut before it returns, as fsync does (slower).
     #[arg(long)]
     sync_close: bool,
-    /// Let users other than the one mounting use the mount (non-root users need
-    /// user_allow_other in /etc/fuse.conf). Off by default.
-    #[arg(long)]
-    allow_other: bool,
-    /// Internal: report readiness on stdout to the parent `mount` process.
-    #[arg(long, hide = true)]
-    notify_ready: bool,
+}
+
+impl CacheArgs {
+    /// The Vfs of `source` (REMOTE:PATH) with these options.
+    pub(crate) fn spec(
+        &self,
+        source: &str,
+        config_path: &Path,
+        cache_dir: &Path,
+    ) -> Result<VfsSpec, CliError> {
+        let (name, path) = parse_source(source)?;
+        let config = Config::load(config_path)?;
+        let remote = config.remote(&name)?.clone();
+        Ok(VfsSpec {
+            state_dir: state_dir(cache_dir, &name, &path),
+            cache_dir: cache_dir.to_path_buf(),
+            remote_name: name,
+            remote,
+            remote_path: path,
+            write_back: self.write_back,
+            dir_cache_time: self.dir_cache_time,
+            dirty_wait: self.dirty_wait,
+            cache_max_size: self
+                .cache_max_size
+                .unwrap_or_else(|| default_cache_size(cache_dir)),
+            commit_interval: self.commit_interval,
+            sync_close: self.sync_close,
+        })
+    }
+
+    /// These options as arguments, for a daemon started in the background.
+    fn push_args(&self, cmd: &mut Command) {
+        cmd.arg("--write-back")
+            .arg(format!("{}ms", self.write_back.as_millis()))
+            .arg("--dir-cache-time")
+            .arg(format!("{}ms", self.dir_cache_time.as_millis()))
+            .arg("--dirty-wait")
+            .arg(format!("{}ms", self.dirty_wait.as_millis()))
+            .arg("--commit-interval")
+            .arg(format!("{}ms", self.commit_interval.as_millis()));
+        if self.sync_close {
+            cmd.arg("--sync-close");
+        }
+        if let Some(size) = self.cache_max_size {
+            cmd.arg("--cache-max-size").arg(size.to_string());
+        }
+    }
 }
 
 impl MountArgs {
@@ -133,9 +187,7 @@ fn prepare_and_mount(
     cache_dir: &Path,
     verbose: u8,
 ) -> Result<(), CliError> {
-    let (name, path) = parse_source(&args.source)?;
-    let config = Config::load(config_path)?;
-    let remote = config.remote(&name)?.clone();
+    let vfs = args.cache.spec(&args.source, config_path, cache_dir)?;
     let mountpoint = mountpoint::check_free(&args.mountpoint)?;
     mountpoint::check_fuse()?;
     mountpoint::ensure_runtime_dir()?;
@@ -144,21 +196,9 @@ fn prepare_and_mount(
         return spawn_background(args, &mountpoint, config_path, cache_dir, verbose);
     }
     let spec = MountSpec {
-        state_dir: state_dir(cache_dir, &name, &path),
-        cache_dir: cache_dir.to_path_buf(),
+        vfs,
         allow_other: args.allow_other,
-        remote_name: name,
-        remote,
-        remote_path: path,
         mountpoint,
-        write_back: args.write_back,
-        dir_cache_time: args.dir_cache_time,
-        dirty_wait: args.dirty_wait,
-        cache_max_size: args
-            .cache_max_size
-            .unwrap_or_else(|| default_cache_size(cache_dir)),
-        commit_interval: args.commit_interval,
-        sync_close: args.sync_close,
     };
     let notify = args.notify_ready;
     daemon::run(spec, move || {
@@ -220,21 +260,8 @@ fn spawn_background(
         .arg(&args.source)
         .arg(mountpoint)
         .arg("--foreground")
-        .arg("--notify-ready")
-        .arg("--write-back")
-        .arg(format!("{}ms", args.write_back.as_millis()))
-        .arg("--dir-cache-time")
-        .arg(format!("{}ms", args.dir_cache_time.as_millis()))
-        .arg("--dirty-wait")
-        .arg(format!("{}ms", args.dirty_wait.as_millis()))
-        .arg("--commit-interval")
-        .arg(format!("{}ms", args.commit_interval.as_millis()));
-    if args.sync_close {
-        cmd.arg("--sync-close");
-    }
-    if let Some(size) = args.cache_max_size {
-        cmd.arg("--cache-max-size").arg(size.to_string());
-    }
+        .arg("--notify-ready");
+    args.cache.push_args(&mut cmd);
     if args.allow_other {
         cmd.arg("--allow-other");
     }

@@ -114,7 +114,7 @@ fn api_key(from_stdin: bool) -> Result<String, CliError> {
     Ok(key)
 }
 
-fn stdin_text(what: &str) -> Result<String, CliError> {
+pub(crate) fn stdin_text(what: &str) -> Result<String, CliError> {
     let mut s = String::new();
     std::io::stdin()
         .read_to_string(&mut s)

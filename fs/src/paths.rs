@@ -103,7 +103,7 @@ impl Files {
     }
 
     /// The node at `path`.
-    async fn resolve(&self, path: &str) -> Result<Attr> {
+    pub async fn resolve(&self, path: &str) -> Result<Attr> {
         let parts = components(path)?;
         self.paced(async {
             let mut attr = self.vfs.getattr(ROOT_INO).await?;
@@ -116,7 +116,7 @@ impl Files {
     }
 
     /// The folder holding `path`, and the last component's name.
-    async fn resolve_parent<'p>(&self, path: &'p str) -> Result<(Ino, &'p str)> {
+    pub async fn resolve_parent<'p>(&self, path: &'p str) -> Result<(Ino, &'p str)> {
         let mut parts = components(path)?;
         let name = parts
             .pop()
@@ -186,6 +186,15 @@ impl Files {
             size: attr.size,
             reading: None,
         })
+    }
+
+    /// Creates an empty file at `path` and returns it open for writing (a Vfs handle the
+    /// caller must release).
+    pub async fn create_open(&self, path: &str) -> Result<(Attr, u64)> {
+        let (parent, name) = self.resolve_parent(path).await?;
+        let (uid, gid) = (self.owner.uid, self.owner.gid);
+        self.paced(self.vfs.create(parent, name, 0o644, uid, gid))
+            .await
     }
 
     /// A writer for a new file at `path`; finishing it fails if `path` exists by then.
@@ -294,6 +303,16 @@ impl Files {
         })
         .await
         .map(|attr| self.info(parts.join("/"), &attr))
+    }
+
+    /// Creates folder `path`, whose parent must exist.
+    pub async fn mkdir(&self, path: &str) -> Result<FileInfo> {
+        let (parent, name) = self.resolve_parent(path).await?;
+        let (uid, gid) = (self.owner.uid, self.owner.gid);
+        let attr = self
+            .paced(self.vfs.mkdir(parent, name, 0o755, uid, gid))
+            .await?;
+        Ok(self.info(components(path)?.join("/"), &attr))
     }
 
     /// Moves `from` to `to`, replacing a file there.
@@ -526,6 +545,15 @@ pub struct FileWriter {
 }
 
 impl FileWriter {
+    /// Makes what was written so far survive power loss (fsync), before `finish`.
+    pub async fn sync(&mut self) -> Result<()> {
+        std::future::poll_fn(|cx| self.poll_in_flight(cx)).await?;
+        let fh = self
+            .fh
+            .ok_or(VfsError::Errno(libc::EBADF, "writer already finished"))?;
+        self.files.paced(self.files.vfs.fsync(fh)).await
+    }
+
     /// Makes the content durable and visible under its final name; the journal uploads it
     /// once, under that name.
     pub async fn finish(mut self) -> Result<Written> {

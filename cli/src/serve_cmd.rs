@@ -1,0 +1,141 @@
+//! `serve webdav`: serves REMOTE:PATH's Vfs — the same cache, journal, Pacer and uploads a
+//! mount of it has — over WebDAV, until Ctrl-C or SIGTERM, which stop the server and then
+//! drain pending uploads (as unmounting does). Owns the command's checks (loopback unless a
+//! user is required) and lifetime; the protocol is ourclone-serve's.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use ourclone_serve::webdav::Credentials;
+use ourclone_vfs::{Files, Owner};
+use tokio::net::TcpListener;
+
+use crate::daemon::{self, OpenedVfs};
+use crate::error::{io_reason, CliError};
+use crate::mount::CacheArgs;
+
+/// How long requests in flight may take to finish once stopping.
+const REQUESTS_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(clap::Subcommand)]
+pub enum ServeProtocol {
+    /// Serve REMOTE:PATH over WebDAV, for Finder (Connect to Server), Windows (`net use`) or
+    /// davfs2. A completed PUT is durable, as after fsync.
+    Webdav(WebdavArgs),
+}
+
+#[derive(clap::Args)]
+pub struct WebdavArgs {
+    /// What to serve: REMOTE: or REMOTE:path/inside
+    source: String,
+    /// Address and port to listen on (port 0: any free one). Anything but loopback needs
+    /// --user.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Let in only this user (HTTP Basic); the password comes from --password-stdin or
+    /// OURCLONE_SERVE_PASSWORD.
+    #[arg(long)]
+    user: Option<String>,
+    /// Read the password for --user from stdin.
+    #[arg(long, requires = "user")]
+    password_stdin: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+pub fn run(protocol: ServeProtocol, config_path: &Path, cache_dir: &Path) -> Result<(), CliError> {
+    match protocol {
+        ServeProtocol::Webdav(args) => webdav(args, config_path, cache_dir),
+    }
+}
+
+fn webdav(args: WebdavArgs, config_path: &Path, cache_dir: &Path) -> Result<(), CliError> {
+    let credentials = credentials(&args)?;
+    if credentials.is_none() && !args.addr.ip().is_loopback() {
+        return Err(CliError::Usage(format!(
+            "serving on {} reaches beyond this machine: add --user NAME (and the password on \
+             --password-stdin)",
+            args.addr
+        )));
+    }
+    let spec = args.cache.spec(&args.source, config_path, cache_dir)?;
+    crate::mount::private_dir(cache_dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .thread_name("ourclone-worker")
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async {
+        let OpenedVfs { vfs, .. } = daemon::open_vfs(&spec).await?;
+        let listener = TcpListener::bind(args.addr).await.map_err(|e| {
+            CliError::Usage(format!("cannot listen on {}: {}", args.addr, io_reason(&e)))
+        })?;
+        let addr = listener.local_addr().unwrap_or(args.addr);
+        let background = vfs.start_background();
+        let owner = Owner {
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+        };
+        let files = Files::new(vfs.clone(), owner);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let stopped = async {
+            let _ = stop_rx.await;
+        };
+        let server = ourclone_serve::webdav::serve(files, listener, credentials, stopped);
+        let server = tokio::spawn(server);
+        println!("Serving {} over WebDAV at http://{addr}/", spec.label());
+        let _ = std::io::stdout().flush();
+        crate::notify::notify("READY=1\nSTATUS=serving");
+        wait_for_signal().await;
+        crate::notify::notify("STOPPING=1");
+        let _ = stop_tx.send(());
+        match tokio::time::timeout(REQUESTS_GRACE, server).await {
+            Ok(Ok(Err(e))) => tracing::warn!("webdav server: {e}"),
+            Err(_) => tracing::warn!("stopped waiting for requests in flight"),
+            _ => {}
+        }
+        daemon::drain_before_stop(&vfs, daemon::STOP_DRAIN).await;
+        for task in background {
+            task.abort();
+        }
+        vfs.sync_all()
+            .map_err(|e| anyhow::anyhow!("cannot flush the cache: {e}"))?;
+        let (files, bytes) = daemon::pending(&vfs);
+        if files > 0 {
+            eprintln!("{files} file(s), {bytes} bytes, left to upload at the next mount or serve");
+        }
+        Ok(())
+    })
+}
+
+fn credentials(args: &WebdavArgs) -> Result<Option<Credentials>, CliError> {
+    let Some(user) = &args.user else {
+        return Ok(None);
+    };
+    let password = if args.password_stdin {
+        crate::remote_cmd::stdin_text("password")?
+            .trim_end_matches(['\r', '\n'])
+            .to_string()
+    } else {
+        std::env::var("OURCLONE_SERVE_PASSWORD").unwrap_or_default()
+    };
+    if password.is_empty() {
+        return Err(CliError::Usage(
+            "--user needs a password: pipe it to --password-stdin or set OURCLONE_SERVE_PASSWORD"
+                .into(),
+        ));
+    }
+    Ok(Some(Credentials::new(user.clone(), password)))
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        Some(()) = daemon::next_signal(&mut term) => {}
+    }
+}
