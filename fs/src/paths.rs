@@ -545,15 +545,6 @@ pub struct FileWriter {
 }
 
 impl FileWriter {
-    /// Makes what was written so far survive power loss (fsync), before `finish`.
-    pub async fn sync(&mut self) -> Result<()> {
-        std::future::poll_fn(|cx| self.poll_in_flight(cx)).await?;
-        let fh = self
-            .fh
-            .ok_or(VfsError::Errno(libc::EBADF, "writer already finished"))?;
-        self.files.paced(self.files.vfs.fsync(fh)).await
-    }
-
     /// Makes the content durable and visible under its final name; the journal uploads it
     /// once, under that name.
     pub async fn finish(mut self) -> Result<Written> {

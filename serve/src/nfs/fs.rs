@@ -196,6 +196,8 @@ impl NFSFileSystem for VfsNfs {
             return self.attr(id).await;
         }
         let attr = self.vfs.setattr(id, set, None).await.map_err(nfs_error)?;
+        // NFSv3 servers commit a SETATTR before they answer it.
+        self.vfs.fsyncdir().await.map_err(nfs_error)?;
         Ok(fattr(&attr))
     }
 
@@ -359,12 +361,9 @@ impl NFSFileSystem for VfsNfs {
         Ok((made.ino, fattr(&made)))
     }
 
-    /// Writes were made durable as they came (FILE_SYNC); this also covers a size or time
-    /// change made through the open handle since.
+    /// Every WRITE was made durable before its answer (FILE_SYNC) and SETATTR before its own:
+    /// nothing is left to commit.
     async fn commit(&self, id: fileid3) -> Result<fattr3, nfsstat3> {
-        if let Some(fh) = self.files.writing(id) {
-            self.vfs.fsync(fh).await.map_err(nfs_error)?;
-        }
         self.attr(id).await
     }
 

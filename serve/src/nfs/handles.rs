@@ -80,14 +80,6 @@ impl OpenFiles {
         using
     }
 
-    /// The handle writing `ino`, if one is open.
-    pub(super) fn writing(&self, ino: Ino) -> Option<u64> {
-        let map = self.map();
-        map.get(&ino)
-            .filter(|o| o.mode == OpenMode::Write)
-            .map(|o| o.fh)
-    }
-
     /// Releases the handle on `ino`, if any (before it is removed or renamed over).
     pub(super) async fn close(&self, ino: Ino) -> Result<()> {
         let open = self.map().remove(&ino);

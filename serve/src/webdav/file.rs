@@ -56,14 +56,14 @@ impl Replacing {
         Ok(())
     }
 
-    /// Durable, then in place, then the rename durable too: what a completed PUT promises.
+    /// In place, then durable (one group commit syncs the data files, then the journal and the
+    /// rename): what a completed PUT promises.
     async fn complete(&mut self) -> FsResult<()> {
         let Some(writer) = self.writer.take() else {
             return Ok(());
         };
         let mut writer = writer.into_inner();
         writer.flush().await.map_err(io_error)?;
-        writer.sync().await.map_err(dav_error)?;
         writer.finish().await.map_err(dav_error)?;
         self.files.vfs().fsyncdir().await.map_err(dav_error)
     }
