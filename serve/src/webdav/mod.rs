@@ -59,7 +59,6 @@ async fn handle(State(served): State<Served>, req: Request) -> Response {
         }
     }
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    tracing::trace!("webdav {method} {path} {:?}", req.headers());
     let resp = served.dav.handle(req).await.into_response();
     tracing::debug!("webdav {method} {path}: {}", resp.status());
     resp
