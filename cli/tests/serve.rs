@@ -426,6 +426,10 @@ fn kernel_nfs_client(served: &Served, src: &Path) {
         );
         return;
     }
+    if !Path::new("/sbin/mount.nfs").exists() && !Path::new("/usr/sbin/mount.nfs").exists() {
+        eprintln!("SKIPPED the kernel NFS client part: no mount.nfs (apt-get install nfs-common)");
+        return;
+    }
     let port = served
         .line
         .split(':')
