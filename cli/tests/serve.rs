@@ -182,6 +182,31 @@ fn webdav_passes_litmus() {
     assert!(done.status.success(), "serve: {}", stderr(&done));
 }
 
+/// An emulator with a 1Fichier remote `fic` in a fresh environment, and a tree of 2,001 files
+/// (+5 MiB) to put on it.
+fn fichier_and_tree() -> (emulator::Emulator, Env, PathBuf) {
+    let emu = emulator::start(&[]);
+    let env = Env::new();
+    env.add_fichier(&emu, "fic", &[]);
+    let src = env.dir.path().join("tree");
+    make_tree(&src, 20, 100, 5 << 20);
+    (emu, env, src)
+}
+
+/// `check --checksum` with a fresh cache finds `src` whole on `remote` (by content: WebDAV
+/// clients do not carry modification times).
+fn assert_on_cloud(env: &Env, src: &Path, remote: &str) {
+    let fresh = env.dir.path().join("fresh-cache");
+    let out = env
+        .cmd()
+        .env("OURCLONE_FS_CACHE_DIR", &fresh)
+        .args(["check", "--checksum", src.to_str().unwrap(), remote])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", common::stdout(&out), stderr(&out));
+    assert!(out.status.success(), "check: {said}");
+}
+
 /// A tree of `dirs` × `files` small files and one of `big` bytes.
 fn make_tree(root: &Path, dirs: usize, files: usize, big: usize) {
     for d in 0..dirs {
@@ -201,11 +226,7 @@ fn make_tree(root: &Path, dirs: usize, files: usize, big: usize) {
 /// WebDAV clients do not carry modification times).
 #[test]
 fn davfs2_rsync_reaches_the_cloud() {
-    let emu = emulator::start(&[]);
-    let env = Env::new();
-    env.add_fichier(&emu, "fic", &[]);
-    let src = env.dir.path().join("tree");
-    make_tree(&src, 20, 100, 5 << 20);
+    let (emu, env, src) = fichier_and_tree();
     let served = Served::start(&env, "fic:", &["--write-back", "0s"], None);
     let dav = DavMount::mount(&served.url, &env.dir.path().join("dav"));
     let t = Instant::now();
@@ -236,16 +257,8 @@ fn davfs2_rsync_reaches_the_cloud() {
         "{}",
         stderr(&done)
     );
-    let fresh = env.dir.path().join("fresh-cache");
-    let out = env
-        .cmd()
-        .env("OURCLONE_FS_CACHE_DIR", &fresh)
-        .args(["check", "--checksum", src.to_str().unwrap(), "fic:tree"])
-        .output()
-        .unwrap();
+    assert_on_cloud(&env, &src, "fic:tree");
     eprintln!("checked: {:?}", t.elapsed());
-    let said = format!("{}{}", common::stdout(&out), stderr(&out));
-    assert!(out.status.success(), "check: {said}");
     assert!(emu.stats()["files_uploaded"].as_u64().unwrap() >= 2001);
 }
 
@@ -379,11 +392,7 @@ fn nfs_tree_tool(dir: &Path) -> PathBuf {
 /// copied in, listed and read back whole; after SIGTERM a fresh cache finds it on 1Fichier.
 #[test]
 fn nfs_tree_round_trip_reaches_the_cloud() {
-    let emu = emulator::start(&[]);
-    let env = Env::new();
-    env.add_fichier(&emu, "fic", &[]);
-    let src = env.dir.path().join("tree");
-    make_tree(&src, 20, 100, 5 << 20);
+    let (_emu, env, src) = fichier_and_tree();
     let tool = nfs_tree_tool(env.dir.path());
     let (served, url) = serve_nfs(&env, "fic:", &["--write-back", "0s"]);
     let t = Instant::now();
@@ -406,15 +415,7 @@ fn nfs_tree_round_trip_reaches_the_cloud() {
     let done = served.stop();
     assert!(done.status.success(), "serve: {}", stderr(&done));
     eprintln!("drained: {:?}", t.elapsed());
-    let fresh = env.dir.path().join("fresh-cache");
-    let out = env
-        .cmd()
-        .env("OURCLONE_FS_CACHE_DIR", &fresh)
-        .args(["check", "--checksum", src.to_str().unwrap(), "fic:"])
-        .output()
-        .unwrap();
-    let said = format!("{}{}", common::stdout(&out), stderr(&out));
-    assert!(out.status.success(), "check: {said}");
+    assert_on_cloud(&env, &src, "fic:");
 }
 
 /// Where the kernel has an NFS client: mount it, rsync and diff. Says so loudly when not.

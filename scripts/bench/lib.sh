@@ -81,3 +81,17 @@ pypi_rclone() {
     fi
     echo "$BENCH_OUT/venv/bin/rclone"
 }
+
+# make_tree DIR FILES: FILES small files (1-16 KiB, seeded) spread over 20 folders of DIR.
+make_tree() {
+    python3 - "$1" "$2" <<'EOF'
+import os, random, sys
+root, n = sys.argv[1], int(sys.argv[2])
+rng = random.Random(7)
+for i in range(n):
+    d = os.path.join(root, f"d{i % 20}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i}.bin"), "wb") as f:
+        f.write(rng.randbytes(rng.randint(1024, 16384)))
+EOF
+}

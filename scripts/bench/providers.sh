@@ -43,16 +43,7 @@ rm -rf "$W" && mkdir -p "$W" && chmod 755 "$W"
 # The tree: small files over 20 folders and one large file.
 SRC=$W/src
 log "making the tree: $FILES files + ${BIG_MB} MiB"
-python3 - "$SRC" "$FILES" <<'EOF'
-import os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(7)
-for i in range(n):
-    d = os.path.join(root, f"d{i % 20}")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, f"f{i}.bin"), "wb") as f:
-        f.write(rng.randbytes(rng.randint(1024, 16384)))
-EOF
+make_tree "$SRC" "$FILES"
 head -c $((BIG_MB << 20)) /dev/urandom >"$SRC/big.bin"
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -47,16 +47,7 @@ cc -O2 -o "$NFS_TREE" "$BENCH_ROOT/cli/tests/nfs-tree.c" -lnfs || die "cannot bu
 SRC=$W/src
 BIG=$W/big.bin
 log "making the tree: $FILES files + ${BIG_MB} MiB"
-python3 - "$SRC" "$FILES" <<'EOF'
-import os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(7)
-for i in range(n):
-    d = os.path.join(root, f"d{i % 20}")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, f"f{i}.bin"), "wb") as f:
-        f.write(rng.randbytes(rng.randint(1024, 16384)))
-EOF
+make_tree "$SRC" "$FILES"
 head -c "$((BIG_MB << 20))" /dev/urandom >"$BIG"
 
 # start_server NAME KIND(webdav|nfs) WHO(ours|rclone): serves $W/NAME/cloud; sets ADDR.

@@ -76,15 +76,8 @@ impl DavFile for Replacing {
     }
 
     fn write_buf(&mut self, mut buf: Box<dyn Buf + Send>) -> FsFuture<'_, ()> {
-        async move {
-            while buf.has_remaining() {
-                let chunk = Bytes::copy_from_slice(buf.chunk());
-                buf.advance(chunk.len());
-                self.write(&chunk).await?;
-            }
-            Ok(())
-        }
-        .boxed()
+        let bytes = buf.copy_to_bytes(buf.remaining());
+        self.write_bytes(bytes)
     }
 
     fn write_bytes(&mut self, buf: Bytes) -> FsFuture<'_, ()> {
@@ -190,15 +183,8 @@ impl DavFile for OpenHandle {
     }
 
     fn write_buf(&mut self, mut buf: Box<dyn Buf + Send>) -> FsFuture<'_, ()> {
-        async move {
-            while buf.has_remaining() {
-                let chunk = Bytes::copy_from_slice(buf.chunk());
-                buf.advance(chunk.len());
-                self.write(&chunk).await?;
-            }
-            Ok(())
-        }
-        .boxed()
+        let bytes = buf.copy_to_bytes(buf.remaining());
+        self.write_bytes(bytes)
     }
 
     fn write_bytes(&mut self, buf: Bytes) -> FsFuture<'_, ()> {
