@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use ourclone_cache::ROOT_INO;
 use ourclone_remote::local::LocalRemote;
-use ourclone_remote::{Counted, RemotePath};
+use ourclone_remote::{
+    Counted, Dest, Entry, ObjectRef, RemotePath, Result as RResult, Upload, Usage,
+};
 use ourclone_vfs::{OpenMode, RenameFlags, Vfs};
 
 struct Fixture {
@@ -199,4 +201,103 @@ async fn listing_picks_up_remote_files_and_truncate_works() {
         b"remote"
     );
     assert_eq!(remote.counts().list, 2, "root and sub listed once each");
+}
+
+/// A local remote whose uploads of files named `f` wait at a gate: they start, say so, and
+/// land only when the test opens the gate.
+struct GatedUploads {
+    inner: LocalRemote,
+    entered: tokio::sync::Notify,
+    open: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl ourclone_remote::Remote for GatedUploads {
+    fn kind(&self) -> &'static str {
+        "gated"
+    }
+    fn features(&self) -> ourclone_remote::Features {
+        self.inner.features()
+    }
+    async fn list(&self, dir: &ObjectRef) -> RResult<Vec<Entry>> {
+        self.inner.list(dir).await
+    }
+    async fn stat(&self, path: &RemotePath) -> RResult<Entry> {
+        self.inner.stat(path).await
+    }
+    async fn read(&self, file: &ObjectRef, offset: u64, len: u64) -> RResult<bytes::Bytes> {
+        self.inner.read(file, offset, len).await
+    }
+    async fn upload(&self, item: &Upload) -> RResult<Entry> {
+        if item.dest.path.name() == "f" {
+            self.entered.notify_one();
+            self.open.notified().await;
+        }
+        self.inner.upload(item).await
+    }
+    async fn mkdir(&self, dest: &Dest) -> RResult<Entry> {
+        self.inner.mkdir(dest).await
+    }
+    async fn rename(
+        &self,
+        from: &ObjectRef,
+        to: &Dest,
+        replace: Option<&ObjectRef>,
+    ) -> RResult<Entry> {
+        self.inner.rename(from, to, replace).await
+    }
+    async fn remove_file(&self, file: &ObjectRef) -> RResult<()> {
+        self.inner.remove_file(file).await
+    }
+    async fn remove_dir(&self, dir: &ObjectRef) -> RResult<()> {
+        self.inner.remove_dir(dir).await
+    }
+    async fn about(&self) -> RResult<Usage> {
+        self.inner.about().await
+    }
+}
+
+/// A folder renamed while an upload into it is under way: the upload must not land under the
+/// folder's old name, where another folder of that name (here made by someone else on the
+/// remote) would receive it. The rename waits for the upload.
+#[tokio::test(flavor = "multi_thread")]
+async fn folder_rename_never_strands_an_upload_under_the_old_name() {
+    let fx = Fixture::new();
+    let gated = Arc::new(GatedUploads {
+        inner: LocalRemote::open(fx.cloud()).unwrap(),
+        entered: Default::default(),
+        open: Default::default(),
+    });
+    let (vfs, _) = Vfs::open_cache(
+        gated.clone(),
+        RemotePath::root(),
+        &fx.dir.path().join("state"),
+        common::config(),
+    )
+    .unwrap();
+    let a = vfs.mkdir(ROOT_INO, "a", 0o755, 0, 0).await.unwrap();
+    write_file(&vfs, a.ino, "f", b"mine").await;
+    let drain = tokio::spawn({
+        let vfs = vfs.clone();
+        async move { vfs.drain(|_| {}).await }
+    });
+    gated.entered.notified().await;
+    let rename = tokio::spawn({
+        let vfs = vfs.clone();
+        async move {
+            vfs.rename(ROOT_INO, "a", ROOT_INO, "b", RenameFlags::default())
+                .await
+        }
+    });
+    // Room for the rename to run, were it not held back; then someone makes a new `a`.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    std::fs::create_dir_all(fx.cloud().join("a")).unwrap();
+    gated.open.notify_one();
+    rename.await.unwrap().unwrap();
+    drain.await.unwrap().unwrap();
+    assert_eq!(std::fs::read(fx.cloud().join("b/f")).unwrap(), b"mine");
+    assert!(
+        !fx.cloud().join("a/f").exists(),
+        "upload landed under the old name"
+    );
 }

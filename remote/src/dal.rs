@@ -696,10 +696,24 @@ impl Remote for DalRemote {
     }
 
     async fn remove_dir(&self, dir: &ObjectRef) -> Result<()> {
-        if !self.list(dir).await?.is_empty() {
+        let path = dir_path(&dir.path);
+        let all = self
+            .call("list", || async {
+                self.op.list(&path).await.map_err(|e| map_error(e, &path))
+            })
+            .await?;
+        let (temps, kept): (Vec<_>, Vec<_>) = all
+            .iter()
+            .filter(|e| e.path() != path)
+            .partition(|e| e.name().ends_with(TEMP_SUFFIX));
+        if !kept.is_empty() {
             return Err(RemoteError::NotEmpty(dir.path.to_string()));
         }
-        let path = dir_path(&dir.path);
+        // Temps of uploads cut off by a rename of this folder: hidden, but they would keep
+        // an SFTP folder from being removed.
+        for t in temps {
+            let _ = self.op.delete(t.path()).await;
+        }
         self.call("rmdir", || async {
             match self.op.delete(&path).await {
                 Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),

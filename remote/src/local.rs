@@ -105,6 +105,22 @@ fn temp_sibling(dest: &Path) -> PathBuf {
 
 const TEMP_SUFFIX: &str = ".ourclone-tmp";
 
+/// Removes upload temps left in `dir`. One is left behind when the folder is renamed while an
+/// upload into it is under way (the upload fails and cannot find its temp to clean up); it is
+/// hidden from listings, so without this the folder could never be removed.
+fn remove_stale_temps(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for item in rd.flatten() {
+        if item
+            .file_name()
+            .as_encoded_bytes()
+            .ends_with(TEMP_SUFFIX.as_bytes())
+        {
+            let _ = fs::remove_file(item.path());
+        }
+    }
+}
+
 /// Copies `source` to `dest` through a temporary sibling. With `replace` false the final step
 /// is a hard link, which fails if `dest` appeared meanwhile: a same-named file someone else
 /// created is never overwritten by a new file of ours.
@@ -271,7 +287,18 @@ impl Remote for LocalRemote {
     async fn remove_dir(&self, dir: &ObjectRef) -> Result<()> {
         let full = self.full(&dir.path);
         let what = dir.path.to_string();
-        blocking(move || fs::remove_dir(&full).map_err(|e| RemoteError::from_io(e, &what))).await
+        blocking(move || {
+            let first = fs::remove_dir(&full);
+            if let Err(e) = first {
+                if e.kind() != io::ErrorKind::DirectoryNotEmpty {
+                    return Err(RemoteError::from_io(e, &what));
+                }
+                remove_stale_temps(&full);
+                fs::remove_dir(&full).map_err(|e| RemoteError::from_io(e, &what))?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn copy(&self, from: &ObjectRef, to: &Dest) -> Result<Entry> {
@@ -373,5 +400,23 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(fs::read(root.path().join("b")).unwrap(), b"a");
+    }
+
+    /// A folder holding only a temp left by an upload cut off by a rename of the folder is
+    /// still removable; one holding a real file is not.
+    #[tokio::test]
+    async fn remove_dir_clears_stale_upload_temps_only() {
+        let root = tempfile::tempdir().unwrap();
+        let r = LocalRemote::open(root.path()).unwrap();
+        r.mkdir(&dest("d")).await.unwrap();
+        let d = root.path().join("d");
+        fs::write(temp_sibling(&d.join("f")), b"partial").unwrap();
+        fs::write(d.join("keep"), b"user data").unwrap();
+        assert!(r.remove_dir(&obj("d")).await.is_err());
+        assert_eq!(fs::read(d.join("keep")).unwrap(), b"user data");
+        fs::remove_file(d.join("keep")).unwrap();
+        fs::write(temp_sibling(&d.join("f")), b"partial").unwrap();
+        r.remove_dir(&obj("d")).await.unwrap();
+        assert!(!d.exists());
     }
 }

@@ -5,6 +5,8 @@
 
 use std::sync::{Arc, OnceLock};
 
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
 use ourclone_remote::{Dest, ObjectRef, Remote, RemoteError, RemotePath};
 
 use crate::error::{CacheError, Result};
@@ -39,6 +41,12 @@ pub struct RemoteTree {
     pub locks: InodeLocks,
     pub defaults: Defaults,
     pub notices: EntryNotices,
+    /// Held shared by whoever turns nodes into remote paths and then acts on the remote with
+    /// them (uploads, folder creation, server-side copies); held alone by the rename of a
+    /// folder, which changes the path of everything below it. Without it an upload could land
+    /// under a folder's old name, in whatever folder takes that name next. Taken before any
+    /// inode lock, never while holding one.
+    pub paths: RwLock<()>,
 }
 
 /// The name an object of `kind` called `name` has on the remote.
@@ -56,6 +64,16 @@ fn child(dir: &RemotePath, name: &str) -> Result<RemotePath> {
 }
 
 impl RemoteTree {
+    /// Remote paths computed while this is held stay true (see [`RemoteTree::paths`]).
+    pub async fn paths_stable(&self) -> RwLockReadGuard<'_, ()> {
+        self.paths.read().await
+    }
+
+    /// Waits until no one relies on the current remote paths, for a folder's rename.
+    pub async fn paths_moving(&self) -> RwLockWriteGuard<'_, ()> {
+        self.paths.write().await
+    }
+
     /// The remote path of the folder `ino` (or of a child named by `child`).
     pub fn dir_path(&self, ino: Ino) -> Result<RemotePath> {
         let mut p = self.root.clone();

@@ -296,7 +296,11 @@ impl Uploader {
                 Err(e) => return Err(e),
             };
             if node.is_dir() {
-                match self.tree.ensure_dir(*ino).await {
+                let made = {
+                    let _paths = self.tree.paths_stable().await;
+                    self.tree.ensure_dir(*ino).await
+                };
+                match made {
                     // A folder that took over a remote folder (renamed over it) is on the
                     // remote without a mkdir: retire its record all the same.
                     Ok(()) => {
@@ -538,6 +542,8 @@ impl Uploader {
     /// Uploads the pending files of one folder, in one batch where the provider allows.
     async fn upload_group(self: Arc<Self>, items: Vec<(Ino, u64)>) -> Result<()> {
         let inos: Vec<Ino> = items.iter().map(|(i, _)| *i).collect();
+        // The paths computed below must stay true until the uploads land (see `paths_stable`).
+        let _paths = self.tree.paths_stable().await;
         let _guards = self.tree.locks.lock_many(&inos).await;
         let mut jobs = Vec::new();
         // Re-read: records may have been retired or bumped while we waited for the locks.

@@ -155,6 +155,7 @@ impl Vfs {
             locks: InodeLocks::default(),
             defaults: cfg.defaults,
             notices: Default::default(),
+            paths: Default::default(),
         });
         let uploader = Arc::new(Uploader::new(
             tree.clone(),

@@ -191,6 +191,12 @@ impl Vfs {
         }
         let mut inos = vec![ino];
         inos.extend(target.as_ref().map(|(t, _)| *t));
+        // Moving a folder moves the remote path of everything below it: no upload may be on
+        // its way to an old one meanwhile.
+        let _paths = match moving.is_dir() {
+            true => Some(self.tree.paths_moving().await),
+            false => None,
+        };
         let _g = self.tree.locks.lock_many(&inos).await;
         let node = self.meta().get(ino)?;
         let target = self.meta().lookup(new_parent, new_name)?;
@@ -252,6 +258,7 @@ impl Vfs {
         if self.meta().lookup(parent, name)?.is_some() {
             return Err(CacheError::AlreadyExists.into());
         }
+        let _paths = self.tree.paths_stable().await;
         self.tree.ensure_dir(parent).await?;
         let from = self.tree.object(src, &node)?;
         let dest = self.tree.dest(parent, name, Kind::File)?;
