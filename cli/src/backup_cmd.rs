@@ -278,12 +278,9 @@ fn repo_tree(
             }
             let provider = rt.block_on(crate::remotes::open(name, &remote))?;
             let root = RemotePath::root();
-            let state = crate::mount::state_dir(cache_dir, name, &root);
+            let state = crate::vfs_open::state_dir(cache_dir, name, &root);
             let vfs = crate::job_cmd::open_vfs(rt, provider, root, &state, &format!("{name}:"))?;
-            let owner = ourclone_vfs::Owner {
-                uid: nix::unistd::getuid().as_raw(),
-                gid: nix::unistd::getgid().as_raw(),
-            };
+            let owner = ourclone_vfs::Owner::current();
             let files = ourclone_vfs::Files::new(vfs.clone(), owner);
             let root = path.as_str().trim_matches('/').to_string();
             return Ok((Tree::Vfs { files, root }, Some(vfs)));

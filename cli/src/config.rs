@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use ourclone_remote::os;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;
@@ -228,15 +228,10 @@ impl Config {
         let text = toml::to_string_pretty(self)
             .map_err(|e| CliError::Config(format!("cannot encode config: {e}")))?;
         let tmp = path.with_extension("toml.tmp");
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(fail)?;
-        f.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(fail)?;
+        let mut o = fs::OpenOptions::new();
+        o.write(true).create(true).truncate(true);
+        let mut f = os::create_mode(&mut o, 0o600).open(&tmp).map_err(fail)?;
+        os::set_file_mode(&f, 0o600).map_err(fail)?;
         f.write_all(text.as_bytes()).map_err(fail)?;
         f.sync_all().map_err(fail)?;
         fs::rename(&tmp, path).map_err(fail)
@@ -269,7 +264,7 @@ mod tests {
             },
         );
         c.save(&path).unwrap();
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        let mode = os::mode_of(&fs::metadata(&path).unwrap()) & 0o777;
         assert_eq!(mode, 0o600);
         let back = Config::load(&path).unwrap();
         assert_eq!(back.remotes, c.remotes);

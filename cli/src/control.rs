@@ -1,10 +1,12 @@
-//! The control socket of a running mount: a Unix socket speaking one JSON object per line,
+//! The control socket of a running mount (unix): a Unix socket speaking one JSON object per line,
 //! each request carrying the protocol version `v`. `status`, `unmount` (drain first unless
 //! lazy), `refresh` and the jobs (`job_start`, `job_status`, `job_cancel`, `job_list`) reach
 //! the daemon through it. Owns the protocol and both of its ends' plumbing; must not decide
 //! what the daemon does.
 
+#[cfg(unix)]
 use std::io::{BufRead, BufReader, Write};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -169,16 +171,41 @@ pub enum Reply {
     },
 }
 
+/// The control socket of the mount holding `path`, and `path` inside that mount; none where
+/// there are no mount daemons (macOS and Windows, for now).
+pub fn mount_of(path: &Path, cache_dir: &Path) -> Option<(std::path::PathBuf, String)> {
+    #[cfg(target_os = "linux")]
+    {
+        crate::mountpoint::mount_containing(path, cache_dir)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (path, cache_dir);
+        None
+    }
+}
+
 /// Sends `req` to the daemon at `socket` and hands every reply line to `each` until the
 /// daemon closes the connection.
+#[cfg(unix)]
 pub fn call(socket: &Path, req: &Request, each: impl FnMut(Reply)) -> Result<(), CliError> {
     let stream = UnixStream::connect(socket)
         .map_err(|e| CliError::Other(anyhow::anyhow!("cannot reach the mount's daemon: {e}")))?;
     exchange(stream, req, each)
 }
 
+/// Windows has no mount daemon (a drive there is `serve webdav` mapped by the WebClient).
+#[cfg(windows)]
+pub fn call(socket: &Path, _req: &Request, _each: impl FnMut(Reply)) -> Result<(), CliError> {
+    Err(CliError::Usage(format!(
+        "no mount daemon on Windows to reach at {}",
+        socket.display()
+    )))
+}
+
 /// Sends `req` on a connection to a daemon and hands every reply line to `each` until the
 /// daemon closes it.
+#[cfg(unix)]
 pub fn exchange(
     mut stream: UnixStream,
     req: &Request,
@@ -201,4 +228,14 @@ pub fn exchange(
         each(reply);
     }
     Ok(())
+}
+
+/// Writes one reply line (the daemon's end).
+pub(crate) async fn send(
+    w: &mut (impl tokio::io::AsyncWriteExt + Unpin),
+    reply: &Reply,
+) -> std::io::Result<()> {
+    let mut line = serde_json::to_string(reply).map_err(std::io::Error::other)?;
+    line.push('\n');
+    w.write_all(line.as_bytes()).await
 }

@@ -12,48 +12,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ourclone_cache::{Defaults, Kind};
-use ourclone_remote::{Counted, Remote, RemotePath};
-use ourclone_vfs::{Vfs, VfsConfig};
+use ourclone_remote::Counted;
+use ourclone_vfs::Vfs;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::RemoteConfig;
-use crate::control::{Envelope, Reply, Request, Status, PROTOCOL_VERSION};
+use crate::control::{send, Envelope, Reply, Request, Status, PROTOCOL_VERSION};
 use crate::error::CliError;
 use crate::job_table::JobTable;
 use crate::mountpoint;
 use crate::notify::notify;
-
-/// How long SIGTERM or SIGINT waits for pending uploads before unmounting (what stays pending
-/// uploads at the next mount). Below systemd's default stop timeout of 90 s.
-pub const STOP_DRAIN: Duration = Duration::from_secs(60);
-
-/// Everything a Vfs over one remote folder needs to open (a mount's or a server's).
-pub struct VfsSpec {
-    pub remote_name: String,
-    pub remote: RemoteConfig,
-    pub remote_path: RemotePath,
-    pub state_dir: PathBuf,
-    /// The cache folder (holds the record of where the control socket is).
-    pub cache_dir: PathBuf,
-    pub write_back: Duration,
-    pub dir_cache_time: Duration,
-    /// How long writers wait for room before ENOSPC (see `VfsConfig::room_wait`).
-    pub dirty_wait: Duration,
-    pub cache_max_size: u64,
-    /// See `VfsConfig::commit_interval` and `VfsConfig::sync_close`.
-    pub commit_interval: Duration,
-    pub sync_close: bool,
-}
-
-impl VfsSpec {
-    /// `remote:path`, as logs and `status` show it.
-    pub fn label(&self) -> String {
-        format!("{}:{}", self.remote_name, self.remote_path.as_str())
-    }
-}
+use crate::stop::{stop_requested, Signal};
+use crate::vfs_open::{drain_before_stop, open_vfs, pending, OpenedVfs, VfsSpec, STOP_DRAIN};
 
 /// Everything a mount needs to start.
 pub struct MountSpec {
@@ -61,14 +32,6 @@ pub struct MountSpec {
     pub mountpoint: PathBuf,
     /// Let other users reach the mount (FUSE allow_other).
     pub allow_other: bool,
-}
-
-/// A Vfs opened over its remote, with the counter of its remote calls.
-pub(crate) struct OpenedVfs {
-    pub vfs: Arc<Vfs>,
-    pub counted: Arc<Counted>,
-    /// Journal entries recovery set aside.
-    pub quarantined: u64,
 }
 
 /// The running pieces a control request may look at.
@@ -99,51 +62,6 @@ pub fn run(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(serve(spec, ready))
-}
-
-pub(crate) fn defaults() -> Defaults {
-    Defaults {
-        uid: nix::unistd::getuid().as_raw(),
-        gid: nix::unistd::getgid().as_raw(),
-        file_mode: 0o644,
-        dir_mode: 0o755,
-    }
-}
-
-/// Opens the remote (checking that the folder exists) and the cache, recovering the journal.
-pub(crate) async fn open_vfs(spec: &VfsSpec) -> Result<OpenedVfs, CliError> {
-    crate::mount::private_dir(&spec.cache_dir.join("mounts"))?;
-    crate::mount::private_dir(&spec.state_dir)?;
-    let provider = crate::remotes::open(&spec.remote_name, &spec.remote).await?;
-    check_root(spec, provider.as_ref()).await?;
-    let counted = Arc::new(Counted::new(provider));
-    let cfg = VfsConfig {
-        defaults: defaults(),
-        dir_cache_time: spec.dir_cache_time,
-        write_back: spec.write_back,
-        upload_parallel: 4,
-        cache_max_size: spec.cache_max_size,
-        room_wait: spec.dirty_wait,
-        commit_interval: spec.commit_interval,
-        sync_close: spec.sync_close,
-    };
-    let (vfs, report) = Vfs::open_cache(
-        counted.clone(),
-        spec.remote_path.clone(),
-        &spec.state_dir,
-        cfg,
-    )
-    .map_err(|e| {
-        CliError::MountPoint(format!(
-            "cannot open the cache in {}: {e}",
-            spec.state_dir.display()
-        ))
-    })?;
-    Ok(OpenedVfs {
-        vfs,
-        counted,
-        quarantined: report.quarantined,
-    })
 }
 
 async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
@@ -231,50 +149,11 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
     })
 }
 
-async fn check_root(spec: &VfsSpec, remote: &dyn Remote) -> Result<(), CliError> {
-    if spec.remote_path.is_root() {
-        return Ok(());
-    }
-    match remote.stat(&spec.remote_path).await {
-        Ok(e) if e.kind == ourclone_remote::EntryKind::Dir => Ok(()),
-        Ok(_) => Err(CliError::Usage(format!(
-            "{}:{} is a file, not a folder",
-            spec.remote_name,
-            spec.remote_path.as_str()
-        ))),
-        Err(ourclone_remote::RemoteError::NotFound(_)) => Err(CliError::Usage(format!(
-            "{}:{} does not exist on the remote",
-            spec.remote_name,
-            spec.remote_path.as_str()
-        ))),
-        Err(e) => Err(crate::remotes::remote_error_of(
-            &spec.remote_name,
-            remote.kind(),
-            e,
-        )),
-    }
-}
-
-/// Pending files and bytes in the journal.
-pub(crate) fn pending(vfs: &Vfs) -> (u64, u64) {
-    let Ok(scan) = vfs.meta().journal() else {
-        return (0, 0);
-    };
-    let bytes = scan
-        .pending
-        .iter()
-        .filter_map(|(ino, _)| vfs.meta().get(*ino).ok())
-        .filter(|n| n.kind == Kind::File)
-        .map(|n| n.size)
-        .sum();
-    (scan.pending.len() as u64, bytes)
-}
-
 /// Writes the control socket's path where `unmount` and `status` look it up whatever their
 /// environment (see `mountpoint::find_control_socket`).
 fn record_socket(record: &Path, socket: &Path) -> Result<(), CliError> {
     if let Some(dir) = record.parent() {
-        crate::mount::private_dir(dir)?;
+        crate::vfs_open::private_dir(dir)?;
     }
     let tmp = record.with_extension("tmp");
     let text = format!("{}\n", socket.display());
@@ -300,57 +179,18 @@ async fn wait_for_stop(
     session: &ourclone_vfs::fuse::FuseMount,
     vfs: &Vfs,
 ) -> Stop {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut hup = signal(SignalKind::hangup()).ok();
+    let (mut term, mut hup) = (Signal::terminate(), Signal::hangup());
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Stop::Signal,
-            Some(()) = next_signal(&mut term) => return Stop::Signal,
-            Some(()) = next_signal(&mut hup) => match vfs.meta().expire_listings() {
+            () = stop_requested(&mut term) => return Stop::Signal,
+            () = hup.recv() => match vfs.meta().expire_listings() {
                 Ok(n) => tracing::info!(folders = n, "SIGHUP: cached listings marked stale"),
                 Err(e) => tracing::warn!("SIGHUP: cannot mark listings stale: {e}"),
             },
             Some(s) = rx.recv() => return s,
             _ = tick.tick() => if session.is_finished() { return Stop::External },
         }
-    }
-}
-
-/// The next delivery of a signal we listen for (never, if we could not listen).
-pub(crate) async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
-    match s.as_mut() {
-        Some(s) => s.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Uploads what is pending for up to `limit` (a second Ctrl-C or SIGTERM stops waiting),
-/// telling systemd how many files are left; says in the log what stays for the next mount.
-pub(crate) async fn drain_before_stop(vfs: &Vfs, limit: Duration) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let drain = tokio::time::timeout(
-        limit,
-        vfs.drain(|left| {
-            notify(&format!(
-                "STATUS=uploading before unmount: {left} file(s) left"
-            ))
-        }),
-    );
-    tokio::select! {
-        drained = drain => match drained {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("drain before stopping failed: {e}"),
-            Err(_) => tracing::warn!("stopped waiting for uploads after {limit:?}"),
-        },
-        _ = tokio::signal::ctrl_c() => tracing::warn!("asked again to stop: not waiting for uploads"),
-        Some(()) = next_signal(&mut term) => tracing::warn!("asked again to stop: not waiting for uploads"),
-    }
-    let (files, bytes) = pending(vfs);
-    if files > 0 {
-        tracing::warn!(files, bytes, "left pending for the next mount");
     }
 }
 
@@ -363,15 +203,6 @@ async fn accept_loop(listener: UnixListener, daemon: Arc<Daemon>, stop: mpsc::Se
             }
         });
     }
-}
-
-pub(crate) async fn send(
-    w: &mut (impl AsyncWriteExt + Unpin),
-    reply: &Reply,
-) -> std::io::Result<()> {
-    let mut line = serde_json::to_string(reply).map_err(std::io::Error::other)?;
-    line.push('\n');
-    w.write_all(line.as_bytes()).await
 }
 
 async fn handle(

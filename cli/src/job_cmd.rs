@@ -19,7 +19,6 @@ use crate::config::Config;
 use crate::control::{self, JobInfo, JobState, Reply, Request};
 use crate::error::CliError;
 use crate::job_table::{JobTable, Started};
-use crate::mountpoint;
 
 /// Where a path given to a job command lives.
 enum Place {
@@ -71,7 +70,7 @@ fn run(
         Place::Remote { name, path } => {
             let config = Config::load(config_path)?;
             let remote = config.remote(&name)?.clone();
-            let state = crate::mount::state_dir(cache_dir, &name, &path);
+            let state = crate::vfs_open::state_dir(cache_dir, &name, &path);
             in_process(spec, out, cache_dir, |rt| {
                 let provider = rt.block_on(crate::remotes::open(&name, &remote))?;
                 let label = format!("{name}:{}", path.as_str());
@@ -80,7 +79,7 @@ fn run(
             })
         }
         Place::Local { root, .. } => {
-            crate::mount::private_dir(&cache_dir.join("jobs"))?;
+            crate::vfs_open::private_dir(&cache_dir.join("jobs"))?;
             let scratch = tempfile::Builder::new()
                 .prefix("local-")
                 .tempdir_in(cache_dir.join("jobs"))
@@ -118,7 +117,7 @@ fn place(arg: &str, config_path: &Path, cache_dir: &Path) -> Result<Place, CliEr
     }
     let path = std::fs::canonicalize(arg)
         .map_err(|e| CliError::Usage(format!("{arg}: {}", crate::error::io_reason(&e))))?;
-    if let Some((socket, inside)) = mountpoint::mount_containing(&path, cache_dir) {
+    if let Some((socket, inside)) = control::mount_of(&path, cache_dir) {
         return Ok(Place::Mount { socket, inside });
     }
     if path.is_dir() {
@@ -177,11 +176,8 @@ pub(crate) fn in_process(
         .build()
         .map_err(|e| CliError::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
     let vfses = open(&rt)?;
-    let owner = Owner {
-        uid: nix::unistd::getuid().as_raw(),
-        gid: nix::unistd::getgid().as_raw(),
-    };
-    crate::mount::private_dir(cache_dir)?;
+    let owner = Owner::current();
+    crate::vfs_open::private_dir(cache_dir)?;
     let table = JobTable::logged(task_dir(cache_dir));
     let bar = Progress::new(out);
     let info = rt.block_on(async {
@@ -195,7 +191,7 @@ pub(crate) fn in_process(
             .start(spec, Vfses::new(by_name))
             .map_err(|e| CliError::Usage(e.to_string()))?;
         let id = started.id;
-        let mut stop = stop_signals()?;
+        let mut stop = crate::stop::stop_stream()?;
         let mut stopping = false;
         loop {
             tokio::select! {
@@ -235,25 +231,6 @@ pub(crate) fn in_process(
     info
 }
 
-/// Ctrl-C and SIGTERM, as one stream.
-fn stop_signals() -> Result<tokio::sync::mpsc::Receiver<()>, CliError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    for kind in [SignalKind::interrupt(), SignalKind::terminate()] {
-        let mut s = signal(kind)
-            .map_err(|e| CliError::Other(anyhow::anyhow!("cannot watch for signals: {e}")))?;
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while s.recv().await.is_some() {
-                if tx.send(()).await.is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    Ok(rx)
-}
-
 /// Opens a Vfs for a job run in this process.
 pub(crate) fn open_vfs(
     rt: &tokio::runtime::Runtime,
@@ -262,9 +239,9 @@ pub(crate) fn open_vfs(
     state: &Path,
     label: &str,
 ) -> Result<Arc<Vfs>, CliError> {
-    crate::mount::private_dir(state)?;
+    crate::vfs_open::private_dir(state)?;
     let cfg = VfsConfig {
-        defaults: crate::daemon::defaults(),
+        defaults: crate::vfs_open::defaults(),
         dir_cache_time: Duration::from_secs(300),
         write_back: Duration::ZERO,
         upload_parallel: 4,
@@ -320,20 +297,20 @@ pub async fn host(
         Ok(s) => s,
         Err(e) => {
             let message = e.to_string();
-            return crate::daemon::send(w, &Reply::Error { message }).await;
+            return crate::control::send(w, &Reply::Error { message }).await;
         }
     };
     let id = started.id;
     if !follow {
-        return crate::daemon::send(w, &Reply::JobStarted { id }).await;
+        return crate::control::send(w, &Reply::JobStarted { id }).await;
     }
     let streamed = async {
-        crate::daemon::send(w, &Reply::JobStarted { id }).await?;
+        crate::control::send(w, &Reply::JobStarted { id }).await?;
         while let Some(event) = next_event(&mut started).await {
-            crate::daemon::send(w, &Reply::JobEvent { id, event }).await?;
+            crate::control::send(w, &Reply::JobEvent { id, event }).await?;
         }
         match table.info(id) {
-            Some(info) => crate::daemon::send(w, &Reply::Job(Box::new(info))).await,
+            Some(info) => crate::control::send(w, &Reply::Job(Box::new(info))).await,
             None => Ok(()),
         }
     };
@@ -376,9 +353,10 @@ pub(crate) fn finish(info: &JobInfo, out: Output) -> Result<(), CliError> {
 }
 
 /// `ourclone-fs jobs MOUNTPOINT`: the jobs a mount's daemon runs and ran; `--cancel ID`.
+#[cfg(target_os = "linux")]
 pub fn jobs(mp: &Path, cancel: Option<u64>, json: bool, cache_dir: &Path) -> Result<(), CliError> {
-    let canon = mountpoint::canonical(mp)?;
-    let socket = mountpoint::find_control_socket(&canon, cache_dir).ok_or_else(|| {
+    let canon = crate::mountpoint::canonical(mp)?;
+    let socket = crate::mountpoint::find_control_socket(&canon, cache_dir).ok_or_else(|| {
         CliError::MountPoint(format!("{} is not mounted by ourclone-fs", canon.display()))
     })?;
     let req = match cancel {

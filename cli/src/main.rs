@@ -1,25 +1,37 @@
 //! `ourclone-fs`: the command line. Parses arguments, loads the config, and runs one command;
 //! every failure becomes one clear line on stderr and an exit code (see `error.rs`).
+// Mounting is Linux-only for now (FUSE through our own mount(2) session); on macOS and
+// Windows the serve, transfer and backup commands build, and the mount daemon's halves of
+// shared code (control protocol, job hosting) go unused there.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 mod backup_cmd;
 mod config;
 mod control;
+#[cfg(target_os = "linux")]
 mod daemon;
+#[cfg(target_os = "linux")]
 mod doctor;
 mod error;
+#[cfg(target_os = "linux")]
 mod helper;
 mod job_cmd;
 mod job_table;
+#[cfg(target_os = "linux")]
 mod mount;
+#[cfg(target_os = "linux")]
 mod mountpoint;
 mod notify;
 mod parse;
 mod remote_cmd;
 mod remotes;
 mod serve_cmd;
+#[cfg(target_os = "linux")]
 mod service;
+mod stop;
 mod task_cmd;
 mod transfer_cmd;
+mod vfs_open;
 
 use std::path::PathBuf;
 
@@ -56,6 +68,7 @@ enum Command {
         #[command(subcommand)]
         action: remote_cmd::RemoteAction,
     },
+    #[cfg(target_os = "linux")]
     /// Mount REMOTE:PATH at MOUNTPOINT.
     Mount(mount::MountArgs),
     /// Serve REMOTE:PATH to other programs over the network (on loopback by default), with
@@ -65,6 +78,7 @@ enum Command {
         #[command(subcommand)]
         protocol: serve_cmd::ServeProtocol,
     },
+    #[cfg(target_os = "linux")]
     /// Unmount MOUNTPOINT, uploading what is pending first (unless --lazy).
     Unmount {
         mountpoint: PathBuf,
@@ -83,6 +97,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[cfg(target_os = "linux")]
     /// Install the mount(8) and umount(8) helpers (`mount -t ourclone-fs`, fstab lines) as
     /// links to this binary in /sbin (needs root).
     Install {
@@ -90,6 +105,7 @@ enum Command {
         #[arg(long, default_value = "/sbin")]
         dir: PathBuf,
     },
+    #[cfg(target_os = "linux")]
     /// List a folder of a mount on the remote again now (changes made elsewhere show at once).
     Refresh {
         path: PathBuf,
@@ -97,6 +113,7 @@ enum Command {
         #[arg(long, short)]
         recursive: bool,
     },
+    #[cfg(target_os = "linux")]
     /// Check FUSE, the config, each remote's credentials and the cache folder; one line per
     /// check, with what to do about a failure.
     Doctor {
@@ -104,11 +121,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[cfg(target_os = "linux")]
     /// Mount at login or boot: write or remove a systemd unit (or a launchd agent).
     Service {
         #[command(subcommand)]
         action: service::ServiceAction,
     },
+    #[cfg(target_os = "linux")]
     /// Remove the helpers `install` placed.
     Uninstall {
         #[arg(long, default_value = "/sbin")]
@@ -179,6 +198,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[cfg(target_os = "linux")]
     /// Show a mount's pending uploads, failures, cache use and remote calls.
     Status {
         mountpoint: PathBuf,
@@ -248,8 +268,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let cache_dir = cli.cache_dir();
     match cli.command {
         Command::Remote { action } => remote_cmd::run(action, &config_path),
+        #[cfg(target_os = "linux")]
         Command::Mount(args) => mount::run(args, &config_path, &cache_dir, cli.verbose),
         Command::Serve { protocol } => serve_cmd::run(protocol, &config_path, &cache_dir),
+        #[cfg(target_os = "linux")]
         Command::Unmount {
             mountpoint,
             lazy,
@@ -264,9 +286,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             mount::unmount(&mountpoint, how, &cache_dir, json)
         }
+        #[cfg(target_os = "linux")]
         Command::Install { dir } => helper::install(&dir),
+        #[cfg(target_os = "linux")]
         Command::Refresh { path, recursive } => mount::refresh(&path, recursive, &cache_dir),
+        #[cfg(target_os = "linux")]
         Command::Doctor { json } => doctor::run(&config_path, &cache_dir, json),
+        #[cfg(target_os = "linux")]
         Command::Service { action } => {
             let paths = service::Paths {
                 config: &config_path,
@@ -274,7 +300,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             service::run(action, paths)
         }
+        #[cfg(target_os = "linux")]
         Command::Uninstall { dir } => helper::uninstall(&dir),
+        #[cfg(target_os = "linux")]
         Command::Status { mountpoint, json } => mount::status(&mountpoint, &cache_dir, json),
         Command::Du { path, json } => {
             let out = job_cmd::Output {
@@ -311,35 +339,58 @@ fn run(cli: Cli) -> Result<(), CliError> {
             show: Some(JobsAction::Show { id, failed, json }),
             ..
         } => task_cmd::show(id, failed, json, &cache_dir),
+        #[cfg(target_os = "linux")]
         Command::Jobs {
             mountpoint: Some(mp),
             cancel,
             json,
             ..
         } => job_cmd::jobs(&mp, cancel, json, &cache_dir),
+        #[cfg(not(target_os = "linux"))]
+        Command::Jobs {
+            mountpoint: Some(_),
+            ..
+        } => Err(CliError::Usage(
+            "there are no mount daemons on Windows to ask for their jobs".into(),
+        )),
         Command::Jobs { json, .. } => task_cmd::list(json, &cache_dir),
     }
 }
 
-/// The umask the command was started with, before it made its own 0077.
-pub static USER_UMASK: std::sync::OnceLock<nix::libc::mode_t> = std::sync::OnceLock::new();
-
-fn main() {
-    // Everything we create (cache, journal, logs, control sockets) is the user's only,
-    // whatever the caller's umask.
-    let user_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    // What we write into a user's own folder (a local remote) follows the user's umask.
-    let _ = USER_UMASK.set(user_umask.bits());
-    let cli = match helper::as_helper(std::env::args_os().collect()) {
-        Some(Ok(argv)) => Cli::parse_from(argv),
+/// The command line, also when we run as mount(8)'s helper (`mount.ourclone-fs`).
+fn parse_command_line() -> Cli {
+    #[cfg(target_os = "linux")]
+    match helper::as_helper(std::env::args_os().collect()) {
+        Some(Ok(argv)) => return Cli::parse_from(argv),
         Some(Err(e)) => {
             eprintln!("ourclone-fs: error: {e}");
             std::process::exit(e.exit_code());
         }
-        None => Cli::parse(),
-    };
-    let daemon = matches!(&cli.command, Command::Mount(m) if m.is_daemon())
-        || matches!(&cli.command, Command::Serve { .. });
+        None => {}
+    }
+    Cli::parse()
+}
+
+/// Whether this process serves until stopped (its logs go to a file, not the terminal).
+fn is_daemon(command: &Command) -> bool {
+    #[cfg(target_os = "linux")]
+    if matches!(command, Command::Mount(m) if m.is_daemon()) {
+        return true;
+    }
+    matches!(command, Command::Serve { .. })
+}
+
+/// The umask the command was started with, before it made its own 0077.
+pub static USER_UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+fn main() {
+    // Everything we create (cache, journal, logs, control sockets) is the user's only,
+    // whatever the caller's umask.
+    let user_umask = ourclone_remote::os::set_umask(0o077);
+    // What we write into a user's own folder (a local remote) follows the user's umask.
+    let _ = USER_UMASK.set(user_umask);
+    let cli = parse_command_line();
+    let daemon = is_daemon(&cli.command);
     init_logging(cli.verbose, daemon);
     if let Err(e) = run(cli) {
         eprintln!("ourclone-fs: error: {e}");

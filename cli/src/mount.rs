@@ -9,13 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ourclone_remote::RemotePath;
-
-use crate::config::Config;
 use crate::control::{self, Reply, Request};
-use crate::daemon::{self, MountSpec, VfsSpec};
+use crate::daemon::{self, MountSpec};
 use crate::error::CliError;
 use crate::mountpoint;
+use crate::vfs_open::{private_dir, CacheArgs};
 
 #[derive(clap::Args)]
 pub struct MountArgs {
@@ -37,133 +35,11 @@ pub struct MountArgs {
     notify_ready: bool,
 }
 
-/// How a Vfs caches and writes back: options shared by `mount` and `serve`.
-#[derive(clap::Args)]
-pub struct CacheArgs {
-    /// How long after a file's last close its upload starts.
-    #[arg(long, default_value = "5s", value_parser = crate::parse_duration)]
-    write_back: Duration,
-    /// How long a folder listing is trusted before it is refreshed in the background.
-    #[arg(long, default_value = "5m", value_parser = crate::parse_duration)]
-    dir_cache_time: Duration,
-    /// Local disk for cached content, e.g. 10G or 500M (default: a tenth of the free space of
-    /// the cache folder's disk, at least 1 GiB). Dirty data beyond it slows writers.
-    #[arg(long, value_parser = crate::parse_size)]
-    cache_max_size: Option<u64>,
-    /// How long a writer waits, while data not yet uploaded exceeds the cache cap and uploads
-    /// make no progress (offline, a refused key), before its writes fail with ENOSPC.
-    #[arg(long, default_value = "2m", value_parser = crate::parse_duration)]
-    dirty_wait: Duration,
-    /// A closed file survives a power cut once this much time has passed (a crash of the
-    /// daemon never loses it); fsync makes it survive at once.
-    #[arg(long, default_value = "1s", value_parser = crate::parse_duration)]
-    commit_interval: Duration,
-    /// Make every close survive a power cut before it returns, as fsync does (slower).
-    #[arg(long)]
-    sync_close: bool,
-}
-
-impl CacheArgs {
-    /// The Vfs of `source` (REMOTE:PATH) with these options.
-    pub(crate) fn spec(
-        &self,
-        source: &str,
-        config_path: &Path,
-        cache_dir: &Path,
-    ) -> Result<VfsSpec, CliError> {
-        let (name, path) = parse_source(source)?;
-        let config = Config::load(config_path)?;
-        let remote = config.remote(&name)?.clone();
-        Ok(VfsSpec {
-            state_dir: state_dir(cache_dir, &name, &path),
-            cache_dir: cache_dir.to_path_buf(),
-            remote_name: name,
-            remote,
-            remote_path: path,
-            write_back: self.write_back,
-            dir_cache_time: self.dir_cache_time,
-            dirty_wait: self.dirty_wait,
-            cache_max_size: self
-                .cache_max_size
-                .unwrap_or_else(|| default_cache_size(cache_dir)),
-            commit_interval: self.commit_interval,
-            sync_close: self.sync_close,
-        })
-    }
-
-    /// These options as arguments, for a daemon started in the background.
-    fn push_args(&self, cmd: &mut Command) {
-        cmd.arg("--write-back")
-            .arg(format!("{}ms", self.write_back.as_millis()))
-            .arg("--dir-cache-time")
-            .arg(format!("{}ms", self.dir_cache_time.as_millis()))
-            .arg("--dirty-wait")
-            .arg(format!("{}ms", self.dirty_wait.as_millis()))
-            .arg("--commit-interval")
-            .arg(format!("{}ms", self.commit_interval.as_millis()));
-        if self.sync_close {
-            cmd.arg("--sync-close");
-        }
-        if let Some(size) = self.cache_max_size {
-            cmd.arg("--cache-max-size").arg(size.to_string());
-        }
-    }
-}
-
 impl MountArgs {
     /// This process will serve the mount (rather than start a daemon and return).
     pub fn is_daemon(&self) -> bool {
         self.foreground
     }
-}
-
-fn parse_source(source: &str) -> Result<(String, RemotePath), CliError> {
-    let (name, path) = source.split_once(':').ok_or_else(|| {
-        CliError::Usage(format!(
-            "'{source}' is not REMOTE:PATH (for the whole remote, write '{source}:')"
-        ))
-    })?;
-    if name.is_empty() {
-        return Err(CliError::Usage(format!(
-            "'{source}' names no remote before ':'"
-        )));
-    }
-    let path = RemotePath::parse(path)
-        .ok_or_else(|| CliError::Usage(format!("'{path}' must not contain '..'")))?;
-    Ok((name.to_string(), path))
-}
-
-/// A tenth of the free space where the cache lives, at least 1 GiB.
-fn default_cache_size(cache_dir: &Path) -> u64 {
-    let probe = cache_dir
-        .ancestors()
-        .find(|p| p.exists())
-        .unwrap_or(Path::new("/"));
-    let free = nix::sys::statvfs::statvfs(probe)
-        .map(|s| s.blocks_available() * s.fragment_size())
-        .unwrap_or(0);
-    (free / 10).max(1 << 30)
-}
-
-/// The cache folder of one remote folder.
-pub(crate) fn state_dir(cache_dir: &Path, name: &str, path: &RemotePath) -> PathBuf {
-    cache_dir
-        .join("mounts")
-        .join(format!("{name}-{}", mountpoint::short_hash(path.as_str())))
-}
-
-/// Creates `dir` (and its parents) if missing and makes it the user's only (0700), also when an
-/// older version left it open.
-pub fn private_dir(dir: &Path) -> Result<(), CliError> {
-    let fail = |e: std::io::Error| {
-        CliError::Other(anyhow::anyhow!(
-            "cannot create the private folder {}: {}",
-            dir.display(),
-            crate::error::io_reason(&e)
-        ))
-    };
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)
 }
 
 pub fn run(
@@ -229,7 +105,7 @@ fn spawn_background(
     private_dir(&logs)?;
     let log_path = logs.join(format!(
         "mount-{}.log",
-        mountpoint::short_hash(&mountpoint.to_string_lossy())
+        crate::vfs_open::short_hash(&mountpoint.to_string_lossy())
     ));
     let log = std::fs::OpenOptions::new()
         .create(true)

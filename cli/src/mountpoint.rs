@@ -207,19 +207,12 @@ pub fn ensure_runtime_dir() -> Result<PathBuf, CliError> {
     }
 }
 
-/// A short stable hash of a string (FNV-1a), for file names.
-pub fn short_hash(s: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
 /// The control socket's file name of the mount at `mountpoint` (canonical).
 fn socket_name(mountpoint: &Path) -> String {
-    format!("{}.sock", short_hash(&mountpoint.to_string_lossy()))
+    format!(
+        "{}.sock",
+        crate::vfs_open::short_hash(&mountpoint.to_string_lossy())
+    )
 }
 
 /// The control socket of the mount at `mountpoint` (canonical), in this process's runtime
@@ -233,7 +226,7 @@ pub fn control_socket(mountpoint: &Path) -> PathBuf {
 pub fn socket_record(cache_dir: &Path, mountpoint: &Path) -> PathBuf {
     cache_dir
         .join("sockets")
-        .join(short_hash(&mountpoint.to_string_lossy()))
+        .join(crate::vfs_open::short_hash(&mountpoint.to_string_lossy()))
 }
 
 /// The control socket of the running mount at `mountpoint` (canonical), wherever its daemon

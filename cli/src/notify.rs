@@ -3,6 +3,7 @@
 //! `@`). Without `NOTIFY_SOCKET` every call does nothing. Owns the wire format; must not decide
 //! when the daemon is ready.
 
+#[cfg(unix)]
 use std::os::unix::net::UnixDatagram;
 
 /// Sends `state` (one or more `KEY=value` lines) to systemd, if it is listening.
@@ -15,6 +16,12 @@ pub fn notify(state: &str) {
     }
 }
 
+#[cfg(windows)]
+fn send(_target: &str, _state: &str) -> std::io::Result<()> {
+    Err(std::io::Error::other("no sd_notify on Windows"))
+}
+
+#[cfg(unix)]
 fn send(target: &str, state: &str) -> std::io::Result<()> {
     let socket = UnixDatagram::unbound()?;
     #[cfg(target_os = "linux")]

@@ -17,9 +17,9 @@ use ourclone_vfs::{Files, Owner, Vfs};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::daemon::{self, OpenedVfs, VfsSpec};
 use crate::error::{io_reason, CliError};
-use crate::mount::CacheArgs;
+use crate::vfs_open::CacheArgs;
+use crate::vfs_open::{self, OpenedVfs, VfsSpec};
 
 /// How long requests in flight may take to finish once stopping.
 const REQUESTS_GRACE: Duration = Duration::from_secs(10);
@@ -125,7 +125,7 @@ fn serve(
     cache_dir: &Path,
     start: impl AsyncFnOnce(Arc<Vfs>, Owner, Stopped) -> Result<Running, CliError>,
 ) -> Result<(), CliError> {
-    crate::mount::private_dir(cache_dir)?;
+    crate::vfs_open::private_dir(cache_dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .thread_name("ourclone-worker")
@@ -133,19 +133,16 @@ fn serve(
         .build()
         .map_err(|e| CliError::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
     rt.block_on(async {
-        let OpenedVfs { vfs, .. } = daemon::open_vfs(&spec).await?;
+        let OpenedVfs { vfs, .. } = vfs_open::open_vfs(&spec).await?;
         let background = vfs.start_background();
-        let owner = Owner {
-            uid: nix::unistd::getuid().as_raw(),
-            gid: nix::unistd::getgid().as_raw(),
-        };
+        let owner = Owner::current();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let stopped: Stopped = Box::pin(async {
             let _ = stop_rx.await;
         });
         let server = start(vfs.clone(), owner, stopped).await?;
         crate::notify::notify("READY=1\nSTATUS=serving");
-        wait_for_signal().await;
+        crate::stop::stop_requested(&mut crate::stop::Signal::terminate()).await;
         crate::notify::notify("STOPPING=1");
         let _ = stop_tx.send(());
         match tokio::time::timeout(REQUESTS_GRACE, server).await {
@@ -153,13 +150,13 @@ fn serve(
             Err(_) => tracing::warn!("stopped waiting for requests in flight"),
             _ => {}
         }
-        daemon::drain_before_stop(&vfs, daemon::STOP_DRAIN).await;
+        vfs_open::drain_before_stop(&vfs, vfs_open::STOP_DRAIN).await;
         for task in background {
             task.abort();
         }
         vfs.sync_all()
             .map_err(|e| anyhow::anyhow!("cannot flush the cache: {e}"))?;
-        let (files, bytes) = daemon::pending(&vfs);
+        let (files, bytes) = vfs_open::pending(&vfs);
         if files > 0 {
             eprintln!("{files} file(s), {bytes} bytes, left to upload at the next mount or serve");
         }
@@ -192,13 +189,4 @@ fn credentials(args: &WebdavArgs) -> Result<Option<Credentials>, CliError> {
         ));
     }
     Ok(Some(Credentials::new(user.clone(), password)))
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        Some(()) = daemon::next_signal(&mut term) => {}
-    }
 }

@@ -13,7 +13,6 @@ use ourclone_remote::RemotePath;
 use crate::config::Config;
 use crate::error::CliError;
 use crate::job_cmd::{self, Output};
-use crate::mountpoint;
 
 /// The options copy, move, sync and check share.
 #[derive(clap::Args, Debug)]
@@ -128,7 +127,7 @@ pub(crate) fn side(arg: &str, config: &Config, cache_dir: &Path) -> Result<Side,
         }
     }
     let path = absolute(Path::new(arg))?;
-    if let Some((socket, inside)) = mountpoint::mount_containing(&path, cache_dir) {
+    if let Some((socket, inside)) = crate::control::mount_of(&path, cache_dir) {
         return Ok(Side::Mount {
             socket,
             root: path,
@@ -237,7 +236,7 @@ pub fn run(
     };
     // Files we make in the user's folders follow the user's umask, as cp's do.
     if let Some(mask) = crate::USER_UMASK.get() {
-        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(*mask));
+        ourclone_remote::os::set_umask(*mask);
     }
     let on_daemon = daemon_for(&sides);
     let loc = |s: &Side| location(s, on_daemon.is_some());
@@ -354,7 +353,7 @@ pub(crate) fn in_process(
         for (name, cfg) in &remotes {
             let provider = rt.block_on(crate::remotes::open(name, cfg))?;
             let root = RemotePath::root();
-            let state = crate::mount::state_dir(cache_dir, name, &root);
+            let state = crate::vfs_open::state_dir(cache_dir, name, &root);
             let label = format!("{name}:");
             let vfs = job_cmd::open_vfs(rt, provider, root, &state, &label)?;
             vfses.push((name.clone(), vfs));

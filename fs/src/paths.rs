@@ -29,6 +29,14 @@ pub struct Owner {
     pub gid: u32,
 }
 
+impl Owner {
+    /// The user running this process.
+    pub fn current() -> Self {
+        let (uid, gid) = ourclone_remote::os::user_ids();
+        Self { uid, gid }
+    }
+}
+
 /// One entry as a job sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileInfo {

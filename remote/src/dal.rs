@@ -111,6 +111,15 @@ impl DalConfig {
                 }
                 Operator::new(b)?
             }
+            #[cfg(windows)]
+            Self::Sftp(_) => {
+                return Err(opendal::Error::new(
+                    ErrorKind::Unsupported,
+                    "SFTP remotes are not available on Windows (OpenDAL's sftp service drives \
+                     the system's ssh through a unix-only crate)",
+                ))
+            }
+            #[cfg(unix)]
             Self::Sftp(c) => {
                 let mut b = opendal::services::Sftp::default()
                     .endpoint(&format!("ssh://{}:{}", c.host, c.port))

@@ -13,6 +13,7 @@ mod hash;
 pub mod health;
 pub mod local;
 pub mod onefichier;
+pub mod os;
 pub mod pacer;
 mod path;
 pub mod sync;

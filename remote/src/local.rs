@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -136,7 +135,7 @@ fn copy_into_place(
         let mut src = fs::File::open(source)?;
         src.seek(SeekFrom::Start(0))?;
         let mut out = fs::File::create(&tmp)?;
-        out.set_permissions(fs::Permissions::from_mode(mode))?;
+        crate::os::set_file_mode(&out, mode)?;
         io::copy(&mut src.by_ref(), &mut out)?;
         if let Some(t) = mtime {
             out.set_modified(t)?;
@@ -208,15 +207,8 @@ impl Remote for LocalRemote {
         blocking(move || {
             let f = fs::File::open(&full).map_err(|e| RemoteError::from_io(e, &what))?;
             let mut buf = vec![0u8; len as usize];
-            let mut done = 0usize;
-            while done < buf.len() {
-                match f.read_at(&mut buf[done..], offset + done as u64) {
-                    Ok(0) => break,
-                    Ok(n) => done += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(RemoteError::from_io(e, &what)),
-                }
-            }
+            let done = crate::os::read_full_at(&f, &mut buf, offset)
+                .map_err(|e| RemoteError::from_io(e, &what))?;
             buf.truncate(done);
             Ok(Bytes::from(buf))
         })
@@ -244,7 +236,7 @@ impl Remote for LocalRemote {
         let mode = 0o777 & !self.umask;
         blocking(move || {
             fs::create_dir(&full)
-                .and_then(|()| fs::set_permissions(&full, fs::Permissions::from_mode(mode)))
+                .and_then(|()| crate::os::set_path_mode(&full, mode))
                 .map_err(|e| RemoteError::from_io(e, &name))?;
             stat_path(&full, &name)
         })
@@ -318,20 +310,12 @@ impl Remote for LocalRemote {
     async fn about(&self) -> Result<Usage> {
         let root = self.root.clone();
         blocking(move || {
-            let c = std::ffi::CString::new(root.as_os_str().as_encoded_bytes())
-                .map_err(|_| RemoteError::Permanent("root path contains NUL".into()))?;
-            // SAFETY: statvfs writes into a zeroed struct we own; the path is NUL-terminated.
-            let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-            if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-                return Err(RemoteError::from_io(io::Error::last_os_error(), "statvfs"));
-            }
-            let frsize = st.f_frsize as u64;
-            let total = st.f_blocks as u64 * frsize;
-            let free = st.f_bavail as u64 * frsize;
+            let s = crate::os::space(&root)
+                .map_err(|e| RemoteError::from_io(e, "free space of the root"))?;
             Ok(Usage {
-                total: Some(total),
-                used: Some(total.saturating_sub(st.f_bfree as u64 * frsize)),
-                free: Some(free),
+                total: Some(s.total),
+                used: Some(s.total.saturating_sub(s.free)),
+                free: Some(s.available),
             })
         })
         .await

@@ -17,7 +17,7 @@ pub struct DataStore {
 
 /// Fsyncs a folder, so the names created or renamed in it survive a power loss.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    ourclone_remote::os::sync_dir(dir)
 }
 
 impl DataStore {
@@ -93,14 +93,7 @@ impl DataStore {
 
     /// Bytes free for an unprivileged writer on the data files' disk.
     pub fn free_space(&self) -> io::Result<u64> {
-        let path = std::ffi::CString::new(self.dir.as_os_str().as_encoded_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-        // SAFETY: `path` is a valid C string and `st` a valid out-pointer for the call.
-        if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(st.f_bavail as u64 * st.f_frsize as u64)
+        ourclone_remote::os::space(&self.dir).map(|s| s.available)
     }
 
     pub fn exists(&self, ino: Ino) -> bool {

@@ -21,10 +21,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::ops::Bound;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use ourclone_remote::os;
 use redb::{BackendError, StorageBackend};
 
 use crate::content::data::sync_dir;
@@ -78,17 +78,24 @@ pub(crate) struct IntentLog {
     sealing: Mutex<()>,
 }
 
-/// Identifies this boot of the machine: a log written on another boot is trusted only up to
-/// its last seal. `OURCLONE_BOOT_ID` stands in for a reboot in tests.
+/// Identifies this boot of the machine (see [`os::boot_id`]): a log written on another boot,
+/// or where the boot cannot be told, is trusted only up to its last seal.
 fn boot_id() -> [u8; 40] {
-    let text = std::env::var("OURCLONE_BOOT_ID")
-        .ok()
-        .or_else(|| fs::read_to_string("/proc/sys/kernel/random/boot_id").ok())
-        .unwrap_or_default();
+    let text = os::boot_id().unwrap_or_default();
     let mut id = [0u8; 40];
-    let t = text.trim().as_bytes();
+    let t = text.as_bytes();
     id[..t.len().min(40)].copy_from_slice(&t[..t.len().min(40)]);
     id
+}
+
+/// Whether a log header's boot id names this boot.
+fn is_this_boot(stored: &[u8]) -> bool {
+    let text = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .trim_end_matches('\0')
+            .to_string()
+    };
+    os::same_boot(&text(stored), &text(&boot_id()))
 }
 
 fn checksum(kind: u8, seq: u64, payload: &[u8]) -> [u8; 16] {
@@ -187,7 +194,7 @@ impl<'a> Fold<'a> {
         if !self.pages.contains_key(&n) {
             let mut page = vec![0u8; PAGE as usize];
             let valid = self.zero_from.saturating_sub(n * PAGE).min(PAGE) as usize;
-            self.main.read_exact_at(&mut page[..valid], n * PAGE)?;
+            os::read_exact_at(self.main, &mut page[..valid], n * PAGE)?;
             self.pages.insert(n, page);
         }
         self.pages
@@ -236,7 +243,7 @@ impl<'a> Fold<'a> {
         self.main.set_len(self.len)?;
         for (n, page) in &self.pages {
             let keep = self.len.saturating_sub(n * PAGE).min(PAGE) as usize;
-            self.main.write_all_at(&page[..keep], n * PAGE)?;
+            os::write_all_at(self.main, &page[..keep], n * PAGE)?;
         }
         Ok(())
     }
@@ -290,7 +297,7 @@ fn reset_log(path: &Path, keep: &[u8]) -> io::Result<File> {
         head.extend_from_slice(MAGIC);
         head.extend_from_slice(&boot_id());
         head.extend_from_slice(keep);
-        f.write_all_at(&head, 0)?;
+        os::write_all_at(&f, &head, 0)?;
         f.sync_all()?;
     }
     fs::rename(&tmp, path)?;
@@ -303,22 +310,7 @@ fn reset_log(path: &Path, keep: &[u8]) -> io::Result<File> {
 /// Makes everything written on the file system holding `f` durable: the cache's data files
 /// and the log, in one journal commit rather than one fsync per file.
 fn sync_file_system(f: &File) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: syncfs only reads the descriptor, which `f` keeps open for the call.
-        if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = f;
-        // SAFETY: sync takes no arguments and cannot fail.
-        unsafe { libc::sync() };
-        Ok(())
-    }
+    os::sync_file_system(f)
 }
 
 /// Replays the log at `log_path` into `main` (see the module comment for which records) and
@@ -332,7 +324,7 @@ fn recover(main: &File, log_path: &Path) -> io::Result<usize> {
     let mut replayed = 0;
     let xor = raw.get(..8) == Some(MAGIC_XOR);
     if raw.len() as u64 >= HEADER_LEN && (&raw[..8] == MAGIC || xor) {
-        let same_boot = raw[8..48] == boot_id() && boot_id() != [0u8; 40];
+        let same_boot = is_this_boot(&raw[8..48]);
         let recs = records(&raw[HEADER_LEN as usize..]);
         let sealed = recs
             .iter()
@@ -479,7 +471,7 @@ impl State {
         let start = n * PAGE;
         let valid = self.main_valid.saturating_sub(start).min(PAGE) as usize;
         if valid > 0 {
-            self.main.read_exact_at(&mut out[..valid], start)?;
+            os::read_exact_at(&self.main, &mut out[..valid], start)?;
         }
         out[valid..].fill(0);
         Ok(())
@@ -489,7 +481,7 @@ impl State {
     fn append(&mut self, kind: u8, payload: &[u8]) -> io::Result<u64> {
         let seq = self.next_seq;
         let rec = encode(kind, seq, payload);
-        if let Err(e) = self.log.write_all_at(&rec, self.log_end) {
+        if let Err(e) = os::write_all_at(&self.log, &rec, self.log_end) {
             let _ = self.log.set_len(self.log_end);
             return Err(e);
         }
@@ -710,7 +702,7 @@ mod tests {
     fn reboot(path: &Path) {
         let log = log_path_of(path);
         let f = OpenOptions::new().write(true).open(log).unwrap();
-        f.write_all_at(b"another-boot", 8).unwrap();
+        os::write_all_at(&f, b"another-boot", 8).unwrap();
     }
 
     #[test]

@@ -113,18 +113,9 @@ impl LockFile {
     /// Renewed within the lease, and (on this host) its process still runs.
     fn alive(&self) -> bool {
         let fresh = now().saturating_sub(self.time) < LEASE.as_secs();
-        let gone = self.host == hostname() && !process_runs(self.pid);
+        let gone = self.host == hostname() && !ourclone_remote::os::process_runs(self.pid);
         fresh && !gone
     }
-}
-
-fn process_runs(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Every lock file, parsed where it parses.

@@ -6,11 +6,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
+use ourclone_remote::os;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
@@ -85,7 +84,7 @@ pub fn restore(
             continue;
         }
         let done = open_file(&target.join(rel), false).and_then(|f| {
-            f.set_permissions(fs::Permissions::from_mode(n.mode))?;
+            os::set_file_mode(&f, n.mode)?;
             f.set_modified(time(n.mtime))
         });
         match done {
@@ -100,7 +99,7 @@ pub fn restore(
     for (rel, n) in wanted.iter().filter(|(_, n)| n.kind == NodeKind::Symlink) {
         let p = target.join(rel);
         let _ = fs::remove_file(&p);
-        match std::os::unix::fs::symlink(n.target.as_deref().unwrap_or(""), &p) {
+        match os::symlink(Path::new(n.target.as_deref().unwrap_or("")), &p) {
             Ok(()) => out.links += 1,
             Err(e) => out.failed.push((rel.clone(), e.to_string())),
         }
@@ -108,7 +107,7 @@ pub fn restore(
     // Folder times and modes last, deepest first (filling them changed their times).
     for (rel, n) in wanted.iter().rev().filter(|(_, n)| n.kind == NodeKind::Dir) {
         let p = target.join(rel);
-        let _ = fs::set_permissions(&p, fs::Permissions::from_mode(n.mode));
+        let _ = os::set_path_mode(&p, n.mode);
         if let Ok(f) = fs::File::open(&p) {
             let _ = f.set_modified(time(n.mtime));
         }
@@ -118,13 +117,9 @@ pub fn restore(
 
 /// A file we restore into, never through a link.
 fn open_file(path: &Path, create: bool) -> std::io::Result<fs::File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create(create)
-        .truncate(create)
-        .custom_flags(libc::O_NOFOLLOW)
-        .mode(0o600)
-        .open(path)
+    let mut o = fs::OpenOptions::new();
+    o.write(true).create(create).truncate(create);
+    os::create_mode(os::no_follow(&mut o), 0o600).open(path)
 }
 
 /// Reads each needed pack once and writes its blobs into the files, opening, checking and
@@ -180,7 +175,7 @@ fn fill(
                             for (i, at) in &targets[id] {
                                 let written = match &plain {
                                     Some(p) => open_file(&target.join(&files[*i].0), false)
-                                        .and_then(|f| f.write_all_at(p, *at))
+                                        .and_then(|f| os::write_all_at(&f, p, *at))
                                         .map_err(|e| e.to_string()),
                                     None => Err(format!("pack {pack_id} is damaged or missing")),
                                 };

@@ -8,9 +8,9 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use ourclone_remote::os;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
@@ -56,10 +56,6 @@ impl Writer<'_, '_> {
         self.known.insert(id.clone());
         Ok(id)
     }
-}
-
-fn nanos(secs: i64, nsec: i64) -> i128 {
-    i128::from(secs) * 1_000_000_000 + i128::from(nsec)
 }
 
 /// Called after each file read and stored: the counts so far, the file and its size.
@@ -236,13 +232,14 @@ impl Walk<'_, '_, '_> {
         if !rel.is_empty() && !self.filter.admits(rel, &item(&meta)) {
             return Ok(None);
         }
+        let stamp = os::change_stamp(&meta);
         let mut node = Node {
             name: name.to_string(),
             kind: kind.clone(),
-            mode: meta.mode() & 0o7777,
-            mtime: nanos(meta.mtime(), meta.mtime_nsec()),
-            ctime: nanos(meta.ctime(), meta.ctime_nsec()),
-            inode: meta.ino(),
+            mode: os::mode_of(&meta),
+            mtime: stamp.0,
+            ctime: stamp.1,
+            inode: stamp.2,
             size: if kind == NodeKind::File {
                 meta.len()
             } else {
@@ -330,7 +327,7 @@ impl Walk<'_, '_, '_> {
         })?;
         self.w.summary.bytes_read += read;
         let after = fs::symlink_metadata(path)?;
-        if read != node.size || nanos(after.mtime(), after.mtime_nsec()) != node.mtime {
+        if read != node.size || os::change_stamp(&after).0 != node.mtime {
             return Err(RepoError::Io(io::Error::other(
                 "changed while being read; not stored",
             )));
@@ -377,12 +374,8 @@ impl Readahead {
             .enumerate()
             .filter_map(|(i, ((name, path), m))| {
                 let m = m.as_ref().ok().filter(|m| m.is_file())?;
-                let now = (
-                    m.len(),
-                    nanos(m.mtime(), m.mtime_nsec()),
-                    nanos(m.ctime(), m.ctime_nsec()),
-                    m.ino(),
-                );
+                let (mtime, ctime, ino) = os::change_stamp(m);
+                let now = (m.len(), mtime, ctime, ino);
                 let read = m.len() > 0 && !prev(name).is_some_and(|o| unchanged(o, now));
                 read.then(|| (i, path.clone(), m.len().min(Self::BYTES)))
             })
@@ -397,10 +390,7 @@ impl Readahead {
                 break;
             }
             if let Ok(f) = fs::File::open(path) {
-                use std::os::fd::AsRawFd;
-                let len = libc::off_t::try_from(*len).unwrap_or(0);
-                // SAFETY: a hint about an open descriptor's page cache; no memory is touched.
-                unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, len, libc::POSIX_FADV_WILLNEED) };
+                os::will_need(&f, *len);
             }
             self.next += 1;
         }
@@ -420,7 +410,7 @@ fn item(meta: &fs::Metadata) -> crate::transfer::Item {
         kind,
         size: meta.len(),
         mtime: meta.modified().unwrap_or(std::time::UNIX_EPOCH),
-        mode: meta.mode(),
+        mode: os::mode_of(meta),
         hash: None,
     }
 }

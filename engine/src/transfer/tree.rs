@@ -220,7 +220,10 @@ impl Tree {
             Tree::Local { root } => {
                 let dest = root.join(rel);
                 let part = part_name(&dest);
-                tokio::fs::symlink(target, &part).await?;
+                let (to, link) = (PathBuf::from(target), part.clone());
+                tokio::task::spawn_blocking(move || ourclone_remote::os::symlink(&to, &link))
+                    .await
+                    .map_err(io::Error::other)??;
                 tokio::fs::rename(&part, &dest).await
             }
         }
@@ -388,9 +391,8 @@ async fn write_local(
     let f = f.into_std().await;
     let part_owned = part.to_path_buf();
     tokio::task::spawn_blocking(move || -> io::Result<()> {
-        use std::os::unix::fs::PermissionsExt;
         f.set_modified(mtime)?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
+        ourclone_remote::os::set_file_mode(&f, mode & 0o7777)?;
         drop(f);
         let _ = &part_owned;
         Ok(())
@@ -408,12 +410,11 @@ fn copy_file(
     mtime: SystemTime,
     mode: u32,
 ) -> io::Result<u64> {
-    use std::os::unix::fs::PermissionsExt;
     let mut src = std::fs::File::open(from)?;
     let mut out = std::fs::File::create(part)?;
     let n = io::copy(&mut src, &mut out)?;
     out.set_modified(mtime)?;
-    out.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
+    ourclone_remote::os::set_file_mode(&out, mode & 0o7777)?;
     drop(out);
     std::fs::rename(part, dest)?;
     Ok(n)
@@ -540,7 +541,6 @@ fn name_of(rel: &str) -> &str {
 }
 
 fn local_item(m: &std::fs::Metadata) -> Item {
-    use std::os::unix::fs::PermissionsExt;
     let kind = if m.is_dir() {
         ItemKind::Dir
     } else if m.file_type().is_symlink() {
@@ -552,7 +552,7 @@ fn local_item(m: &std::fs::Metadata) -> Item {
         kind,
         size: if kind == ItemKind::File { m.len() } else { 0 },
         mtime: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-        mode: m.permissions().mode() & 0o7777,
+        mode: ourclone_remote::os::mode_of(m),
         hash: None,
     }
 }

@@ -3,12 +3,12 @@
 //! `fsync` make it durable and journal it before they return. Must not upload; the Uploader does.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use ourclone_cache::{now_nanos, to_nanos, CacheError, Ino, Kind, Nanos, Node};
+use ourclone_remote::os;
 
 use super::prefetch::ReadAhead;
 use super::{lock, Attr, Vfs};
@@ -79,7 +79,7 @@ async fn blocking<T: Send + 'static>(
 fn write_some_at(file: &File, data: &[u8], offset: u64) -> (usize, Option<std::io::Error>) {
     let mut done = 0;
     while done < data.len() {
-        match file.write_at(&data[done..], offset + done as u64) {
+        match os::write_at(file, &data[done..], offset + done as u64) {
             Ok(0) => return (done, Some(std::io::ErrorKind::WriteZero.into())),
             Ok(n) => done += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -232,7 +232,7 @@ impl Vfs {
             if chunk.is_empty() {
                 break;
             }
-            out.write_all_at(&chunk, off)?;
+            os::write_all_at(&out, &chunk, off)?;
             off += chunk.len() as u64;
         }
         out.sync_all()?;
@@ -301,7 +301,7 @@ impl Vfs {
                 let mut buf = vec![0u8; len];
                 let mut done = 0;
                 while done < len {
-                    match file.read_at(&mut buf[done..], offset + done as u64)? {
+                    match os::read_at(&file, &mut buf[done..], offset + done as u64)? {
                         // The data file is shorter than the file: never answer short.
                         0 => return Err(std::io::Error::from_raw_os_error(libc::EIO)),
                         n => done += n,

@@ -60,6 +60,7 @@ fn nfs_error(e: VfsError) -> nfsstat3 {
         libc::EPERM => NFS3ERR_PERM,
         libc::EACCES => NFS3ERR_ACCES,
         libc::ENOSPC => NFS3ERR_NOSPC,
+        #[cfg(unix)]
         libc::EDQUOT => NFS3ERR_DQUOT,
         libc::EROFS => NFS3ERR_ROFS,
         libc::ENAMETOOLONG => NFS3ERR_NAMETOOLONG,

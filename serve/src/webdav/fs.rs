@@ -103,7 +103,9 @@ pub(super) fn dav_error(e: VfsError) -> FsError {
     match e.errno() {
         libc::ENOENT => FsError::NotFound,
         libc::EEXIST | libc::ENOTEMPTY => FsError::Exists,
-        libc::ENOSPC | libc::EDQUOT => FsError::InsufficientStorage,
+        libc::ENOSPC => FsError::InsufficientStorage,
+        #[cfg(unix)]
+        libc::EDQUOT => FsError::InsufficientStorage,
         libc::EFBIG => FsError::TooLarge,
         libc::ENAMETOOLONG => FsError::PathTooLong,
         libc::ELOOP => FsError::LoopDetected,
