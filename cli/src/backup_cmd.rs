@@ -265,26 +265,24 @@ fn repo_tree(
     config_path: &Path,
     cache_dir: &Path,
 ) -> Result<(Tree, Option<Arc<ourclone_vfs::Vfs>>), CliError> {
-    if let Some((name, rest)) = arg.split_once(':') {
-        if !name.is_empty() && !name.contains('/') && !Path::new(arg).exists() {
-            let config = Config::load(config_path)?;
-            let remote = config.remote(name)?.clone();
-            let path = RemotePath::parse(rest)
-                .ok_or_else(|| CliError::Usage(format!("'{rest}' must not contain '..'")))?;
-            if let RemoteConfig::Local { path: folder } = &remote {
-                let mut full = folder.clone();
-                full.extend(path.as_str().split('/').filter(|c| !c.is_empty()));
-                return Ok((Tree::Local { root: full }, None));
-            }
-            let provider = rt.block_on(crate::remotes::open(name, &remote))?;
-            let root = RemotePath::root();
-            let state = crate::vfs_open::state_dir(cache_dir, name, &root);
-            let vfs = crate::job_cmd::open_vfs(rt, provider, root, &state, &format!("{name}:"))?;
-            let owner = ourclone_vfs::Owner::current();
-            let files = ourclone_vfs::Files::new(vfs.clone(), owner);
-            let root = path.as_str().trim_matches('/').to_string();
-            return Ok((Tree::Vfs { files, root }, Some(vfs)));
+    if let Some((name, rest)) = crate::parse::remote_and_path(arg) {
+        let config = Config::load(config_path)?;
+        let remote = config.remote(name)?.clone();
+        let path = RemotePath::parse(rest)
+            .ok_or_else(|| CliError::Usage(format!("'{rest}' must not contain '..'")))?;
+        if let RemoteConfig::Local { path: folder } = &remote {
+            let mut full = folder.clone();
+            full.extend(path.as_str().split('/').filter(|c| !c.is_empty()));
+            return Ok((Tree::Local { root: full }, None));
         }
+        let provider = rt.block_on(crate::remotes::open(name, &remote))?;
+        let root = RemotePath::root();
+        let state = crate::vfs_open::state_dir(cache_dir, name, &root);
+        let vfs = crate::job_cmd::open_vfs(rt, provider, root, &state, &format!("{name}:"))?;
+        let owner = ourclone_vfs::Owner::current();
+        let files = ourclone_vfs::Files::new(vfs.clone(), owner);
+        let root = path.as_str().trim_matches('/').to_string();
+        return Ok((Tree::Vfs { files, root }, Some(vfs)));
     }
     let path = std::path::absolute(arg)
         .map_err(|e| CliError::Usage(format!("{arg}: {}", crate::error::io_reason(&e))))?;
@@ -713,10 +711,8 @@ fn resolve(arg: &str, config_path: &Path) -> Result<String, CliError> {
 
 /// What to register: an absolute path for a local folder, `REMOTE:PATH` as given.
 fn location(arg: &str) -> String {
-    match arg.split_once(':') {
-        Some((name, _)) if !name.is_empty() && !name.contains('/') && !Path::new(arg).exists() => {
-            arg.to_string()
-        }
+    match crate::parse::remote_and_path(arg) {
+        Some(_) => arg.to_string(),
         _ => std::path::absolute(arg)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| arg.to_string()),

@@ -103,17 +103,15 @@ fn run(
 
 /// Resolves `arg`: `REMOTE:PATH` when REMOTE is a configured remote, else a local path.
 fn place(arg: &str, config_path: &Path, cache_dir: &Path) -> Result<Place, CliError> {
-    if let Some((name, rest)) = arg.split_once(':') {
-        if !name.is_empty() && !name.contains('/') && !Path::new(arg).exists() {
-            let config = Config::load(config_path)?;
-            config.remote(name)?;
-            let path = RemotePath::parse(rest)
-                .ok_or_else(|| CliError::Usage(format!("'{rest}' must not contain '..'")))?;
-            return Ok(Place::Remote {
-                name: name.to_string(),
-                path,
-            });
-        }
+    if let Some((name, rest)) = crate::parse::remote_and_path(arg) {
+        let config = Config::load(config_path)?;
+        config.remote(name)?;
+        let path = RemotePath::parse(rest)
+            .ok_or_else(|| CliError::Usage(format!("'{rest}' must not contain '..'")))?;
+        return Ok(Place::Remote {
+            name: name.to_string(),
+            path,
+        });
     }
     let path = std::fs::canonicalize(arg)
         .map_err(|e| CliError::Usage(format!("{arg}: {}", crate::error::io_reason(&e))))?;

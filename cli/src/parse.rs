@@ -1,5 +1,5 @@
-//! Parsers of the values users type: durations (`5s`, `500ms`, `2m`, `1h`), sizes (`10G`) and
-//! API call rates. Owns their syntax and bounds; each returns a one-line reason instead of
+//! Parsers of the values users type: durations (`5s`, `500ms`, `2m`, `1h`), sizes (`10G`), API
+//! call rates, and `REMOTE:PATH` versus a local path. Owns their syntax and bounds; each returns a one-line reason instead of
 //! panicking on absurd input (overflow, NaN, negative numbers).
 
 use std::time::Duration;
@@ -10,6 +10,17 @@ const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// Bounds of an account's API call rate, in calls per second.
 pub const MIN_RATE: f64 = 0.001;
 pub const MAX_RATE: f64 = 10_000.0;
+
+/// `(REMOTE, PATH)` when `arg` is `REMOTE:PATH` rather than a local path: something before the
+/// first `:` that holds no path separator, and no file of that name exists. On Windows a single
+/// letter before the `:` is a drive (`C:\Users`, `D:`), never a remote.
+pub fn remote_and_path(arg: &str) -> Option<(&str, &str)> {
+    let (name, rest) = arg.split_once(':')?;
+    let separator = name.contains('/') || (cfg!(windows) && name.contains('\\'));
+    let drive = cfg!(windows) && name.len() == 1 && name.as_bytes()[0].is_ascii_alphabetic();
+    let local = name.is_empty() || separator || drive || std::path::Path::new(arg).exists();
+    (!local).then_some((name, rest))
+}
 
 /// Splits `s` into its leading number (digits and dots) and the unit after it.
 fn split_number(s: &str) -> (&str, &str) {
@@ -89,6 +100,19 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn remotes_versus_local_paths() {
+        assert_eq!(remote_and_path("demo:a/b"), Some(("demo", "a/b")));
+        assert_eq!(remote_and_path("demo:"), Some(("demo", "")));
+        assert_eq!(remote_and_path(":a"), None);
+        assert_eq!(remote_and_path("./x:y"), None);
+        assert_eq!(remote_and_path("/no/such:thing"), None);
+        assert_eq!(remote_and_path("plain"), None);
+        // A drive letter on Windows; a one-letter remote elsewhere.
+        let drive = remote_and_path("Z:\\tmp\\x");
+        assert_eq!(drive.is_none(), cfg!(windows), "{drive:?}");
+    }
 
     #[test]
     fn examples() {

@@ -108,23 +108,21 @@ pub(crate) enum Side {
 /// Resolves a side; a path that does not exist yet (a destination) is resolved through its
 /// nearest existing folder.
 pub(crate) fn side(arg: &str, config: &Config, cache_dir: &Path) -> Result<Side, CliError> {
-    if let Some((name, rest)) = arg.split_once(':') {
-        if !name.is_empty() && !name.contains('/') && !Path::new(arg).exists() {
-            let remote = config.remote(name)?;
-            let path = RemotePath::parse(rest)
-                .ok_or_else(|| CliError::Usage(format!("'{rest}' must not contain '..'")))?;
-            if let crate::config::RemoteConfig::Local { path: folder } = remote {
-                // A local remote is a folder on this machine: read and written directly, as
-                // a cache would only copy it twice.
-                let mut full = folder.clone();
-                full.extend(path.as_str().split('/').filter(|c| !c.is_empty()));
-                return Ok(Side::Local { path: full });
-            }
-            return Ok(Side::Remote {
-                name: name.to_string(),
-                path,
-            });
+    if let Some((name, rest)) = crate::parse::remote_and_path(arg) {
+        let remote = config.remote(name)?;
+        let path = RemotePath::parse(rest)
+            .ok_or_else(|| CliError::Usage(format!("'{rest}' must not contain '..'")))?;
+        if let crate::config::RemoteConfig::Local { path: folder } = remote {
+            // A local remote is a folder on this machine: read and written directly, as
+            // a cache would only copy it twice.
+            let mut full = folder.clone();
+            full.extend(path.as_str().split('/').filter(|c| !c.is_empty()));
+            return Ok(Side::Local { path: full });
         }
+        return Ok(Side::Remote {
+            name: name.to_string(),
+            path,
+        });
     }
     let path = absolute(Path::new(arg))?;
     if let Some((socket, inside)) = crate::control::mount_of(&path, cache_dir) {
