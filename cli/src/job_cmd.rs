@@ -189,7 +189,7 @@ pub(crate) fn in_process(
             .start(spec, Vfses::new(by_name))
             .map_err(|e| CliError::Usage(e.to_string()))?;
         let id = started.id;
-        let mut stop = crate::stop::stop_stream()?;
+        let mut stop = crate::stop::stop_stream();
         let mut stopping = false;
         loop {
             tokio::select! {

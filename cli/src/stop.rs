@@ -1,17 +1,19 @@
 //! What asks a long-running command (a mount, a server, a job) to stop: Ctrl-C everywhere,
-//! SIGTERM on unix, and SIGHUP, which the mount daemon takes as "refresh the listings". Owns
-//! listening for them; must not decide what a stop does.
-
-use crate::error::CliError;
+//! SIGTERM on unix, closing the console window on Windows, and SIGHUP, which
+//! the mount daemon takes as "refresh the listings". Owns listening for them; must not decide
+//! what a stop does.
 
 /// One kind of signal. One we could not listen for, or that the platform lacks, never comes.
 pub(crate) struct Signal {
     #[cfg(unix)]
     inner: Option<tokio::signal::unix::Signal>,
+    #[cfg(windows)]
+    inner: Option<tokio::signal::windows::CtrlClose>,
 }
 
 impl Signal {
-    /// SIGTERM (none on Windows).
+    /// SIGTERM; on Windows, the console window being closed (Windows then allows a few
+    /// seconds before it ends the process).
     pub fn terminate() -> Self {
         #[cfg(unix)]
         {
@@ -19,7 +21,9 @@ impl Signal {
         }
         #[cfg(windows)]
         {
-            Self {}
+            Self {
+                inner: tokio::signal::windows::ctrl_close().ok(),
+            }
         }
     }
 
@@ -31,7 +35,7 @@ impl Signal {
         }
         #[cfg(windows)]
         {
-            Self {}
+            Self { inner: None }
         }
     }
 
@@ -44,7 +48,6 @@ impl Signal {
 
     /// The next delivery.
     pub async fn recv(&mut self) {
-        #[cfg(unix)]
         if let Some(s) = self.inner.as_mut() {
             if s.recv().await.is_some() {
                 return;
@@ -57,35 +60,22 @@ impl Signal {
 /// Ctrl-C or `term`, whichever comes first.
 pub(crate) async fn stop_requested(term: &mut Signal) {
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        Ok(()) = tokio::signal::ctrl_c() => {}
         () = term.recv() => {}
     }
 }
 
-/// Every Ctrl-C and SIGTERM, as one stream.
-pub(crate) fn stop_stream() -> Result<tokio::sync::mpsc::Receiver<()>, CliError> {
+/// Every Ctrl-C and SIGTERM (console close on Windows), as one stream.
+pub(crate) fn stop_stream() -> tokio::sync::mpsc::Receiver<()> {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let cannot =
-        |e: std::io::Error| CliError::Other(anyhow::anyhow!("cannot watch for signals: {e}"));
-    #[cfg(unix)]
-    let streams = {
-        use tokio::signal::unix::{signal, SignalKind};
-        [SignalKind::interrupt(), SignalKind::terminate()]
-            .into_iter()
-            .map(|k| signal(k).map_err(cannot))
-            .collect::<Result<Vec<_>, _>>()?
-    };
-    #[cfg(windows)]
-    let streams = vec![tokio::signal::windows::ctrl_c().map_err(cannot)?];
-    for mut s in streams {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while s.recv().await.is_some() {
-                if tx.send(()).await.is_err() {
-                    break;
-                }
+    let mut term = Signal::terminate();
+    tokio::spawn(async move {
+        loop {
+            stop_requested(&mut term).await;
+            if tx.send(()).await.is_err() {
+                break;
             }
-        });
-    }
-    Ok(rx)
+        }
+    });
+    rx
 }

@@ -388,6 +388,12 @@ impl Vfs {
         // Even with nothing new from these handles, fsync promises that every change before
         // it survives power loss.
         if durable {
+            // Where a group commit cannot sync the whole file system (Windows), the file's
+            // own data goes first.
+            let data = lock(&of.data).clone();
+            if let Some(file) = data.filter(|_| !cfg!(unix)) {
+                blocking(move || file.sync_data()).await?;
+            }
             self.sync_meta().await?;
         }
         Ok(())
