@@ -228,17 +228,27 @@ pub(crate) fn home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/"))
 }
 
+/// A per-user folder: `%VAR%` on Windows (`APPDATA`, `LOCALAPPDATA`), `~/unix` elsewhere.
+fn user_dir(windows_var: &str, unix: &str) -> PathBuf {
+    match std::env::var_os(windows_var).filter(|_| cfg!(windows)) {
+        Some(dir) => PathBuf::from(dir),
+        None => home().join(unix),
+    }
+}
+
 impl Cli {
     fn config_path(&self) -> PathBuf {
-        self.config
-            .clone()
-            .unwrap_or_else(|| home().join(".config/ourclone-fs/config.toml"))
+        self.config.clone().unwrap_or_else(|| {
+            user_dir("APPDATA", ".config")
+                .join("ourclone-fs")
+                .join("config.toml")
+        })
     }
 
     fn cache_dir(&self) -> PathBuf {
         self.cache_dir
             .clone()
-            .unwrap_or_else(|| home().join(".cache/ourclone-fs"))
+            .unwrap_or_else(|| user_dir("LOCALAPPDATA", ".cache").join("ourclone-fs"))
     }
 }
 

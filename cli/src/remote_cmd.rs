@@ -278,7 +278,13 @@ pub fn run(action: RemoteAction, config_path: &Path) -> Result<(), CliError> {
             check(&name, &remote)?;
             config.remotes.insert(name.clone(), remote);
             config.save(config_path)?;
-            println!("Added remote '{name}'. Mount it with: ourclone-fs mount {name}: MOUNTPOINT");
+            if cfg!(target_os = "linux") {
+                println!(
+                    "Added remote '{name}'. Mount it with: ourclone-fs mount {name}: MOUNTPOINT"
+                );
+            } else {
+                println!("Added remote '{name}'. Serve it with: ourclone-fs serve webdav {name}:");
+            }
         }
         RemoteAction::List => {
             for (name, r) in &config.remotes {
