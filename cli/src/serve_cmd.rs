@@ -86,9 +86,13 @@ fn nfs(args: NfsArgs, config_path: &Path, cache_dir: &Path) -> Result<(), CliErr
             .await
             .map_err(|e| CliError::Usage(format!("cannot listen on {addr}: {}", io_reason(&e))))?;
         let (ip, port) = (addr.ip(), server.port());
+        let mount = if cfg!(target_os = "macos") {
+            format!("mount_nfs -o vers=3,tcp,port={port},mountport={port},nolocks {ip}:/ DIR")
+        } else {
+            format!("mount -t nfs -o vers=3,tcp,port={port},mountport={port},nolock {ip}:/ DIR")
+        };
         say(&format!(
-            "Serving {label} over NFSv3 at {ip}:{port}\nMount with: mount -t nfs -o \
-             vers=3,tcp,port={port},mountport={port},nolock {ip}:/ DIR"
+            "Serving {label} over NFSv3 at {ip}:{port}\nMount with: {mount}"
         ));
         Ok(tokio::spawn(server.serve(stopped)))
     })
@@ -114,6 +118,11 @@ fn webdav(args: WebdavArgs, config_path: &Path, cache_dir: &Path) -> Result<(), 
         let files = Files::new(vfs, owner);
         let server = ourclone_serve::webdav::serve(files, listener, credentials, stopped);
         say(&format!("Serving {label} over WebDAV at http://{bound}/"));
+        if cfg!(windows) {
+            say(&format!(
+                "Map it to a drive with: net use X: http://{bound}/"
+            ));
+        }
         Ok(tokio::spawn(server))
     })
 }

@@ -166,7 +166,7 @@ fn serve(win: &Windows, port: u16, extra: &[&str]) -> Served {
     let log = std::fs::File::create(win.home.path().join(format!("serve-{port}.log"))).unwrap();
     let child = win
         .command(&args)
-        .stdout(Stdio::null())
+        .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
         .expect("start serve webdav under wine");
@@ -300,6 +300,14 @@ fn windows_exe_adds_remotes_copies_and_serves_webdav_under_wine() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let served = serve(&win, port, &["--write-back", "10m"]);
+    let log = win.home.path().join(format!("serve-{port}.log"));
+    let hint = format!("net use X: {url}/");
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        wait_for(Duration::from_secs(10), || said().contains(&hint)),
+        "no drive-mapping hint: {}",
+        said()
+    );
     let listing =
         curl(&["-X", "PROPFIND", "-H", "Depth: 1", &format!("{url}/")]).expect("PROPFIND");
     assert!(

@@ -699,6 +699,19 @@ mod tests {
     }
 
     /// Stands in for a reboot: the log reads as written on another boot.
+    #[test]
+    fn a_header_names_this_boot_only_with_this_boot_id() {
+        let mine = boot_id();
+        assert!(is_this_boot(&mine), "this boot's own id");
+        let mut other = [0u8; 40];
+        other[..12].copy_from_slice(b"another-boot");
+        assert!(!is_this_boot(&other));
+        assert!(
+            !is_this_boot(&[0u8; 40]),
+            "an unreadable id is never this boot"
+        );
+    }
+
     fn reboot(path: &Path) {
         let log = log_path_of(path);
         let f = OpenOptions::new().write(true).open(log).unwrap();
