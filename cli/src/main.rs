@@ -252,6 +252,16 @@ impl Cli {
     }
 }
 
+/// Log targets never shown below info (see `init_logging`).
+const SECRET_BEARING_LOGS: [&str; 6] = [
+    "reqwest",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqsign_core",
+    "reqsign_aws_v4",
+];
+
 /// Logs go to stderr: the terminal for commands (quiet unless -v, so a failure stays one
 /// line), the log file for a background mount's daemon.
 fn init_logging(verbose: u8, daemon: bool) {
@@ -262,10 +272,17 @@ fn init_logging(verbose: u8, daemon: bool) {
         0 if daemon => "warn",
         0 => "off",
         1 => "info",
-        _ => "debug,reqwest=info,hyper=info,hyper_util=info,h2=info,rustls=info,tower=info",
+        _ => "debug,rustls=info,tower=info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("OURCLONE_FS_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("OURCLONE_FS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Whatever the level asked for: these crates' debug output holds secrets (request URLs,
+    // which for 1Fichier downloads are credentials; S3 signing logs the secret key).
+    for quiet in SECRET_BEARING_LOGS {
+        if let Ok(d) = format!("{quiet}=info").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -282,3 +282,20 @@ fn sftp_upload_resumes_after_the_server_returns() {
 fn s3_upload_resumes_after_the_server_returns() {
     server_away_mid_upload(Kind::S3);
 }
+
+/// `-vv` turns debug logging on; the S3 signing library's debug lines name the secret key, and
+/// they must stay out (issue 8, item 10). Before the fix this printed it twice.
+#[test]
+fn s3_secret_stays_out_of_debug_logs() {
+    let server = Server::start(Kind::S3);
+    let env = Env::new();
+    for good in [false, true] {
+        let out = server.add_remote(&env, if good { "good" } else { "bad" }, good, &["-vv"]);
+        let said = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            !said.contains(common::servers::S3_SECRET),
+            "secret logged: {said}"
+        );
+        assert!(said.contains("DEBUG"), "no debug output to check: {said}");
+    }
+}
