@@ -11,9 +11,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::emulator::{self, Emulator, FREE_KEY, KEY, KEY2};
@@ -57,21 +56,7 @@ impl Machine {
 
     /// Runs with `input` on stdin (for `--api-key-stdin`).
     fn run_stdin(&self, args: &[&str], input: &str) -> Output {
-        let mut child = self
-            .cmd()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run ourclone-fs");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        common::output_with_stdin(self.cmd().args(args), input)
     }
 
     fn add_remote(&self, emu: &Emulator, key: &str, extra: &[&str]) -> Output {

@@ -10,13 +10,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
-use common::{emulator, sh, stderr, stdout, wait_for, Env};
+use common::{emulator, output_with_stdin, sh, stderr, stdout, wait_for, Env};
 
 const WINE: &str = "/usr/lib/wine/wine64";
 
@@ -117,20 +116,7 @@ impl Windows {
 
     fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
         let args: Vec<OsArg> = args.iter().map(|a| OsArg::Plain(a)).collect();
-        let mut child = self
-            .command(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run wine64");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        output_with_stdin(&mut self.command(&args), input)
     }
 }
 
