@@ -96,7 +96,6 @@ impl Env {
 
     /// Adds a 1fichier remote named `name` on `emu` (key [`emulator::KEY`]) to the config.
     pub fn add_fichier(&self, emu: &emulator::Emulator, name: &str, extra: &[&str]) {
-        use std::io::Write;
         let endpoint = emu.endpoint();
         let mut args = vec![
             "remote",
@@ -109,21 +108,7 @@ impl Env {
             "--api-key-stdin",
         ];
         args.extend_from_slice(extra);
-        let out = self
-            .cmd()
-            .args(&args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                c.stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(emulator::KEY.as_bytes())?;
-                c.wait_with_output()
-            })
-            .expect("run ourclone-fs remote add");
+        let out = output_with_stdin(self.cmd().args(&args), emulator::KEY);
         assert!(out.status.success(), "remote add: {}", stderr(&out));
     }
 

@@ -3,7 +3,6 @@
 //! `rclone serve s3` (S3 with access keys). Each is killed when its guard drops; `stop` and
 //! `restart` let a test take the server away mid-upload.
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -276,22 +275,7 @@ impl Server {
         let mut args: Vec<String> = vec!["remote".into(), "add".into(), name.into()];
         args.extend(self.add_args(""));
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = env
-            .cmd()
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run remote add");
-        let secret = self.secret(good);
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(secret.as_bytes())
-            .expect("write the secret");
-        child.wait_with_output().expect("remote add")
+        super::output_with_stdin(env.cmd().args(&args), &self.secret(good))
     }
 
     /// What `remote add` reads on stdin: the password or the key pair (empty for SFTP).
