@@ -176,7 +176,7 @@ fn item02_metastore_recovers_after_disk_full() {
         matches!(&err, ourclone_cache::CacheError::Io(e) if e.raw_os_error() == Some(libc::ENOSPC)),
         "a full disk must read as ENOSPC, not {err:?}"
     );
-    std::fs::remove_file(ballast).unwrap();
+    drop(ballast);
     meta.create(new_file("after"))
         .and_then(|_| meta.sync())
         .unwrap_or_else(|e| panic!("commits after space is back: {e:?}"));

@@ -47,18 +47,33 @@ impl SmallDisk {
         self.dir.path()
     }
 
-    /// Fills the disk to the last byte with a ballast file; returns its path.
-    pub fn fill(&self) -> std::path::PathBuf {
+    /// Fills the disk to the last byte with a ballast file, freed when the guard drops.
+    pub fn fill(&self) -> Ballast {
         use std::io::Write;
-        let ballast = self.path().join("ballast");
-        let mut f = std::fs::File::create(&ballast).unwrap();
+        let path = self.path().join("ballast");
+        let mut f = std::fs::File::create(&path).unwrap();
         // Big blocks first, then smaller ones down to a byte, so not even a page is left.
         for size in [64 << 10, 4 << 10, 1] {
             let block = vec![0u8; size];
             while f.write_all(&block).is_ok() {}
         }
         let _ = f.sync_all();
-        ballast
+        Ballast { path, file: f }
+    }
+}
+
+/// The file that fills a [`SmallDisk`]. Dropping it truncates it before unlinking it: a child
+/// process another test thread is spawning may hold a copy of our open files until its exec,
+/// and an unlinked file's pages are only freed at its last close.
+pub struct Ballast {
+    path: std::path::PathBuf,
+    file: std::fs::File,
+}
+
+impl Drop for Ballast {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
