@@ -92,6 +92,7 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
     let socket = mountpoint::control_socket(&spec.mountpoint);
     let (stop_tx, mut stop_rx) = mpsc::channel(4);
     let listener = bind_control(&socket)?;
+    let socket_id = file_id(&socket);
     let record = mountpoint::socket_record(&spec.vfs.cache_dir, &spec.mountpoint);
     if let Err(e) = record_socket(&record, &socket) {
         // `unmount` still finds the socket in the usual places.
@@ -120,8 +121,12 @@ async fn serve(spec: MountSpec, ready: impl FnOnce()) -> Result<(), CliError> {
             .await
             .map_err(|e| anyhow::anyhow!("unmount task failed: {e}"))?
     };
-    let _ = fs::remove_file(&socket);
-    let _ = fs::remove_file(&record);
+    // After an external unmount a new daemon may already serve this mount point, with a
+    // socket of its own at the same path: leave that one (and the record naming it) alone.
+    if socket_id.is_some() && file_id(&socket) == socket_id {
+        let _ = fs::remove_file(&socket);
+        let _ = fs::remove_file(&record);
+    }
     vfs.sync_all()
         .map_err(|e| anyhow::anyhow!("cannot flush the cache: {e}"))?;
     let (files, bytes) = pending(&vfs);
@@ -161,6 +166,12 @@ fn record_socket(record: &Path, socket: &Path) -> Result<(), CliError> {
         .and_then(|()| fs::rename(&tmp, record))
         .with_context(|| format!("cannot write {}", record.display()))?;
     Ok(())
+}
+
+/// What tells our control socket from a later daemon's at the same path.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn bind_control(socket: &Path) -> Result<UnixListener, CliError> {
