@@ -267,26 +267,31 @@ impl Vfs {
     /// Makes sure folder `dir` has been listed from the remote at least once; refreshes a
     /// stale listing in the background.
     pub(crate) async fn ensure_listed(&self, dir: Ino) -> Result<Node> {
+        if let Some(node) = self.listed(dir)? {
+            return Ok(node);
+        }
+        let _g = self.tree.locks.lock(dir).await;
+        if self.meta().get(dir)?.listed_at.is_none() {
+            self.tree.refresh(dir).await?;
+        }
+        Ok(self.meta().get(dir)?)
+    }
+
+    /// The folder `dir` if its listing is cached (refreshed in the background once older than
+    /// `dir_cache_time`); `None` if it was never listed and the remote must be asked first.
+    fn listed(&self, dir: Ino) -> Result<Option<Node>> {
         let node = self.meta().get(dir)?;
         if !node.is_dir() {
             return Err(CacheError::NotADirectory.into());
         }
-        match node.listed_at {
-            None => {
-                let _g = self.tree.locks.lock(dir).await;
-                if self.meta().get(dir)?.listed_at.is_none() {
-                    self.tree.refresh(dir).await?;
-                }
-                Ok(self.meta().get(dir)?)
-            }
-            Some(at) => {
-                let age = Duration::from_nanos(now_nanos().saturating_sub(at).max(0) as u64);
-                if age > self.cfg.dir_cache_time {
-                    self.refresh_in_background(dir);
-                }
-                Ok(node)
-            }
+        let Some(at) = node.listed_at else {
+            return Ok(None);
+        };
+        let age = Duration::from_nanos(now_nanos().saturating_sub(at).max(0) as u64);
+        if age > self.cfg.dir_cache_time {
+            self.refresh_in_background(dir);
         }
+        Ok(Some(node))
     }
 
     fn refresh_in_background(&self, dir: Ino) {
@@ -319,6 +324,22 @@ impl Vfs {
             Some((ino, node)) => Ok(self.attr_of(ino, &node)),
             None => Err(CacheError::NotFound.into()),
         }
+    }
+
+    /// [`Vfs::lookup`] without waiting: the answer when `parent`'s listing is cached, `None`
+    /// when the remote must be asked first. Must run inside the runtime (a stale listing is
+    /// refreshed by a background task).
+    pub fn lookup_cached(&self, parent: Ino, name: &str) -> Option<Result<Attr>> {
+        match self.listed(parent) {
+            Ok(Some(_)) => {}
+            Ok(None) => return None,
+            Err(e) => return Some(Err(e)),
+        }
+        Some(match self.meta().lookup(parent, name) {
+            Ok(Some((ino, node))) => Ok(self.attr_of(ino, &node)),
+            Ok(None) => Err(CacheError::NotFound.into()),
+            Err(e) => Err(e.into()),
+        })
     }
 
     pub async fn getattr(&self, ino: Ino) -> Result<Attr> {
