@@ -220,7 +220,8 @@ impl MetaStore {
         Ok(())
     }
 
-    /// Remembers, durably and before the bytes leave, that uploads of these versions start.
+    /// Remembers that uploads of these versions start; the caller makes it durable (with
+    /// [`MetaStore::sync`]) before the bytes leave.
     pub fn note_pushing(&self, items: &[(Ino, Pushed)]) -> Result<()> {
         let tx = self.begin_write()?;
         {
@@ -238,7 +239,7 @@ impl MetaStore {
             }
         }
         tx.commit()?;
-        self.sync()
+        Ok(())
     }
 
     /// The uploads of `ino` started and not yet confirmed.

@@ -277,16 +277,14 @@ impl Uploader {
     /// One pass over the journal: folders first, then files grouped by folder.
     pub async fn pass(self: &Arc<Self>, force: bool) -> Result<()> {
         let scan = self.tree.meta.journal()?;
-        let ready: Vec<&(Ino, PendingRecord)> = scan
+        let mut dirs = Vec::new();
+        let mut groups: BTreeMap<Ino, Vec<(Ino, u64)>> = BTreeMap::new();
+        let mut pushing = Vec::new();
+        for (ino, rec) in scan
             .pending
             .iter()
             .filter(|(i, r)| self.ready(*i, r, force))
-            .collect();
-        if !ready.is_empty() {
-            self.make_intents_durable().await?;
-        }
-        let mut groups: BTreeMap<Ino, Vec<(Ino, u64)>> = BTreeMap::new();
-        for (ino, rec) in ready {
+        {
             let node = match self.tree.meta.get(*ino) {
                 Ok(n) => n,
                 Err(CacheError::NotFound) => {
@@ -296,27 +294,40 @@ impl Uploader {
                 Err(e) => return Err(e),
             };
             if node.is_dir() {
-                let made = {
-                    let _paths = self.tree.paths_stable().await;
-                    self.tree.ensure_dir(*ino).await
-                };
-                match made {
-                    // A folder that took over a remote folder (renamed over it) is on the
-                    // remote without a mkdir: retire its record all the same.
-                    Ok(()) => {
-                        if let Some(remote) = self.tree.meta.get(*ino)?.remote {
-                            self.tree.meta.settle(*ino, rec.version, remote)?;
-                            self.confirm(*ino, rec.version);
-                        }
-                    }
-                    Err(e) => self.failed(*ino, rec.attempts, &e),
-                }
+                dirs.push((*ino, rec));
                 continue;
             }
+            pushing.extend(self.would_push(*ino, &node));
             groups
                 .entry(node.parent)
                 .or_default()
                 .push((*ino, rec.version));
+        }
+        if dirs.is_empty() && groups.is_empty() {
+            return Ok(());
+        }
+        // One durable point for the whole pass, not two per file: the changes it uploads, and
+        // what their uploads will leave on the remote (see `upload_group`).
+        if !pushing.is_empty() {
+            self.tree.meta.note_pushing(&pushing)?;
+        }
+        self.make_intents_durable().await?;
+        for (ino, rec) in dirs {
+            let made = {
+                let _paths = self.tree.paths_stable().await;
+                self.tree.ensure_dir(ino).await
+            };
+            match made {
+                // A folder that took over a remote folder (renamed over it) is on the
+                // remote without a mkdir: retire its record all the same.
+                Ok(()) => {
+                    if let Some(remote) = self.tree.meta.get(ino)?.remote {
+                        self.tree.meta.settle(ino, rec.version, remote)?;
+                        self.confirm(ino, rec.version);
+                    }
+                }
+                Err(e) => self.failed(ino, rec.attempts, &e),
+            }
         }
         let batch = self.tree.remote.features().max_batch.max(1);
         let sem = Arc::new(Semaphore::new(self.cfg.parallel.max(1)));
@@ -516,7 +527,25 @@ impl Uploader {
     /// Before the bytes leave, notes durably what is about to land (see `landed_before`);
     /// false, with every job marked failed, if that cannot be done. The note only helps where
     /// the remote keeps our mtimes: elsewhere a durable commit per upload group is not paid.
-    fn note_pushing(&self, jobs: &[(Job, u32)]) -> bool {
+    /// What the remote will hold for `ino` once its upload lands, where the remote keeps our
+    /// mtimes (elsewhere an upload is recognised without it); as [`Uploader::prepare`] sends it.
+    fn would_push(&self, ino: Ino, node: &Node) -> Option<(Ino, Pushed)> {
+        if !self.tree.remote.features().keeps_mtime {
+            return None;
+        }
+        let size = match node.kind {
+            Kind::Symlink => node.target.as_deref().unwrap_or_default().len() as u64,
+            Kind::File if node.local_full => node.size,
+            _ => return None,
+        };
+        let mtime = node.mtime;
+        Some((ino, Pushed { size, mtime }))
+    }
+
+    /// Remembers, durably, what these uploads will leave on the remote, unless the pass that
+    /// chose them already did for these very versions (the common case: nothing changed
+    /// while the group waited for its locks). `false` if it could not.
+    async fn note_pushing(&self, jobs: &[(Job, u32)], chosen: &[(Ino, u64)]) -> bool {
         if !self.tree.remote.features().keeps_mtime {
             return true;
         }
@@ -528,7 +557,23 @@ impl Uploader {
                 (j.ino, Pushed { size, mtime })
             })
             .collect();
-        match self.tree.meta.note_pushing(&pushing) {
+        let noted = |(ino, p): &(Ino, Pushed)| {
+            self.tree
+                .meta
+                .pushed(*ino)
+                .is_ok_and(|list| list.contains(p))
+        };
+        let same = jobs
+            .iter()
+            .all(|(j, _)| chosen.contains(&(j.ino, j.version)));
+        if same && pushing.iter().all(noted) {
+            return true;
+        }
+        let durable = match self.tree.meta.note_pushing(&pushing) {
+            Ok(()) => self.make_intents_durable().await,
+            Err(e) => Err(e),
+        };
+        match durable {
             Ok(()) => true,
             Err(e) => {
                 for (job, attempts) in jobs {
@@ -575,10 +620,16 @@ impl Uploader {
         if jobs.is_empty() {
             return Ok(());
         }
-        // The versions read above under our locks may be newer than the pass's seal.
-        self.make_intents_durable().await?;
+        // The versions read above under our locks may be newer than the pass's seal: then
+        // their intents, and the note of what they push, are made durable here.
+        if jobs
+            .iter()
+            .any(|(j, _)| !items.contains(&(j.ino, j.version)))
+        {
+            self.make_intents_durable().await?;
+        }
         let uploads: Vec<Upload> = jobs.iter().map(|(j, _)| j.upload.clone()).collect();
-        if !self.note_pushing(&jobs) {
+        if !self.note_pushing(&jobs, &items).await {
             return Ok(());
         }
         self.counters
