@@ -6,6 +6,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::content::spares::Spares;
 
 use crate::state::node::Ino;
 
@@ -13,6 +16,8 @@ pub struct DataStore {
     dir: PathBuf,
     /// A data file was created or renamed since the folder was last fsynced.
     dir_dirty: AtomicBool,
+    /// Empty files made ahead, in `spare/` inside `dir` (none where it cannot be made).
+    spares: Option<Arc<Spares>>,
 }
 
 /// Fsyncs a folder, so the names created or renamed in it survive a power loss.
@@ -23,9 +28,11 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 impl DataStore {
     pub fn open(dir: &Path) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
+        let spares = Spares::open(&dir.join("spare")).ok();
         Ok(Self {
             dir: dir.to_path_buf(),
             dir_dirty: AtomicBool::new(false),
+            spares,
         })
     }
 
@@ -40,6 +47,13 @@ impl DataStore {
         match existing {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             other => return other,
+        }
+        // A spare becomes the file where one is left; otherwise (or if linking fails) it is
+        // created here. Either way an existing file is opened as it is, never replaced.
+        if let Some(spares) = &self.spares {
+            if let Err(e) = spares.place(&path) {
+                tracing::debug!("spare data file not used: {e}");
+            }
         }
         let f = OpenOptions::new()
             .read(true)
@@ -124,6 +138,7 @@ impl DataStore {
         fs::read_dir(&self.dir)
             .map(|rd| {
                 rd.filter_map(|e| e.ok()?.metadata().ok())
+                    .filter(|m| m.is_file())
                     .map(|m| m.len())
                     .sum()
             })
