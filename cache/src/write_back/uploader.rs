@@ -524,9 +524,6 @@ impl Uploader {
         Ok(())
     }
 
-    /// Before the bytes leave, notes durably what is about to land (see `landed_before`);
-    /// false, with every job marked failed, if that cannot be done. The note only helps where
-    /// the remote keeps our mtimes: elsewhere a durable commit per upload group is not paid.
     /// What the remote will hold for `ino` once its upload lands, where the remote keeps our
     /// mtimes (elsewhere an upload is recognised without it); as [`Uploader::prepare`] sends it.
     fn would_push(&self, ino: Ino, node: &Node) -> Option<(Ino, Pushed)> {
@@ -542,15 +539,15 @@ impl Uploader {
         Some((ino, Pushed { size, mtime }))
     }
 
-    /// Remembers, durably, what these uploads will leave on the remote, unless the pass that
-    /// chose them already did for these very versions (the common case: nothing changed
-    /// while the group waited for its locks). `false` if it could not.
-    async fn note_pushing(&self, jobs: &[(Job, u32)], chosen: &[(Ino, u64)]) -> bool {
-        if !self.tree.remote.features().keeps_mtime {
-            return true;
-        }
+    /// Before the bytes leave: makes the jobs' intents durable, with a note of what is about
+    /// to land (see `landed_before`; only where the remote keeps our mtimes). Nothing to do
+    /// when the pass that chose them (`fresh`: same versions) already did, the common case.
+    /// `false`, with every job marked failed, if that cannot be done.
+    async fn note_pushing(&self, jobs: &[(Job, u32)], fresh: bool) -> bool {
+        let keeps_mtime = self.tree.remote.features().keeps_mtime;
         let pushing: Vec<(Ino, Pushed)> = jobs
             .iter()
+            .filter(|_| keeps_mtime)
             .map(|(j, _)| {
                 let mtime = j.upload.mtime.map_or(0, crate::state::node::to_nanos);
                 let size = j.upload.size;
@@ -563,13 +560,14 @@ impl Uploader {
                 .pushed(*ino)
                 .is_ok_and(|list| list.contains(p))
         };
-        let same = jobs
-            .iter()
-            .all(|(j, _)| chosen.contains(&(j.ino, j.version)));
-        if same && pushing.iter().all(noted) {
+        if fresh && pushing.iter().all(noted) {
             return true;
         }
-        let durable = match self.tree.meta.note_pushing(&pushing) {
+        let durable = match pushing.is_empty() {
+            true => Ok(()),
+            false => self.tree.meta.note_pushing(&pushing),
+        };
+        let durable = match durable {
             Ok(()) => self.make_intents_durable().await,
             Err(e) => Err(e),
         };
@@ -620,16 +618,12 @@ impl Uploader {
         if jobs.is_empty() {
             return Ok(());
         }
-        // The versions read above under our locks may be newer than the pass's seal: then
-        // their intents, and the note of what they push, are made durable here.
-        if jobs
+        // The versions read above under our locks may be newer than the pass's seal.
+        let fresh = jobs
             .iter()
-            .any(|(j, _)| !items.contains(&(j.ino, j.version)))
-        {
-            self.make_intents_durable().await?;
-        }
+            .all(|(j, _)| items.contains(&(j.ino, j.version)));
         let uploads: Vec<Upload> = jobs.iter().map(|(j, _)| j.upload.clone()).collect();
-        if !self.note_pushing(&jobs, &items).await {
+        if !self.note_pushing(&jobs, fresh).await {
             return Ok(());
         }
         self.counters
