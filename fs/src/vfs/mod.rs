@@ -320,6 +320,11 @@ impl Vfs {
 
     pub async fn lookup(&self, parent: Ino, name: &str) -> Result<Attr> {
         self.ensure_listed(parent).await?;
+        self.lookup_listed(parent, name)
+    }
+
+    /// The child `name` of a folder whose listing is cached.
+    fn lookup_listed(&self, parent: Ino, name: &str) -> Result<Attr> {
         match self.meta().lookup(parent, name)? {
             Some((ino, node)) => Ok(self.attr_of(ino, &node)),
             None => Err(CacheError::NotFound.into()),
@@ -335,11 +340,7 @@ impl Vfs {
             Ok(None) => return None,
             Err(e) => return Some(Err(e)),
         }
-        Some(match self.meta().lookup(parent, name) {
-            Ok(Some((ino, node))) => Ok(self.attr_of(ino, &node)),
-            Ok(None) => Err(CacheError::NotFound.into()),
-            Err(e) => Err(e.into()),
-        })
+        Some(self.lookup_listed(parent, name))
     }
 
     pub async fn getattr(&self, ino: Ino) -> Result<Attr> {
