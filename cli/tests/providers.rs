@@ -178,8 +178,54 @@ fn end_to_end(kind: Kind) {
     );
     assert!(!server.data.join("tree/ünï cødé/.naïve.txt.swp").exists());
     phase(t, kind, "random writes and save landed");
+    names_taken_meanwhile(&env2, &server, kind);
+    phase(t, kind, "names taken on the server meanwhile kept both");
     copy_with_1fichier(&env2);
     phase(t, kind, "copied with 1Fichier");
+}
+
+/// New files whose names someone else took on the server after the folder was listed: the
+/// server's file stays and ours lands under a conflict name — unless it holds the same bytes
+/// and the provider can tell (S3's MD5 ETag), when it is adopted. Three new files of one folder
+/// go up as one batch.
+fn names_taken_meanwhile(env: &Env, server: &Server, kind: Kind) {
+    let m = env.mount_source("cloud:", &[]);
+    let dir = "tree/ünï cødé/日本";
+    let (mounted, held) = (env.mnt.join(dir), server.data.join(dir));
+    sh(&format!("ls '{}' >/dev/null", mounted.display()));
+    // Another client (a cache of its own) puts two files there through the provider's API.
+    let other = Env::new();
+    assert!(add(&other, "cloud", server, true, &[]).status.success());
+    let theirs = other.dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::write(theirs.join("taken.txt"), "theirs").unwrap();
+    std::fs::write(theirs.join("same.txt"), "same bytes").unwrap();
+    ok(
+        &other,
+        &["copy", theirs.to_str().unwrap(), &format!("cloud:{dir}")],
+    );
+    sh(&format!(
+        "set -e; cd '{}'; printf ours > taken.txt; printf 'same bytes' > same.txt; printf other > other.txt",
+        mounted.display()
+    ));
+    drain(m);
+    let names = sh(&format!("ls '{}'", held.display()));
+    let conflicts = |stem: &str| {
+        names
+            .lines()
+            .filter(|n| n.starts_with(&format!("{stem}.conflict-")))
+            .map(|n| std::fs::read_to_string(held.join(n)).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let read = |n: &str| std::fs::read_to_string(held.join(n)).unwrap();
+    assert_eq!(read("taken.txt"), "theirs", "{names}");
+    assert_eq!(conflicts("taken"), ["ours"], "{names}");
+    assert_eq!(
+        (read("same.txt"), read("other.txt")),
+        ("same bytes".into(), "other".into())
+    );
+    let same_kept_twice = !conflicts("same").is_empty();
+    assert_eq!(same_kept_twice, kind != Kind::S3, "{names}");
 }
 
 /// `copy` from 1Fichier to the provider and back, then `check` finds both sides identical.

@@ -6,7 +6,8 @@
 //! OpenDAL speaks the protocols (request signing, multipart upload, PROPFIND parsing, the SFTP
 //! session); what it lacks and we add: the Pacer's rate limit and backoff, refusing to clobber
 //! a same-named object a new file did not mean to replace, folder renames on services without
-//! one (S3: copy then delete each object), and a size check after every upload.
+//! one (S3: copy then delete each object), and a check of every upload: the ETag against the
+//! MD5 of what was sent where S3 gives one, else the size the server reports.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -169,6 +170,11 @@ pub struct DalRemote {
     /// Object sizes seen in listings, stats and uploads, by encoded path: OpenDAL treats a
     /// ranged read that ends past the object as an error, so reads are clamped to the size.
     sizes: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// Whether the server refuses a create-only PUT (`If-None-Match: *`) over an existing
+    /// object, learnt once by [`DalRemote::probe_create_only`]: many S3 servers ignore the
+    /// header and overwrite, so it replaces the stat before an upload only where it was seen
+    /// to work.
+    create_only: tokio::sync::OnceCell<bool>,
 }
 
 impl DalRemote {
@@ -190,6 +196,7 @@ impl DalRemote {
             kind: config.kind(),
             pacer: Pacer::for_account(&config.account(), config.pacing()),
             sizes: Default::default(),
+            create_only: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -269,39 +276,183 @@ impl DalRemote {
         }
     }
 
-    /// Writes the local file `source` to `path`, streaming it in chunks (multipart on S3).
-    async fn put(&self, path: &str, source: &std::path::Path) -> Result<()> {
+    /// Writes the local file `source` to `path`, streaming it in chunks (multipart on S3);
+    /// with `create_only`, the server refuses it if `path` exists. Returns the content's MD5
+    /// when the server's answer proves it holds exactly what was sent (an S3 object written
+    /// in one piece, whose ETag is the MD5 of its bytes).
+    async fn put(
+        &self,
+        path: &str,
+        source: &std::path::Path,
+        create_only: bool,
+    ) -> Result<Option<Hash>> {
         let what = path.to_string();
         let local = |e| RemoteError::from_io(e, &source.display().to_string());
         let mut file = tokio::fs::File::open(source).await.map_err(local)?;
-        // WebDAV sends one PUT, whose body OpenDAL takes in one piece.
-        if !self.op.info().capability().write_can_multi {
-            let mut whole = Vec::new();
+        let first = read_chunk(&mut file).await.map_err(local)?;
+        let second = match first {
+            Some(_) => read_chunk(&mut file).await.map_err(local)?,
+            None => None,
+        };
+        // One piece (a small file, or WebDAV, whose PUT OpenDAL takes whole): a single write.
+        if second.is_none() || !self.op.info().capability().write_can_multi {
+            let mut whole: Vec<Bytes> = first.into_iter().chain(second).collect();
             while let Some(chunk) = read_chunk(&mut file).await.map_err(local)? {
                 whole.push(chunk);
             }
-            let body = opendal::Buffer::from(whole);
-            self.op
-                .write(path, body)
+            let sent = (self.is_s3() && whole.len() <= 1).then(|| md5_of(&whole));
+            let meta = self
+                .op
+                .write_with(path, opendal::Buffer::from(whole))
+                .if_not_exists(create_only)
                 .await
                 .map_err(|e| map_error(e, &what))?;
-            return Ok(());
+            return Ok(sent.filter(|h| md5_etag(meta.etag()).as_ref() == Some(h)));
         }
         let mut w = self
             .op
             .writer_with(path)
             .chunk(UPLOAD_CHUNK)
             .concurrent(4)
+            .if_not_exists(create_only)
             .await
             .map_err(|e| map_error(e, &what))?;
-        while let Some(chunk) = read_chunk(&mut file).await.map_err(local)? {
+        let mut next = first.into_iter().chain(second);
+        loop {
+            let chunk = match next.next() {
+                Some(c) => c,
+                None => match read_chunk(&mut file).await.map_err(local)? {
+                    Some(c) => c,
+                    None => break,
+                },
+            };
             if let Err(e) = w.write(chunk).await {
                 let _ = w.abort().await;
                 return Err(map_error(e, &what));
             }
         }
         w.close().await.map_err(|e| map_error(e, &what))?;
-        Ok(())
+        Ok(None)
+    }
+
+    /// Sends one file (SFTP: to a temporary name, then renamed into place). `Some` when the
+    /// server's answer proves the object whole (S3: its ETag is the MD5 of what was sent); a
+    /// create-only PUT refused over an object that holds the same bytes adopts it.
+    async fn send(&self, item: &Upload, create_only: bool) -> Result<Option<Entry>> {
+        let dest = &item.dest.path;
+        let final_path = file_path(dest);
+        if self.kind == "sftp" {
+            let tmp = temp_path(dest);
+            self.call("upload", || self.put(&tmp, &item.source, false))
+                .await?;
+            self.call("rename", || async {
+                self.op
+                    .rename(&tmp, &final_path)
+                    .await
+                    .map_err(|e| map_error(e, &final_path))
+            })
+            .await?;
+            return Ok(None);
+        }
+        let put = self
+            .call("upload", || {
+                self.put(&final_path, &item.source, create_only)
+            })
+            .await;
+        let hash = match put {
+            Err(RemoteError::AlreadyExists(_)) if create_only => {
+                return self.adopt_or_refuse(item).await.map(Some)
+            }
+            r => r?,
+        };
+        Ok(hash.map(|hash| {
+            self.remember_size(&final_path, Some(item.size));
+            Entry {
+                name: dest.name().to_string(),
+                kind: EntryKind::File,
+                size: item.size,
+                mtime: None,
+                id: None,
+                hash: Some(hash),
+            }
+        }))
+    }
+
+    /// The object an upload left, once a stat shows it whole.
+    async fn checked_by_stat(&self, item: &Upload) -> Result<Entry> {
+        landed_whole(item, self.stat(&item.dest.path).await?)
+    }
+
+    /// The folder's entries by name.
+    async fn names_in(&self, dir: &RemotePath) -> Result<std::collections::HashMap<String, Entry>> {
+        let listed = self.list(&ObjectRef::new(dir.clone(), None)).await?;
+        Ok(listed.into_iter().map(|e| (e.name.clone(), e)).collect())
+    }
+
+    async fn upload_each(&self, items: &[Upload]) -> Vec<Result<Entry>> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(self.upload(item).await);
+        }
+        out
+    }
+
+    /// A new file found a same-named object on the remote. If it holds exactly the file's
+    /// bytes (S3 says so with its MD5 ETag) it is our own earlier upload whose answer was lost
+    /// (a retried PUT, a crash before it was recorded): adopted. Anything else is refused.
+    async fn adopt_or_refuse(&self, item: &Upload) -> Result<Entry> {
+        let taken = || RemoteError::AlreadyExists(item.dest.path.to_string());
+        if !self.is_s3() {
+            return Err(taken());
+        }
+        let there = self.stat(&item.dest.path).await?;
+        let Some(hash) = there.hash.clone().filter(|_| there.size == item.size) else {
+            return Err(taken());
+        };
+        let local = |e| RemoteError::from_io(e, &item.source.display().to_string());
+        let mut file = tokio::fs::File::open(&item.source).await.map_err(local)?;
+        let mut md5 = Md5Sum::default();
+        while let Some(c) = read_chunk(&mut file).await.map_err(local)? {
+            md5.add(&c);
+        }
+        if md5.finish() == hash {
+            Ok(there)
+        } else {
+            Err(taken())
+        }
+    }
+
+    /// Whether create-only uploads are safe here: an S3 server that was seen to refuse a
+    /// second `If-None-Match: *` PUT of one probe object (hidden from listings, deleted after).
+    /// Asked once per remote; an error (a read-only key, say) answers no.
+    async fn probe_create_only(&self) -> bool {
+        if !self.is_s3() {
+            return false;
+        }
+        *self
+            .create_only
+            .get_or_init(|| async {
+                let nanos = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_nanos();
+                let probe = format!(".probe-{}-{nanos}{TEMP_SUFFIX}", std::process::id());
+                let put = |n: &'static str| {
+                    self.op
+                        .write_with(&probe, n.as_bytes().to_vec())
+                        .if_not_exists(true)
+                };
+                let honored = match put("1").await {
+                    Ok(_) => {
+                        matches!(put("2").await, Err(e) if e.kind() == ErrorKind::ConditionNotMatch)
+                    }
+                    Err(_) => false,
+                };
+                let _ = self.op.delete(&probe).await;
+                tracing::debug!(honored, "S3 create-only PUT probed");
+                honored
+            })
+            .await
     }
 
     /// Moves one object by copy then delete (S3 has no rename).
@@ -357,6 +508,10 @@ impl DalRemote {
     }
 }
 
+/// New files of one folder uploaded as one batch: two listings stand in for a stat before
+/// and after each file. Small enough that a folder's files still go up several at a time.
+const UPLOAD_BATCH: usize = 16;
+
 /// How long one attempt of a call other than an upload may wait for its answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -368,6 +523,51 @@ async fn read_chunk(file: &mut tokio::fs::File) -> std::io::Result<Option<Bytes>
     let mut buf = Vec::with_capacity(UPLOAD_CHUNK);
     let n = file.take(UPLOAD_CHUNK as u64).read_to_end(&mut buf).await?;
     Ok((n > 0).then(|| Bytes::from(buf)))
+}
+
+/// `there` if it is as large as what `item` sent.
+fn landed_whole(item: &Upload, there: Entry) -> Result<Entry> {
+    if there.size != item.size {
+        return Err(RemoteError::Transient(format!(
+            "{}: the provider holds {} bytes after uploading {}",
+            item.dest.path, there.size, item.size
+        )));
+    }
+    Ok(there)
+}
+
+/// The folder of `items` when they are two or more new files of one folder.
+fn new_files_of_one_folder(items: &[Upload]) -> Option<RemotePath> {
+    let (dir, _) = items.first()?.dest.path.split_last()?;
+    let same = items
+        .iter()
+        .all(|i| i.replace.is_none() && i.dest.path.split_last().is_some_and(|(d, _)| d == dir));
+    (items.len() > 1 && same).then_some(dir)
+}
+
+/// An MD5 computed piece by piece.
+#[derive(Default)]
+struct Md5Sum(md5::Md5);
+
+impl Md5Sum {
+    fn add(&mut self, bytes: &[u8]) {
+        md5::Digest::update(&mut self.0, bytes);
+    }
+
+    fn finish(self) -> Hash {
+        let sum = md5::Digest::finalize(self.0);
+        let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+        Hash::new(HashAlgo::Md5, hex)
+    }
+}
+
+/// The MD5 of `chunks` laid end to end.
+fn md5_of(chunks: &[Bytes]) -> Hash {
+    let mut sum = Md5Sum::default();
+    for c in chunks {
+        sum.add(c);
+    }
+    sum.finish()
 }
 
 /// S3's ETag is the content's MD5 for objects uploaded in one piece; multipart ETags
@@ -509,7 +709,7 @@ impl Remote for DalRemote {
             duplicate_names: false,
             empty_files: true,
             server_copy: cap.copy,
-            max_batch: 1,
+            max_batch: UPLOAD_BATCH,
             min_list_interval: Duration::ZERO,
             hashes: if self.is_s3() {
                 vec![HashAlgo::Md5]
@@ -606,33 +806,52 @@ impl Remote for DalRemote {
     }
 
     async fn upload(&self, item: &Upload) -> Result<Entry> {
-        let dest = &item.dest.path;
-        if item.replace.is_none() && self.exists(dest).await? {
-            return Err(RemoteError::AlreadyExists(dest.to_string()));
+        let create_only = item.replace.is_none() && self.probe_create_only().await;
+        if item.replace.is_none() && !create_only && self.exists(&item.dest.path).await? {
+            return self.adopt_or_refuse(item).await;
         }
-        let final_path = file_path(dest);
-        if self.kind == "sftp" {
-            let tmp = temp_path(dest);
-            self.call("upload", || self.put(&tmp, &item.source)).await?;
-            self.call("rename", || async {
-                self.op
-                    .rename(&tmp, &final_path)
-                    .await
-                    .map_err(|e| map_error(e, &final_path))
-            })
-            .await?;
-        } else {
-            self.call("upload", || self.put(&final_path, &item.source))
-                .await?;
+        match self.send(item, create_only).await? {
+            Some(entry) => Ok(entry),
+            None => self.checked_by_stat(item).await,
         }
-        let entry = self.stat(dest).await?;
-        if entry.size != item.size {
-            return Err(RemoteError::Transient(format!(
-                "{dest}: the provider holds {} bytes after uploading {}",
-                entry.size, item.size
-            )));
+    }
+
+    /// New files of one folder: one listing before tells which names are taken (instead of a
+    /// stat per file), one after checks the sizes of those whose PUT proved nothing (instead
+    /// of another). Anything else goes one by one.
+    async fn upload_batch(&self, items: &[Upload]) -> Vec<Result<Entry>> {
+        let Some(dir) = new_files_of_one_folder(items) else {
+            return self.upload_each(items).await;
+        };
+        let create_only = self.probe_create_only().await;
+        let before = match create_only {
+            true => Default::default(),
+            false => match self.names_in(&dir).await {
+                Ok(m) => m,
+                Err(_) => return self.upload_each(items).await,
+            },
+        };
+        let mut sent = Vec::with_capacity(items.len());
+        for item in items {
+            sent.push(match before.contains_key(item.dest.path.name()) {
+                true => self.adopt_or_refuse(item).await.map(Some),
+                false => self.send(item, create_only).await,
+            });
         }
-        Ok(entry)
+        let after = match sent.iter().any(|r| matches!(r, Ok(None))) {
+            true => self.names_in(&dir).await.unwrap_or_default(),
+            false => Default::default(),
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (r, item) in sent.into_iter().zip(items) {
+            out.push(match (r, after.get(item.dest.path.name())) {
+                (Ok(Some(entry)), _) => Ok(entry),
+                (Ok(None), Some(there)) => landed_whole(item, there.clone()),
+                (Ok(None), None) => self.checked_by_stat(item).await,
+                (Err(e), _) => Err(e),
+            });
+        }
+        out
     }
 
     /// S3 gets no folder object: a `dir/` marker is a file to some servers (`rclone serve s3`

@@ -268,6 +268,13 @@ impl MetaStore {
         Ok(log.seal()?)
     }
 
+    /// [`MetaStore::sync`], then folds the intent log into the database file, so the next
+    /// open replays nothing. For a clean end (unmount, the end of a command).
+    pub fn checkpoint(&self) -> Result<()> {
+        let log = self.with_store(|s| Ok(Arc::clone(&s.log)))?;
+        Ok(log.fold_all()?)
+    }
+
     /// Whether commits exist that [`MetaStore::sync`] has not made durable yet.
     pub fn unsynced(&self) -> bool {
         self.with_store(|s| Ok(s.log.unsealed())).unwrap_or(true)

@@ -467,10 +467,16 @@ impl Vfs {
     }
 
     /// Uploads everything pending now; `progress` hears how many records are left.
+    /// Ends by folding the metadata log into its database, so the next open starts at once.
     pub async fn drain(&self, progress: impl Fn(u64)) -> Result<()> {
         self.uploader.drain(progress).await?;
         // Whatever the drain uploaded or not, everything before it is durable after it.
-        self.sync_meta().await
+        self.sync_meta().await?;
+        let meta = Arc::clone(&self.tree.meta);
+        tokio::task::spawn_blocking(move || meta.checkpoint())
+            .await
+            .map_err(|_| VfsError::Errno(libc::EIO, "checkpoint task failed"))??;
+        Ok(())
     }
 
     /// Drops the data file of a node that left the tree once its departure is durable:
