@@ -91,14 +91,20 @@ impl Vfs {
         if window >= 4 {
             self.prefetch_ahead(ino, node, ra, last + 1, window);
         }
-        let mut out = BytesMut::with_capacity(len as usize);
-        for (i, b) in blocks.iter().enumerate() {
+        let piece = |i: usize, b: &Bytes| {
             let block_start = (first + i as u64) * BLOCK_SIZE;
             let from = offset.saturating_sub(block_start) as usize;
             let to = ((offset + len).min(node.size) - block_start).min(b.len() as u64) as usize;
-            if from < to {
-                out.extend_from_slice(&b[from..to]);
-            }
+            b.slice(from.min(to)..to)
+        };
+        // A read within one block (the usual: the kernel asks block-aligned MiBs) is a slice
+        // of it, not a copy.
+        if let [b] = blocks.as_slice() {
+            return Ok(piece(0, b));
+        }
+        let mut out = BytesMut::with_capacity(len as usize);
+        for (i, b) in blocks.iter().enumerate() {
+            out.extend_from_slice(&piece(i, b));
         }
         Ok(out.freeze())
     }
@@ -133,7 +139,11 @@ impl Vfs {
             for (i, block) in data.chunks(BLOCK_SIZE as usize).enumerate() {
                 let index = s + i as u64;
                 let block = data.slice_ref(block);
-                if let Err(e) = self.blocks.put(ino, index, tag, &block) {
+                let stored = match index == from {
+                    true => self.blocks.put(ino, index, tag, &block),
+                    false => self.blocks.put_fresh(ino, index, tag, block.clone()),
+                };
+                if let Err(e) = stored {
                     tracing::warn!(ino, index, "cannot cache block: {e}");
                 }
                 if index == from {
