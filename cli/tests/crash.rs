@@ -384,6 +384,70 @@ fn sigkill_then_cache_accident_spares_the_cloud() {
     }
 }
 
+/// Writes that returned on files still open (never closed, never fsynced) survive kill -9: a
+/// new file, and an uploaded one overwritten in place (the kernel writes both straight into
+/// the data file). Before that, a file opened for writing and closed unwritten is not queued
+/// for upload.
+#[test]
+fn sigkill_keeps_writes_to_files_still_open() {
+    let env = Env::new();
+    let m = env.mount_source("demo:", &["--write-back", "200ms"]);
+    fs::write(env.mnt.join("old.txt"), b"old content here\n").unwrap();
+    fs::write(env.mnt.join("kept.txt"), b"untouched\n").unwrap();
+    assert!(
+        env.drained(Duration::from_secs(20)),
+        "first uploads never landed"
+    );
+    drop(
+        OpenOptions::new()
+            .write(true)
+            .open(env.mnt.join("kept.txt"))
+            .unwrap(),
+    );
+    assert_eq!(
+        env.status()["pending_files"],
+        0,
+        "an unwritten file was queued for upload"
+    );
+    let mut new = File::create(env.mnt.join("new.txt")).unwrap();
+    new.write_all(b"new and never closed").unwrap();
+    let mut old = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(env.mnt.join("old.txt"))
+        .unwrap();
+    old.write_all(b"NEW").unwrap();
+    let pid = nix::unistd::Pid::from_raw(daemon_pid(&env));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    drop((new, old));
+    m.disarm();
+    assert!(wait_for(Duration::from_secs(10), || {
+        let _ = std::process::Command::new("fusermount3")
+            .args(["-uz", env.mnt.to_str().unwrap()])
+            .status();
+        !env.mounted()
+    }));
+    let m = env.mount_source("demo:", &[]);
+    assert_eq!(
+        fs::read(env.mnt.join("new.txt")).unwrap(),
+        b"new and never closed"
+    );
+    assert_eq!(
+        fs::read(env.mnt.join("old.txt")).unwrap(),
+        b"NEW content here\n"
+    );
+    let out = m.unmount();
+    assert!(out.status.success(), "unmount: {}", stderr(&out));
+    assert_eq!(
+        fs::read(env.cloud.join("new.txt")).unwrap(),
+        b"new and never closed"
+    );
+    assert_eq!(
+        fs::read(env.cloud.join("old.txt")).unwrap(),
+        b"NEW content here\n"
+    );
+}
+
 /// The same kill, against each real server (issue 14): one round each (`CRASH_ROUNDS`).
 fn on_server(kind: Kind, seed: u64) {
     let server = Server::start(kind);

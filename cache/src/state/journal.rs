@@ -104,8 +104,7 @@ impl MetaStore {
     }
 
     /// Creates a node made here, in one transaction with its folder's new mtime and ctime and,
-    /// when `journal` (folders, links: uploaded as they are), its journal record. A file gets
-    /// its record at its first close instead. Returns the inode and the node as stored.
+    /// when `journal`, its journal record. Returns the inode and the node as stored.
     pub fn create_local(&self, mut node: Node, journal: bool) -> Result<(Ino, Node)> {
         self.reserve_inos(1)?;
         let tx = self.write()?;

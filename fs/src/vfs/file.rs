@@ -27,11 +27,27 @@ pub(crate) struct Handle {
 }
 
 /// Size and mtime of an open file as writes change them, ahead of the MetaStore.
+#[derive(Clone, Copy)]
 pub(crate) struct Live {
     pub size: u64,
     pub mtime: Nanos,
     /// Written since the last flush.
     pub dirty: bool,
+    /// Written at all since the file was opened.
+    pub wrote: bool,
+    pub guard: Guard,
+}
+
+/// How a journal record covers the writers of an open file (see [`Vfs::guard_writes`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Guard {
+    /// No write handle yet.
+    #[default]
+    None,
+    /// A record existed before the first write handle (or the file was created here).
+    Earlier,
+    /// The first write handle added the record: it goes again if nothing is written.
+    Added,
 }
 
 /// A file with at least one open handle.
@@ -100,6 +116,8 @@ impl Vfs {
                     size: node.size,
                     mtime: node.mtime,
                     dirty: false,
+                    wrote: false,
+                    guard: Guard::None,
                 }),
                 handles: Mutex::new(0),
                 ra: Mutex::new(ReadAhead::default()),
@@ -254,6 +272,9 @@ impl Vfs {
         let of = self.open_file(ino, &node);
         let fh = self.new_handle(ino, mode);
         let prepared = async {
+            if mode == OpenMode::Write {
+                self.guard_writes(ino, &of)?;
+            }
             if mode == OpenMode::Write || node.local_full {
                 let file = self.ensure_local(ino, &of, truncate).await?;
                 if truncate && mode == OpenMode::Write {
@@ -279,9 +300,15 @@ impl Vfs {
     ) -> Result<(Attr, u64)> {
         self.ensure_listed(parent).await?;
         let node = Node::new_local(parent, name, Kind::File, mode, uid, gid);
-        let (ino, node) = self.meta().create_local(node, false)?;
+        // Journalled in the same commit: the kernel may write straight into the data file
+        // (passthrough) and a crash before the first close must not lose what it wrote.
+        let (ino, node) = self.meta().create_local(node, true)?;
         let of = self.open_file(ino, &node);
-        lock(&of.live).dirty = true;
+        {
+            let mut live = lock(&of.live);
+            live.dirty = true;
+            live.guard = Guard::Earlier;
+        }
         let fh = self.new_handle(ino, OpenMode::Write);
         // On this worker, not a blocking thread: creating an empty local file is quicker than
         // the hand-over (and it is on every create of `tar x` and `git clone`).
@@ -367,7 +394,11 @@ impl Vfs {
     async fn persist(&self, ino: Ino, of: &OpenFile, durable: bool) -> Result<()> {
         self.sense_direct_writes(ino, of);
         // Taken, not read: a write that lands from here on marks the file dirty again.
-        let dirty = std::mem::replace(&mut lock(&of.live).dirty, false);
+        let dirty = {
+            let mut live = lock(&of.live);
+            live.wrote |= live.dirty;
+            std::mem::replace(&mut live.dirty, false)
+        };
         if dirty {
             // Size and mtime are read inside the transaction, so a concurrent utimens (which
             // sets the live mtime before its own transaction) is never overwritten by an
@@ -446,9 +477,15 @@ impl Vfs {
             }
             *n == 0
         };
-        if last && h.mode == OpenMode::Write && persisted.is_err() && lock(&of.live).dirty {
-            lock(&self.unjournaled).push(h.ino);
-            self.settle_unjournaled();
+        if last && h.mode == OpenMode::Write {
+            let live = *lock(&of.live);
+            let guard_only = live.guard == Guard::Added;
+            if persisted.is_err() && live.dirty {
+                lock(&self.unjournaled).push((h.ino, guard_only));
+                self.settle_unjournaled();
+            } else if persisted.is_ok() && guard_only && !live.wrote {
+                self.drop_guard(h.ino);
+            }
         }
         if h.mode == OpenMode::Write {
             self.tree.locks.writer_closed(h.ino);
@@ -462,14 +499,45 @@ impl Vfs {
         persisted
     }
 
+    /// Journals `ino` before a handle that may write to it is handed out. The kernel writes
+    /// passthrough handles straight into the data file and our own writes are journalled at
+    /// close, so without a record a crash before the first close would lose writes that had
+    /// returned (recovery gives a pending file its data file's length and uploads it). The
+    /// version goes up, so an upload already under way does not retire the record. Once per
+    /// open file.
+    fn guard_writes(&self, ino: Ino, of: &OpenFile) -> Result<()> {
+        if lock(&of.live).guard != Guard::None {
+            return Ok(());
+        }
+        let earlier = self.meta().record(ino)?.is_some();
+        self.meta().mark_pending(ino)?;
+        lock(&of.live).guard = match earlier {
+            true => Guard::Earlier,
+            false => Guard::Added,
+        };
+        Ok(())
+    }
+
+    /// The last handle of a file opened for writing closed without writing: the record its
+    /// first write open added is not a change, so it goes (no upload of the same bytes). A
+    /// failure costs that upload, nothing else.
+    fn drop_guard(&self, ino: Ino) {
+        let uploaded = self.meta().get(ino).is_ok_and(|n| n.remote.is_some());
+        if uploaded {
+            if let Err(e) = self.meta().drop_record(ino) {
+                tracing::debug!(ino, "dropping an unused write guard failed: {e}");
+            }
+        }
+    }
+
     /// Sets right the files whose last close could not journal its writes (the commit failed:
     /// a full disk), as soon as the MetaStore answers: before any open, and at each durable
     /// commit. Those still unanswered stay for the next time.
     pub(crate) fn settle_unjournaled(&self) {
         let inos = std::mem::take(&mut *lock(&self.unjournaled));
-        for ino in inos {
-            if self.is_open(ino) || self.undo_unjournaled(ino).is_err() {
-                lock(&self.unjournaled).push(ino);
+        for (ino, guard_only) in inos {
+            if self.is_open(ino) || self.undo_unjournaled(ino, guard_only).is_err() {
+                lock(&self.unjournaled).push((ino, guard_only));
             }
         }
     }
@@ -479,11 +547,15 @@ impl Vfs {
     /// changes, so a file with nothing pending drops its local copy (the next read fetches
     /// the remote's, as after any cache accident) and one with pending changes is cut back to
     /// the size the journal knows. The close itself has already failed with the commit's error.
-    fn undo_unjournaled(&self, ino: Ino) -> Result<()> {
+    /// `guard_only`: the file's record is only the one its write open added (no change).
+    fn undo_unjournaled(&self, ino: Ino, guard_only: bool) -> Result<()> {
         let node = match self.meta().get(ino) {
             Err(CacheError::NotFound) => return Ok(()),
             other => other?,
         };
+        if guard_only && node.remote.is_some() {
+            self.meta().drop_record(ino)?;
+        }
         let pending = node.remote.is_none() || self.meta().record(ino)?.is_some();
         let undone = if pending {
             // A missing data file stays missing (reads fail loudly, as for any lost copy).

@@ -108,8 +108,9 @@ pub struct Vfs {
     /// Data files of nodes that left the tree, deleted at the next durable commit.
     doomed: Mutex<Vec<Ino>>,
     /// Files whose last close could not journal its writes, to be set right as soon as the
-    /// MetaStore answers again (see `Vfs::undo_unjournaled`).
-    pub(crate) unjournaled: Mutex<Vec<Ino>>,
+    /// MetaStore answers again (see `Vfs::undo_unjournaled`), each with whether its journal
+    /// record is only the one its write open added.
+    pub(crate) unjournaled: Mutex<Vec<(Ino, bool)>>,
     /// One block fetch per file at a time.
     pub(crate) fetch_locks: InodeLocks,
     /// A handle on ourselves for background work.
