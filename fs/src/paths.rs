@@ -238,6 +238,7 @@ impl Files {
             replace,
             pos: 0,
             writing: None,
+            mtime: None,
         })
     }
 
@@ -550,9 +551,15 @@ pub struct FileWriter {
     pos: u64,
     /// The write in flight and the bytes it carries.
     writing: Option<(Pending<u32>, usize)>,
+    mtime: Option<SystemTime>,
 }
 
 impl FileWriter {
+    /// Gives the file `mtime` when it is finished (journalled with its content, in one commit).
+    pub fn set_mtime(&mut self, mtime: SystemTime) {
+        self.mtime = Some(mtime);
+    }
+
     /// Makes the content durable and visible under its final name; the journal uploads it
     /// once, under that name.
     pub async fn finish(mut self) -> Result<Written> {
@@ -561,6 +568,9 @@ impl FileWriter {
             return Err(VfsError::Errno(libc::EBADF, "writer already finished"));
         };
         let vfs = self.files.vfs.clone();
+        if let Some(t) = self.mtime {
+            vfs.stage_mtime(fh, t)?;
+        }
         let flags = RenameFlags {
             no_replace: !self.replace,
             exchange: false,

@@ -181,21 +181,43 @@ impl MetaStore {
     /// The remote confirmed version `version` of `ino` as `remote`: store it, and retire the
     /// journal record unless the node changed again meanwhile. Returns the node.
     pub fn settle(&self, ino: Ino, version: u64, remote: RemoteState) -> Result<Node> {
+        let mut nodes = self.settle_all(vec![(ino, version, remote)])?;
+        nodes
+            .pop()
+            .flatten()
+            .ok_or(crate::error::CacheError::NotFound)
+    }
+
+    /// [`MetaStore::settle`] for a batch of uploads, in one commit; the nodes in order (`None`
+    /// for one that no longer exists).
+    pub fn settle_all(&self, landed: Vec<(Ino, u64, RemoteState)>) -> Result<Vec<Option<Node>>> {
+        if landed.is_empty() {
+            return Ok(Vec::new());
+        }
         let tx = self.write()?;
-        let node = {
+        let mut out = Vec::with_capacity(landed.len());
+        {
             let mut nodes = tx.open_table(NODES)?;
-            let mut node = read_node(&nodes, ino)?;
-            node.remote = Some(remote);
-            write_node(&mut nodes, ino, &node)?;
-            if node.version == version {
-                forget_in(&tx, ino)?;
+            for (ino, version, remote) in landed {
+                let mut node = match read_node(&nodes, ino) {
+                    Err(crate::error::CacheError::NotFound) => {
+                        out.push(None);
+                        continue;
+                    }
+                    other => other?,
+                };
+                node.remote = Some(remote);
+                write_node(&mut nodes, ino, &node)?;
+                if node.version == version {
+                    forget_in(&tx, ino)?;
+                }
+                out.push(Some(node));
             }
-            node
-        };
+        }
         // Not synced: if power loss undoes this, the upload runs again and is recognised as
         // ours (`note_pushing`), which costs a call rather than a sync per upload.
         tx.commit()?;
-        Ok(node)
+        Ok(out)
     }
 
     /// Notes a failed attempt on `ino`'s record.

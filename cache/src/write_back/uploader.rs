@@ -640,28 +640,13 @@ impl Uploader {
             .in_flight
             .fetch_sub(uploads.len() as u64, Ordering::Relaxed);
         self.uploading_now(&inos, false);
+        let mut landed = Vec::new();
         for ((job, attempts), result) in jobs.into_iter().zip(results) {
             if job.scratch {
                 let _ = std::fs::remove_file(&job.upload.source);
             }
             match result {
-                Ok(entry) => {
-                    let node =
-                        self.tree
-                            .meta
-                            .settle(job.ino, job.version, RemoteState::of(&entry))?;
-                    self.confirm(job.ino, job.version);
-                    if node.version == job.version && node.kind == Kind::File && node.local_full {
-                        // Clean now: the whole-file copy becomes evictable cache.
-                        self.blocks.hold_file(job.ino, node.size);
-                    }
-                    lock(&self.retry_at).remove(&job.ino);
-                    self.counters.files.fetch_add(1, Ordering::Relaxed);
-                    self.counters
-                        .bytes
-                        .fetch_add(job.upload.size, Ordering::Relaxed);
-                    tracing::debug!(ino = job.ino, path = %job.upload.dest.path, "uploaded");
-                }
+                Ok(entry) => landed.push((job, RemoteState::of(&entry))),
                 Err(RemoteError::AlreadyExists(_)) if job.upload.replace.is_none() => {
                     if let Err(e) = self.name_taken(&job).await {
                         self.failed(job.ino, attempts, &e);
@@ -669,6 +654,26 @@ impl Uploader {
                 }
                 Err(e) => self.failed(job.ino, attempts, &CacheError::Remote(e)),
             }
+        }
+        // One commit for the whole batch.
+        let settled = landed
+            .iter()
+            .map(|(job, remote)| (job.ino, job.version, remote.clone()))
+            .collect();
+        let nodes = self.tree.meta.settle_all(settled)?;
+        for ((job, _), node) in landed.into_iter().zip(nodes) {
+            let Some(node) = node else { continue };
+            self.confirm(job.ino, job.version);
+            if node.version == job.version && node.kind == Kind::File && node.local_full {
+                // Clean now: the whole-file copy becomes evictable cache.
+                self.blocks.hold_file(job.ino, node.size);
+            }
+            lock(&self.retry_at).remove(&job.ino);
+            self.counters.files.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .bytes
+                .fetch_add(job.upload.size, Ordering::Relaxed);
+            tracing::debug!(ino = job.ino, path = %job.upload.dest.path, "uploaded");
         }
         Ok(())
     }

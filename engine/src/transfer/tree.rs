@@ -166,8 +166,8 @@ impl Tree {
                 let path = join(root, rel);
                 let mut w = files.replace(&path).await.map_err(vfs_io)?;
                 let n = pump(from, &mut w, size, counted).await?;
+                w.set_mtime(mtime);
                 let written = w.finish().await.map_err(vfs_io)?;
-                files.set_times(&path, mtime).await.map_err(vfs_io)?;
                 if mode & 0o777 != 0o644 {
                     files.set_mode(&path, mode & 0o7777).await.map_err(vfs_io)?;
                 }

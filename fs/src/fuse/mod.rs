@@ -1,6 +1,7 @@
-//! The thin adapter from fuser's callbacks to the [`Vfs`]. Each callback hands its work to the
-//! tokio runtime and replies from there ([`FuseAdapter::answer`]), so no kernel thread ever
-//! waits on disk or network. Owns the kernel capabilities asked for and the decoding of
+//! The thin adapter from fuser's callbacks to the [`Vfs`]. Each callback runs its work on the
+//! request's own thread until the work would wait (on the network, a lock, a blocking task),
+//! then hands it to the tokio runtime, which replies ([`FuseAdapter::run`]): no kernel thread
+//! ever waits on the network, and work that never waits costs no thread hand-over. Owns the kernel capabilities asked for and the decoding of
 //! requests; session setup is in `session.rs`, reply conversions in `reply.rs`. Must hold no
 //! filesystem logic of its own (folder handles and statfs numbers are the Vfs's too).
 
@@ -10,8 +11,10 @@ mod session;
 use std::ffi::OsStr;
 use std::future::Future;
 use std::os::fd::AsFd;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use fuser::{
@@ -55,17 +58,33 @@ impl FuseAdapter {
         }
     }
 
-    /// Runs `work` on the runtime with a clone of the Vfs.
-    fn spawn<F, Fut>(&self, work: F)
+    /// Runs `work` with a clone of the Vfs: polled once here, on the request's thread, and
+    /// handed to the runtime only if it has to wait. Most operations on cached folders finish
+    /// in that first poll, and waking a worker (then the caller, from there) costs more than
+    /// they do. A panic drops the work, as a panicking runtime task would (its reply answers
+    /// EIO when dropped).
+    fn run<F, Fut>(&self, work: F)
     where
         F: FnOnce(Arc<Vfs>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        let vfs = Arc::clone(&self.vfs);
-        self.rt.spawn(async move { work(vfs).await });
+        let mut task = Box::pin(work(Arc::clone(&self.vfs)));
+        let pending = {
+            let _rt = self.rt.enter();
+            let mut cx = Context::from_waker(Waker::noop());
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                task.as_mut().poll(&mut cx).is_pending()
+            }))
+        };
+        // A well-behaved future registers its waker again at every poll, so the runtime's
+        // first poll takes over from the no-op waker used here.
+        if pending.unwrap_or(false) {
+            self.rt.spawn(task);
+        }
     }
 
-    /// Runs `work` on the runtime and answers the kernel with its result (or its errno).
+    /// Runs `work` (see [`FuseAdapter::run`]) and answers the kernel with its result (or its
+    /// errno).
     fn answer<T, R, F, Fut>(&self, op: &'static str, req: &Request, reply: R, work: F)
     where
         T: Send + 'static,
@@ -74,7 +93,7 @@ impl FuseAdapter {
         Fut: Future<Output = Result<T, VfsError>> + Send + 'static,
     {
         let request = req.unique().0;
-        self.spawn(move |vfs| async move { reply.answer(op, request, work(vfs).await) });
+        self.run(move |vfs| async move { reply.answer(op, request, work(vfs).await) });
     }
 
     /// Like [`FuseAdapter::answer`], but on this request's own thread: for operations that
@@ -358,7 +377,7 @@ impl Filesystem for FuseAdapter {
         let truncate = flags.0 & libc::O_TRUNC != 0;
         let request = req.unique().0;
         let (direct, backings) = (self.passthrough, self.backings.clone());
-        self.spawn(move |vfs| async move {
+        self.run(move |vfs| async move {
             let opened = match direct {
                 true => vfs.open_direct(ino.0, open_mode(flags), truncate).await,
                 false => vfs
@@ -466,7 +485,7 @@ impl Filesystem for FuseAdapter {
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         let request = req.unique().0;
-        self.spawn(move |vfs| async move {
+        self.run(move |vfs| async move {
             match vfs.opendir(ino.0).await {
                 Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
                 Err(e) => failed(reply, "opendir", request, &e),
@@ -552,7 +571,7 @@ impl Filesystem for FuseAdapter {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        self.spawn(move |vfs| async move {
+        self.run(move |vfs| async move {
             let s = vfs.fs_stats().await;
             reply.statfs(
                 s.blocks,
@@ -579,7 +598,7 @@ impl Filesystem for FuseAdapter {
             return reply.error(Errno::from_i32(errno));
         }
         let request = req.unique().0;
-        self.spawn(move |vfs| async move {
+        self.run(move |vfs| async move {
             match vfs.sync_state(ino.0) {
                 Ok(s) => reply_xattr(reply, size, s.as_str().as_bytes()),
                 Err(e) => failed(reply, "getxattr", request, &e),
@@ -609,7 +628,7 @@ impl Filesystem for FuseAdapter {
         let n = name_or_reply!(n, reply);
         let (uid, gid, request) = (req.uid(), req.gid(), req.unique().0);
         let (direct, backings) = (self.passthrough, self.backings.clone());
-        self.spawn(move |vfs| async move {
+        self.run(move |vfs| async move {
             let made = match direct {
                 true => {
                     vfs.create_direct(parent.0, &n, mode & !umask, uid, gid)

@@ -272,11 +272,13 @@ impl Vfs {
         let of = self.open_file(ino, &node);
         let fh = self.new_handle(ino, mode);
         let prepared = async {
-            if mode == OpenMode::Write {
-                self.guard_writes(ino, &of)?;
-            }
             if mode == OpenMode::Write || node.local_full {
                 let file = self.ensure_local(ino, &of, truncate).await?;
+                // After the local copy is known whole (a damaged one of a clean file is
+                // fetched again, which a record would forbid), before any change to it.
+                if mode == OpenMode::Write {
+                    self.guard_writes(ino, &of)?;
+                }
                 if truncate && mode == OpenMode::Write {
                     self.truncate(ino, &of, &file, 0)?;
                 }
@@ -437,6 +439,16 @@ impl Vfs {
         if mode == OpenMode::Write {
             self.persist(ino, &of, self.cfg.sync_close).await?;
         }
+        Ok(())
+    }
+
+    /// Sets the mtime the next flush of `fh` journals with the file's size: a copy that gives
+    /// a file its source's time costs no commit of its own.
+    pub fn stage_mtime(&self, fh: u64, mtime: std::time::SystemTime) -> Result<()> {
+        let (_, _, of) = self.handle(fh)?;
+        let mut live = lock(&of.live);
+        live.mtime = to_nanos(mtime);
+        live.dirty = true;
         Ok(())
     }
 
