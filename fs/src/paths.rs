@@ -578,10 +578,14 @@ impl FileWriter {
         let done = self
             .files
             .paced(async {
-                vfs.flush(fh).await?;
                 // Still open for writing: the Uploader cannot pick up the temporary name.
-                vfs.rename(self.parent, &self.part, self.parent, &self.name, flags)
-                    .await
+                let names = (
+                    self.parent,
+                    self.part.as_str(),
+                    self.parent,
+                    self.name.as_str(),
+                );
+                vfs.flush_and_rename(fh, names, flags).await
             })
             .await;
         let released = vfs.release(fh).await;

@@ -34,7 +34,7 @@ pub struct PendingRecord {
 }
 
 impl PendingRecord {
-    fn new(version: u64) -> Self {
+    pub(super) fn new(version: u64) -> Self {
         let mut r = Self {
             version,
             since: now_nanos(),
@@ -72,7 +72,7 @@ impl PendingRecord {
     }
 }
 
-fn put(tx: &WriteTransaction, ino: Ino, rec: &PendingRecord) -> Result<()> {
+pub(super) fn put(tx: &WriteTransaction, ino: Ino, rec: &PendingRecord) -> Result<()> {
     let mut t = tx.open_table(PENDING)?;
     t.insert(ino, postcard::to_allocvec(rec)?.as_slice())?;
     Ok(())

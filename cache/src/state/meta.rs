@@ -14,7 +14,7 @@ use redb::{
 };
 
 use super::intent_log::IntentLog;
-use super::node::{now_nanos, Ino, Kind, Node, RemoteState, ROOT_INO};
+use super::node::{now_nanos, Ino, Kind, Nanos, Node, RemoteState, ROOT_INO};
 use super::tables::{decode, forget_in, read_node, write_node, CHILDREN, NODES, PENDING, PUSHED};
 use crate::error::{CacheError, Result};
 
@@ -94,6 +94,15 @@ pub(super) fn alloc_ino(
     c.insert(NEXT_INO, next + 1)?;
     seen.fetch_max(next + 1, Ordering::AcqRel);
     Ok(next)
+}
+
+/// A name was added to or taken from folder `dir`: its mtime and ctime become `now`, as POSIX
+/// asks of every successful create, mkdir, symlink, unlink, rmdir and rename (in the same
+/// commit as the change).
+fn dir_changed(nodes: &mut redb::Table<u64, &[u8]>, dir: Ino, now: Nanos) -> Result<()> {
+    let mut d = read_node(nodes, dir)?;
+    (d.mtime, d.ctime) = (now, now);
+    write_node(nodes, dir, &d)
 }
 
 /// Inserts `node` under its parent in `tx` with a new inode number (reserved beforehand, see
@@ -390,6 +399,7 @@ impl MetaStore {
             }
             children.remove((parent, name))?;
             forget_in(&tx, ino)?;
+            dir_changed(&mut nodes, parent, now_nanos())?;
             if node.extra_links > 0 {
                 // Another name still holds it; point the node at one of them.
                 node.extra_links -= 1;
@@ -456,8 +466,9 @@ impl MetaStore {
 
     /// Moves `name` of `parent` to `new_name` of `new_parent`, replacing what is there
     /// (which must be of a compatible kind, and empty if a folder). `edit` adjusts the moved
-    /// node (for instance to take over the replaced node's remote object). Returns the moved
-    /// inode and the replaced one, if any.
+    /// node (for instance to take over the replaced node's remote object); with `journal`, the
+    /// change is recorded for upload in the same commit. Returns the moved inode and the
+    /// replaced one, if any.
     pub fn rename(
         &self,
         parent: Ino,
@@ -465,6 +476,7 @@ impl MetaStore {
         new_parent: Ino,
         new_name: &str,
         edit: impl FnOnce(&mut Node, Option<&Node>),
+        journal: bool,
     ) -> Result<(Ino, Option<(Ino, Node)>)> {
         let tx = self.write()?;
         let out = {
@@ -479,6 +491,10 @@ impl MetaStore {
                     Target::Replaces(old, old_node) => Some((old, *old_node)),
                 };
             edit(&mut node, replaced.as_ref().map(|(_, n)| n));
+            if journal {
+                node.version += 1;
+                super::journal::put(&tx, ino, &super::journal::PendingRecord::new(node.version))?;
+            }
             if let Some((old, old_node)) = &replaced {
                 if old_node.extra_links > 0 {
                     let mut other = old_node.clone();
@@ -501,6 +517,10 @@ impl MetaStore {
             node.name = new_name.to_string();
             node.ctime = now_nanos();
             write_node(&mut nodes, ino, &node)?;
+            dir_changed(&mut nodes, parent, node.ctime)?;
+            if new_parent != parent {
+                dir_changed(&mut nodes, new_parent, node.ctime)?;
+            }
             (ino, replaced)
         };
         tx.commit()?;

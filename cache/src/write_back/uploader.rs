@@ -491,11 +491,14 @@ impl Uploader {
     fn divert(&self, node: &Node) -> Result<String> {
         let name = conflict::conflict_name(&node.name, &conflict::host_name(), SystemTime::now());
         tracing::warn!(file = %node.name, conflict = %name, "keeping both copies");
-        self.tree
-            .meta
-            .rename(node.parent, &node.name, node.parent, &name, |n, _| {
-                n.remote = None
-            })?;
+        self.tree.meta.rename(
+            node.parent,
+            &node.name,
+            node.parent,
+            &name,
+            |n, _| n.remote = None,
+            false,
+        )?;
         self.tree.meta.update(node.parent, |d| d.listed_at = None)?;
         self.tree.notices.changed(node.parent, &node.name);
         Ok(name)

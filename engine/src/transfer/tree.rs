@@ -135,7 +135,7 @@ impl Tree {
                 let r = files.open_read(&join(root, rel)).await.map_err(vfs_io)?;
                 Ok(Box::pin(r))
             }
-            Tree::Local { root } => Ok(Box::pin(tokio::fs::File::open(root.join(rel)).await?)),
+            Tree::Local { root } => open_local(&root.join(rel)),
         }
     }
 
@@ -445,6 +445,21 @@ async fn pump(
     }
     to.flush().await?;
     Ok(total)
+}
+
+/// Files up to this size are read whole when opened, on the calling task: a blocking-thread
+/// hand-over per read of a few KiB costs more than the read.
+const READ_INLINE: u64 = 256 << 10;
+
+fn open_local(path: &Path) -> io::Result<Reader> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    if f.metadata()?.len() > READ_INLINE {
+        return Ok(Box::pin(tokio::fs::File::from_std(f)));
+    }
+    let mut buf = Vec::new();
+    (&f).read_to_end(&mut buf)?;
+    Ok(Box::pin(std::io::Cursor::new(buf)))
 }
 
 async fn list_vfs(files: &Files, root: &str, follow: bool) -> io::Result<BTreeMap<String, Item>> {

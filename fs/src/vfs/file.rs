@@ -11,7 +11,7 @@ use ourclone_cache::{now_nanos, to_nanos, CacheError, Ino, Kind, Nanos, Node};
 use ourclone_remote::os;
 
 use super::prefetch::ReadAhead;
-use super::{lock, Attr, Vfs};
+use super::{lock, Attr, RenameFlags, Vfs};
 use crate::error::{Result, VfsError};
 
 /// How a handle was opened.
@@ -315,7 +315,12 @@ impl Vfs {
         // On this worker, not a blocking thread: creating an empty local file is quicker than
         // the hand-over (and it is on every create of `tar x` and `git clone`).
         let file = self.data.open_rw(ino)?;
-        file.set_len(0)?;
+        // Inode numbers are never reused, so the data file is new and empty. Truncating it
+        // anyway would cost a writeback at its close: ext4 flushes a file truncated to 0 when
+        // it is closed (its guard for programs that replace files by truncation).
+        if file.metadata()?.len() != 0 {
+            file.set_len(0)?;
+        }
         *lock(&of.data) = Some(Arc::new(file));
         Ok((self.attr_of(ino, &node), fh))
     }
@@ -449,6 +454,36 @@ impl Vfs {
         let mut live = lock(&of.live);
         live.mtime = to_nanos(mtime);
         live.dirty = true;
+        Ok(())
+    }
+
+    /// [`Vfs::flush`] of `fh`, then renames its file, in one commit: a copy's last step, after
+    /// which the content is journalled under its final name. (Size and mtime are taken just
+    /// before the transaction: the caller is the only one writing.)
+    pub async fn flush_and_rename(
+        &self,
+        fh: u64,
+        names: (Ino, &str, Ino, &str),
+        flags: RenameFlags,
+    ) -> Result<()> {
+        let (ino, mode, of) = self.handle(fh)?;
+        if mode != OpenMode::Write {
+            return self.rename_with(names, flags, None).await;
+        }
+        self.sense_direct_writes(ino, &of);
+        let content = {
+            let mut live = lock(&of.live);
+            live.wrote |= live.dirty;
+            std::mem::replace(&mut live.dirty, false).then_some((live.size, live.mtime))
+        };
+        let renamed = self.rename_with(names, flags, content).await;
+        if renamed.is_err() && content.is_some() {
+            lock(&of.live).dirty = true;
+        }
+        renamed?;
+        if self.cfg.sync_close {
+            self.sync_meta().await?;
+        }
         Ok(())
     }
 

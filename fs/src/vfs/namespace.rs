@@ -3,7 +3,7 @@
 //! upload under the final name); an object already there is changed on the remote first, then
 //! in the MetaStore, durably. Must not move file data.
 
-use ourclone_cache::{CacheError, Ino, Kind, Node, RemoteState, LINK_SUFFIX};
+use ourclone_cache::{CacheError, Ino, Kind, Nanos, Node, RemoteState, LINK_SUFFIX};
 
 use super::{Attr, Vfs};
 use crate::error::{Result, VfsError};
@@ -135,8 +135,8 @@ impl Vfs {
             }
         }
         let open = self.is_open(ino);
+        // The folder's times change in the same commit.
         self.meta().unlink(parent, name, |_| open)?;
-        self.dir_changed(parent)?;
         if !open {
             self.discard_data(ino);
         }
@@ -160,6 +160,18 @@ impl Vfs {
         new_parent: Ino,
         new_name: &str,
         flags: RenameFlags,
+    ) -> Result<()> {
+        let names = (parent, name, new_parent, new_name);
+        self.rename_with(names, flags, None).await
+    }
+
+    /// [`Vfs::rename`], also giving the moved file `content` (size and mtime of what was
+    /// written to it) and journalling it, in the same commit.
+    pub(crate) async fn rename_with(
+        &self,
+        (parent, name, new_parent, new_name): (Ino, &str, Ino, &str),
+        flags: RenameFlags,
+        content: Option<(u64, Nanos)>,
     ) -> Result<()> {
         if flags.exchange {
             return Err(VfsError::Errno(
@@ -215,20 +227,25 @@ impl Vfs {
             // A special file never goes to the remote: what it replaces must leave it now.
             self.remove_replaced_remote(target.as_ref()).await?;
         }
-        let (_, replaced) = self
-            .meta()
-            .rename(parent, name, new_parent, new_name, |n, old| {
+        let (_, replaced) = self.meta().rename(
+            parent,
+            name,
+            new_parent,
+            new_name,
+            |n, old| {
                 match &moved_remote {
                     Some(state) => n.remote = Some(state.clone()),
                     None if n.kind.is_local_only() => n.remote = None,
                     // Not on the remote yet: take over the replaced object, so the upload replaces it.
                     None => n.remote = old.and_then(|o| o.remote.clone()),
                 }
-            })?;
-        self.dir_changed(parent)?;
-        if new_parent != parent {
-            self.dir_changed(new_parent)?;
-        }
+                if let Some((size, mtime)) = content {
+                    (n.size, n.mtime, n.local_full) = (size, mtime, true);
+                    n.ctime = n.ctime.max(mtime);
+                }
+            },
+            content.is_some(),
+        )?;
         if let Some((old, _)) = replaced {
             if !self.is_open(old) {
                 self.discard_data(old);
