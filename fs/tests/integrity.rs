@@ -374,3 +374,83 @@ async fn an_open_file_renamed_here_keeps_reading() {
     );
     vfs.release(fh).await.unwrap();
 }
+
+/// Last closes of direct (passthrough) handles are journalled in batches: right after the
+/// release the file reads as written, shortly after the MetaStore knows it without anything
+/// else asking, and a file unlinked, renamed over or opened again before its batch commits
+/// ends up as a file closed at once would.
+#[tokio::test(flavor = "multi_thread")]
+async fn closes_of_direct_handles_are_journalled_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = dir.path().join("cloud");
+    std::fs::create_dir(&cloud).unwrap();
+    let vfs = mount(dir.path());
+    let mut files = Vec::new();
+    for i in 0..100u64 {
+        let name = format!("f{i}");
+        let (attr, opened) = vfs
+            .create_direct(ROOT_INO, &name, 0o644, 0, 0)
+            .await
+            .unwrap();
+        let data = opened.direct.expect("a direct handle for a new file");
+        data.write_all_at(&vec![b'a' + (i % 26) as u8; 100 + i as usize], 0)
+            .unwrap();
+        vfs.release(opened.fh).await.unwrap();
+        assert_eq!(vfs.getattr(attr.ino).await.unwrap().size, 100 + i);
+        files.push((name, attr.ino));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for (i, (_, ino)) in files.iter().enumerate() {
+        while vfs.meta().get(*ino).unwrap().size != 100 + i as u64 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "close of f{i} never journalled"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    // Each of these acts on a file whose close waits for its batch.
+    let (gone, opened) = vfs
+        .create_direct(ROOT_INO, "gone", 0o644, 0, 0)
+        .await
+        .unwrap();
+    opened.direct.unwrap().write_all_at(b"unlinked", 0).unwrap();
+    vfs.release(opened.fh).await.unwrap();
+    vfs.unlink(ROOT_INO, "gone").await.unwrap();
+    let (moved, opened) = vfs
+        .create_direct(ROOT_INO, "tmp", 0o644, 0, 0)
+        .await
+        .unwrap();
+    opened
+        .direct
+        .unwrap()
+        .write_all_at(b"saved over f0", 0)
+        .unwrap();
+    vfs.release(opened.fh).await.unwrap();
+    vfs.rename(ROOT_INO, "tmp", ROOT_INO, "f0", Default::default())
+        .await
+        .unwrap();
+    let (again, opened) = vfs
+        .create_direct(ROOT_INO, "again", 0o644, 0, 0)
+        .await
+        .unwrap();
+    opened.direct.unwrap().write_all_at(b"first ", 0).unwrap();
+    vfs.release(opened.fh).await.unwrap();
+    let opened = vfs
+        .open_direct(again.ino, OpenMode::Write, false)
+        .await
+        .unwrap();
+    opened.direct.unwrap().write_all_at(b"second", 6).unwrap();
+    vfs.release(opened.fh).await.unwrap();
+    vfs.drain(|_| {}).await.unwrap();
+    assert!(vfs.getattr(gone.ino).await.is_err());
+    assert!(!cloud.join("gone").exists());
+    assert_eq!(vfs.getattr(moved.ino).await.unwrap().size, 13);
+    assert_eq!(std::fs::read(cloud.join("f0")).unwrap(), b"saved over f0");
+    assert_eq!(std::fs::read(cloud.join("again")).unwrap(), b"first second");
+    for (i, (name, _)) in files.iter().enumerate().skip(1) {
+        let want = vec![b'a' + (i % 26) as u8; 100 + i];
+        assert_eq!(std::fs::read(cloud.join(name)).unwrap(), want, "{name}");
+    }
+    assert_eq!(vfs.meta().pending_count().unwrap(), 0);
+}

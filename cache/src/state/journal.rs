@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::meta::{insert_new, MetaStore};
 use super::node::{now_nanos, Ino, Nanos, Node, RemoteState};
 use super::tables::{forget_in, read_node, write_node, NODES, PENDING, PUSHED};
-use crate::error::Result;
+use crate::error::{CacheError, Result};
 
 /// Unconfirmed uploads remembered per node; older ones are dropped past this.
 const PUSHED_KEEP: usize = 8;
@@ -101,6 +101,42 @@ impl MetaStore {
         put(&tx, ino, &PendingRecord::new(node.version))?;
         tx.commit()?;
         Ok(node)
+    }
+
+    /// [`MetaStore::change`] of several nodes in one commit (closes journalled together).
+    /// A node that is gone, or unlinked and only kept for its open handles, is skipped: its
+    /// place in the answer is `None`.
+    pub fn change_each(
+        &self,
+        inos: &[Ino],
+        mut f: impl FnMut(Ino, &mut Node),
+    ) -> Result<Vec<Option<Node>>> {
+        let tx = self.write()?;
+        let mut changed = Vec::with_capacity(inos.len());
+        {
+            let mut nodes = tx.open_table(NODES)?;
+            for &ino in inos {
+                let mut node = match read_node(&nodes, ino) {
+                    Ok(node) if !node.orphan => node,
+                    Ok(_) | Err(CacheError::NotFound) => {
+                        changed.push(None);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                f(ino, &mut node);
+                node.version += 1;
+                write_node(&mut nodes, ino, &node)?;
+                changed.push(Some(node));
+            }
+        }
+        for (&ino, node) in inos.iter().zip(&changed) {
+            if let Some(node) = node {
+                put(&tx, ino, &PendingRecord::new(node.version))?;
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
     }
 
     /// Creates a node made here, in one transaction with its folder's new mtime and ctime and,

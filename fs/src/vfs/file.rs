@@ -67,6 +67,27 @@ pub(crate) struct OpenFile {
     pub opened: Node,
 }
 
+impl OpenFile {
+    /// Whether there are writes to journal; taken, not read: a write that lands from here on
+    /// marks the file dirty again.
+    pub(crate) fn take_dirty(&self) -> bool {
+        let mut live = lock(&self.live);
+        live.wrote |= live.dirty;
+        std::mem::replace(&mut live.dirty, false)
+    }
+
+    /// Gives the node the file's live size and mtime (inside the transaction that journals
+    /// them).
+    pub(crate) fn journal_into(&self, n: &mut Node) {
+        let live = lock(&self.live);
+        n.size = live.size;
+        n.mtime = live.mtime;
+        // The change happened at the last write or truncate, not at this close.
+        n.ctime = n.ctime.max(live.mtime);
+        n.local_full = true;
+    }
+}
+
 /// Changes `setattr` may carry.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SetAttr {
@@ -400,24 +421,11 @@ impl Vfs {
     /// this returns; otherwise the next background commit makes it so.
     async fn persist(&self, ino: Ino, of: &OpenFile, durable: bool) -> Result<()> {
         self.sense_direct_writes(ino, of);
-        // Taken, not read: a write that lands from here on marks the file dirty again.
-        let dirty = {
-            let mut live = lock(&of.live);
-            live.wrote |= live.dirty;
-            std::mem::replace(&mut live.dirty, false)
-        };
-        if dirty {
+        if of.take_dirty() {
             // Size and mtime are read inside the transaction, so a concurrent utimens (which
             // sets the live mtime before its own transaction) is never overwritten by an
             // older value.
-            let changed = self.meta().change(ino, |n| {
-                let live = lock(&of.live);
-                n.size = live.size;
-                n.mtime = live.mtime;
-                // The change happened at the last write or truncate, not at this close.
-                n.ctime = n.ctime.max(live.mtime);
-                n.local_full = true;
-            });
+            let changed = self.meta().change(ino, |n| of.journal_into(n));
             if changed.is_err() {
                 lock(&of.live).dirty = true;
             }
@@ -508,11 +516,27 @@ impl Vfs {
             }
             return Ok(());
         };
+        if h.mode == OpenMode::Write && self.defer_close(h.ino, &of) {
+            return Ok(());
+        }
         let persisted = if h.mode == OpenMode::Write {
             self.persist(h.ino, &of, self.cfg.sync_close).await
         } else {
             Ok(())
         };
+        self.close_handle(h.ino, &of, h.mode, persisted.is_ok())?;
+        persisted
+    }
+
+    /// What a release does once the handle's writes are journalled (`persisted`) or failed
+    /// to be: the handle stops counting, and the last one of a file settles its record.
+    pub(crate) fn close_handle(
+        &self,
+        ino: Ino,
+        of: &OpenFile,
+        mode: OpenMode,
+        persisted: bool,
+    ) -> Result<()> {
         // Under the map's lock, as `open_file` counts a new handle: an open racing with this
         // release either finds the record still counted or makes a fresh one.
         let last = {
@@ -520,30 +544,30 @@ impl Vfs {
             let mut n = lock(&of.handles);
             *n -= 1;
             if *n == 0 {
-                open.remove(&h.ino);
+                open.remove(&ino);
             }
             *n == 0
         };
-        if last && h.mode == OpenMode::Write {
+        if last && mode == OpenMode::Write {
             let live = *lock(&of.live);
             let guard_only = live.guard == Guard::Added;
-            if persisted.is_err() && live.dirty {
-                lock(&self.unjournaled).push((h.ino, guard_only));
+            if !persisted && live.dirty {
+                lock(&self.unjournaled).push((ino, guard_only));
                 self.settle_unjournaled();
-            } else if persisted.is_ok() && guard_only && !live.wrote {
-                self.drop_guard(h.ino);
+            } else if persisted && guard_only && !live.wrote {
+                self.drop_guard(ino);
             }
         }
-        if h.mode == OpenMode::Write {
-            self.tree.locks.writer_closed(h.ino);
+        if mode == OpenMode::Write {
+            self.tree.locks.writer_closed(ino);
         }
         if last {
-            self.forget_if_gone(h.ino)?;
+            self.forget_if_gone(ino)?;
         }
-        if h.mode == OpenMode::Write {
+        if mode == OpenMode::Write {
             self.uploader.changed();
         }
-        persisted
+        Ok(())
     }
 
     /// Journals `ino` before a handle that may write to it is handed out. The kernel writes
@@ -651,6 +675,11 @@ impl Vfs {
             self.sense_direct_writes(ino, &of);
             lock(&of.live).mtime = to_nanos(t);
         }
+        self.fenced(|| self.set_attributes(ino, &set))
+    }
+
+    /// The attribute changes of `setattr` other than the size, in one commit.
+    fn set_attributes(&self, ino: Ino, set: &SetAttr) -> Result<Attr> {
         let node = self.meta().update(ino, |n| {
             if let Some(m) = set.mode {
                 n.mode = m & 0o7777;

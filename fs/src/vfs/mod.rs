@@ -3,6 +3,7 @@
 //! kernel; `fuse.rs` is only an adapter. Must not block on the network while holding a lock
 //! that other operations on unrelated files need.
 
+mod closes;
 mod direct;
 mod dirs;
 mod file;
@@ -12,7 +13,7 @@ mod prefetch;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use ourclone_cache::{
@@ -111,6 +112,12 @@ pub struct Vfs {
     /// MetaStore answers again (see `Vfs::undo_unjournaled`), each with whether its journal
     /// record is only the one its write open added.
     pub(crate) unjournaled: Mutex<Vec<(Ino, bool)>>,
+    /// Last closes whose journalling waits for the next batch (see `closes.rs`).
+    closing: Mutex<closes::Closing>,
+    /// Read from reading a node to looking for its open file (`attr_of`); written by a batch
+    /// of closes from its commit to dropping its open files. Without it a node read before the
+    /// commit would meet the open-file table after it, and show the size from before the close.
+    close_fence: RwLock<()>,
     /// One block fetch per file at a time.
     pub(crate) fetch_locks: InodeLocks,
     /// A handle on ourselves for background work.
@@ -179,6 +186,8 @@ impl Vfs {
             blocks,
             doomed: Mutex::new(Vec::new()),
             unjournaled: Mutex::new(Vec::new()),
+            closing: Mutex::default(),
+            close_fence: RwLock::new(()),
             fetch_locks: InodeLocks::default(),
             me: me.clone(),
             refreshing: Arc::new(Mutex::new(HashSet::new())),
@@ -326,10 +335,17 @@ impl Vfs {
 
     /// The child `name` of a folder whose listing is cached.
     fn lookup_listed(&self, parent: Ino, name: &str) -> Result<Attr> {
-        match self.meta().lookup(parent, name)? {
+        self.fenced(|| match self.meta().lookup(parent, name)? {
             Some((ino, node)) => Ok(self.attr_of(ino, &node)),
             None => Err(CacheError::NotFound.into()),
-        }
+        })
+    }
+
+    /// Runs `f`, which reads nodes and builds their attributes, inside the close fence (see
+    /// `Vfs::close_fence`).
+    pub(crate) fn fenced<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _fence = self.close_fence.read().unwrap_or_else(|e| e.into_inner());
+        f()
     }
 
     /// [`Vfs::lookup`] without waiting: the answer when `parent`'s listing is cached, `None`
@@ -345,20 +361,21 @@ impl Vfs {
     }
 
     pub async fn getattr(&self, ino: Ino) -> Result<Attr> {
-        let node = self.meta().get(ino)?;
-        Ok(self.attr_of(ino, &node))
+        self.fenced(|| Ok(self.attr_of(ino, &self.meta().get(ino)?)))
     }
 
     pub async fn readdir(&self, dir: Ino) -> Result<Vec<DirEntry>> {
         self.ensure_listed(dir).await?;
-        let children = self.meta().children(dir)?;
-        Ok(children
-            .into_iter()
-            .map(|(ino, node)| DirEntry {
-                attr: self.attr_of(ino, &node),
-                name: node.name,
-            })
-            .collect())
+        self.fenced(|| {
+            let children = self.meta().children(dir)?;
+            Ok(children
+                .into_iter()
+                .map(|(ino, node)| DirEntry {
+                    attr: self.attr_of(ino, &node),
+                    name: node.name,
+                })
+                .collect())
+        })
     }
 
     /// The listing with "." and ".." first, as readdir(3) returns it.
@@ -472,6 +489,7 @@ impl Vfs {
     /// Only a speed-up: if the fold fails the next open replays the log as after a crash.
     /// Not on Windows, which cannot rename the new log over the open one.
     pub async fn drain(&self, progress: impl Fn(u64)) -> Result<()> {
+        self.settle_closes();
         self.uploader.drain(progress).await?;
         // Whatever the drain uploaded or not, everything before it is durable after it.
         self.sync_meta().await?;
@@ -496,6 +514,7 @@ impl Vfs {
 
     /// Makes every change so far durable, then deletes the data files of departed nodes.
     pub fn sync_all(&self) -> Result<()> {
+        self.settle_closes();
         let doomed = std::mem::take(&mut *lock(&self.doomed));
         self.meta().sync()?;
         self.settle_unjournaled();
