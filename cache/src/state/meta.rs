@@ -15,7 +15,9 @@ use redb::{
 
 use super::intent_log::IntentLog;
 use super::node::{now_nanos, Ino, Kind, Nanos, Node, RemoteState, ROOT_INO};
-use super::tables::{decode, forget_in, read_node, write_node, CHILDREN, NODES, PENDING, PUSHED};
+use super::tables::{
+    decode, forget_in, read_node, write_node, CHILDREN, MOVES, NODES, PENDING, PUSHED,
+};
 use crate::error::{CacheError, Result};
 
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
@@ -245,6 +247,7 @@ impl MetaStore {
             tx.open_table(CHILDREN)?;
             tx.open_table(PENDING)?;
             tx.open_table(PUSHED)?;
+            tx.open_table(MOVES)?;
             let start = skip_reserved_inos(&tx)?;
             self.reserved.store(start, Ordering::Release);
             self.next.store(start, Ordering::Release);
@@ -511,6 +514,8 @@ impl MetaStore {
                     forget_in(&tx, *old)?;
                 }
             }
+            // Whatever the remote did, the tree now says where the node is.
+            tx.open_table(MOVES)?.remove(ino)?;
             children.remove((parent, name))?;
             children.insert((new_parent, new_name), ino)?;
             node.parent = new_parent;

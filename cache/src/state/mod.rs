@@ -7,6 +7,7 @@ pub(crate) mod journal;
 mod listing;
 pub(crate) mod locks;
 pub(crate) mod meta;
+pub(crate) mod moves;
 pub(crate) mod node;
 pub(crate) mod recovery;
 mod tables;

@@ -15,6 +15,9 @@ pub(crate) const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pe
 /// crash between an upload landing and its confirmation, the remote holds one of these, and
 /// that is our own write, not someone else's change.
 pub(crate) const PUSHED: TableDefinition<u64, &[u8]> = TableDefinition::new("pushed");
+/// Renames on the remote under way: the node and where it is going (see `moves.rs`). One left
+/// by a crash says the remote may already hold the node under its new name.
+pub(crate) const MOVES: TableDefinition<u64, &[u8]> = TableDefinition::new("moves");
 
 pub(crate) fn encode(node: &Node) -> Result<Vec<u8>> {
     Ok(postcard::to_allocvec(node)?)

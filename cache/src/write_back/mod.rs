@@ -2,5 +2,6 @@
 //! Uploader that drains the journal, and what happens when the remote changed too (`conflict`).
 
 pub(crate) mod conflict;
+pub(crate) mod moves;
 pub(crate) mod remote_tree;
 pub(crate) mod uploader;

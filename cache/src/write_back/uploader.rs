@@ -2,7 +2,8 @@
 //! last change, then creates folders, uploads file content and link objects (many small files
 //! of one folder in one batch where the provider allows), and retires each record only once
 //! the remote confirmed the exact version recorded. Failures keep the data and retry with
-//! backoff. Must not change the tree's shape; that is the filesystem's job.
+//! backoff. Must not change the tree's shape, which is the filesystem's job, beyond finishing
+//! a rename the remote did before a crash (`moves.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -276,6 +277,8 @@ impl Uploader {
 
     /// One pass over the journal: folders first, then files grouped by folder.
     pub async fn pass(self: &Arc<Self>, force: bool) -> Result<()> {
+        // Before any upload: one into a place a crashed rename filled would be a conflict.
+        self.finish_crashed_moves().await?;
         let scan = self.tree.meta.journal()?;
         let mut dirs = Vec::new();
         let mut groups: BTreeMap<Ino, Vec<(Ino, u64)>> = BTreeMap::new();
@@ -429,6 +432,23 @@ impl Uploader {
             upload,
             scratch,
         }))
+    }
+
+    /// Settles renames a crash cut in two (see `moves.rs`), then drops the local data of the
+    /// nodes they replaced, once the tree saying so is durable.
+    async fn finish_crashed_moves(&self) -> Result<()> {
+        let replaced = self.tree.settle_moves().await?;
+        if replaced.is_empty() {
+            return Ok(());
+        }
+        self.tree.meta.sync()?;
+        for ino in replaced {
+            self.blocks.invalidate_file(ino);
+            if let Err(e) = self.data.remove(ino) {
+                tracing::debug!(ino, "removing the data of a replaced file failed: {e}");
+            }
+        }
+        Ok(())
     }
 
     /// Refuses to upload a data file whose length is not the node's size: a short or missing

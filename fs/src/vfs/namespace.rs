@@ -336,7 +336,18 @@ impl Vfs {
             Some((t, tnode)) if tnode.remote.is_some() => Some(self.tree.object(*t, tnode)?),
             _ => None,
         };
-        let entry = self.remote().rename(&from, &to, replace.as_ref()).await?;
-        Ok(RemoteState::of(&entry))
+        // Durable before the remote changes: a crash between the move and the commit that
+        // follows it is then settled from what the remote holds (see `settle_moves`).
+        self.meta().note_moving(ino, new_parent, new_name)?;
+        self.sync_meta().await?;
+        match self.remote().rename(&from, &to, replace.as_ref()).await {
+            Ok(entry) => Ok(RemoteState::of(&entry)),
+            Err(e) => {
+                if let Err(f) = self.meta().forget_moving(ino) {
+                    tracing::debug!(ino, "dropping the note of a refused move failed: {f}");
+                }
+                Err(e.into())
+            }
+        }
     }
 }
