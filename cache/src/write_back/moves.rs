@@ -51,7 +51,7 @@ impl RemoteTree {
         };
         let outcome = match self.dest(to.to_parent, &to.to_name, node.kind) {
             Ok(dest) => self.outcome(ino, &node, &dest.path).await,
-            // The folder it was going to is gone from the tree.
+            // Say the folder it was going to is gone from the tree: the note goes, below.
             Err(e) => Err(e),
         };
         let outcome = match outcome {
