@@ -464,10 +464,7 @@ async fn write_new(vfs: &Vfs, name: &str, content: &[u8]) -> u64 {
 
 async fn read_name(vfs: &Vfs, name: &str) -> Vec<u8> {
     let ino = vfs.lookup(ROOT_INO, name).await.unwrap().ino;
-    let fh = vfs.open(ino, OpenMode::Read, false).await.unwrap();
-    let data = vfs.read(fh, 0, 1 << 20).await.unwrap().to_vec();
-    vfs.release(fh).await.unwrap();
-    data
+    common::read_all(vfs, ino).await
 }
 
 /// A crash between a rename on the remote and the commit after it (what the SIGKILL test of

@@ -5,6 +5,8 @@ mod common;
 
 use std::sync::Arc;
 
+use common::read_all;
+
 use ourclone_cache::ROOT_INO;
 use ourclone_remote::local::LocalRemote;
 use ourclone_remote::{
@@ -49,13 +51,6 @@ async fn write_file(vfs: &Vfs, parent: u64, name: &str, data: &[u8]) -> u64 {
     vfs.flush(fh).await.unwrap();
     vfs.release(fh).await.unwrap();
     attr.ino
-}
-
-async fn read_all(vfs: &Vfs, ino: u64) -> Vec<u8> {
-    let fh = vfs.open(ino, OpenMode::Read, false).await.unwrap();
-    let data = vfs.read(fh, 0, 1 << 20).await.unwrap().to_vec();
-    vfs.release(fh).await.unwrap();
-    data
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,7 +6,7 @@
 use ourclone_remote::RemoteError;
 
 use crate::error::{CacheError, Result};
-use crate::state::node::{Ino, Kind, RemoteState};
+use crate::state::node::{Ino, Kind, Node, RemoteState};
 use crate::write_back::remote_tree::RemoteTree;
 
 /// What the remote says of a noted move.
@@ -49,12 +49,12 @@ impl RemoteTree {
             }
             Err(e) => return Err(e),
         };
-        let outcome = match self.dest(to.to_parent, &to.to_name, node.kind) {
-            Ok(dest) => self.outcome(ino, &node, &dest.path).await,
+        let looked = async {
             // Say the folder it was going to is gone from the tree: the note goes, below.
-            Err(e) => Err(e),
+            let dest = self.dest(to.to_parent, &to.to_name, node.kind)?;
+            self.outcome(ino, &node, &dest.path).await
         };
-        let outcome = match outcome {
+        let outcome = match looked.await {
             Ok(o) => o,
             // Offline: uploads would fail too; the next pass looks again.
             Err(CacheError::Remote(e)) if e.is_retryable() => return Err(e.into()),
@@ -95,7 +95,7 @@ impl RemoteTree {
     async fn outcome(
         &self,
         ino: Ino,
-        node: &crate::state::node::Node,
+        node: &Node,
         to: &ourclone_remote::RemotePath,
     ) -> Result<Outcome> {
         let from = self.object(ino, node)?;

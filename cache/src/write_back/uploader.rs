@@ -6,7 +6,7 @@
 //! a rename the remote did before a crash (`moves.rs`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,6 +30,12 @@ pub struct UploaderConfig {
     pub delay: Duration,
     /// Upload requests in flight at once.
     pub parallel: usize,
+}
+
+/// Whether the MetaStore holds notes of renames under way when the Uploader starts; every such
+/// note was left by a crash (a rename's own commit or failure drops its note).
+fn tree_has_moves(tree: &RemoteTree) -> bool {
+    tree.meta.movings().map_or(true, |m| !m.is_empty())
 }
 
 /// What the Uploader has done, for `status`.
@@ -66,6 +72,8 @@ pub struct Uploader {
     confirmed: Mutex<HashMap<Ino, u64>>,
     /// Wakes those waiting in [`Uploader::wait_confirmed`] after every confirmation or failure.
     outcomes: Notify,
+    /// Renames a crash may have cut in two are still to be settled (see `moves.rs`).
+    crashed_moves: AtomicBool,
 }
 
 /// Why [`Uploader::wait_confirmed`] gave up.
@@ -105,6 +113,8 @@ impl Uploader {
         blocks: Arc<BlockCache>,
         cfg: UploaderConfig,
     ) -> Self {
+        // Notes outlive a pass only when a crash cut their rename (or we cannot tell).
+        let crashed_moves = AtomicBool::new(tree_has_moves(&tree));
         Self {
             tree,
             data,
@@ -118,6 +128,7 @@ impl Uploader {
             hurried: Mutex::new(Default::default()),
             confirmed: Mutex::new(HashMap::new()),
             outcomes: Notify::new(),
+            crashed_moves,
         }
     }
 
@@ -437,7 +448,11 @@ impl Uploader {
     /// Settles renames a crash cut in two (see `moves.rs`), then drops the local data of the
     /// nodes they replaced, once the tree saying so is durable.
     async fn finish_crashed_moves(&self) -> Result<()> {
+        if !self.crashed_moves.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let replaced = self.tree.settle_moves().await?;
+        self.crashed_moves.store(false, Ordering::Release);
         if replaced.is_empty() {
             return Ok(());
         }

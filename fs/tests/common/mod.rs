@@ -85,3 +85,14 @@ impl Drop for SmallDisk {
             .status();
     }
 }
+
+/// The whole content of file `ino`, read through a fresh handle.
+pub async fn read_all(vfs: &ourclone_vfs::Vfs, ino: u64) -> Vec<u8> {
+    let fh = vfs
+        .open(ino, ourclone_vfs::OpenMode::Read, false)
+        .await
+        .unwrap();
+    let data = vfs.read(fh, 0, 1 << 20).await.unwrap().to_vec();
+    vfs.release(fh).await.unwrap();
+    data
+}
