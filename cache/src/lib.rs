@@ -25,6 +25,7 @@ pub use state::meta::{Defaults, MetaStore};
 pub use state::node::{
     from_nanos, now_nanos, to_nanos, Ino, Kind, Nanos, Node, RemoteState, LINK_SUFFIX, ROOT_INO,
 };
+pub use state::notes::AttrChange;
 pub use state::recovery::{recover, RecoveryReport};
 pub use write_back::remote_tree::{remote_name, EntryNotices, RemoteTree};
 pub use write_back::uploader::{

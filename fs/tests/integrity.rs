@@ -13,7 +13,7 @@ use std::sync::Arc;
 use ourclone_cache::ROOT_INO;
 use ourclone_remote::local::LocalRemote;
 use ourclone_remote::RemotePath;
-use ourclone_vfs::{OpenMode, Vfs};
+use ourclone_vfs::{OpenMode, SetAttr, Vfs};
 
 fn mount(dir: &std::path::Path) -> Arc<Vfs> {
     let remote = Arc::new(LocalRemote::open(dir.join("cloud")).unwrap());
@@ -505,4 +505,50 @@ async fn a_rename_cut_by_a_crash_is_finished_not_a_conflict() {
     assert!(!cloud.join("elsewhere").exists());
     assert_eq!(vfs.meta().movings().unwrap(), Vec::<u64>::new());
     assert_eq!(vfs.meta().pending_count().unwrap(), 0);
+}
+
+/// Creates, mkdirs and attribute changes (chmod, chown, utimes) commit without a flush of their
+/// own: the note each writes to the intent log is what a crash of the process keeps (the state
+/// folder copied while the Vfs is live, as SIGKILL leaves it), and the next mount applies it
+/// again — with the data a file still open had written.
+#[tokio::test(flavor = "multi_thread")]
+async fn noted_changes_survive_a_crash_of_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = dir.path().join("cloud");
+    std::fs::create_dir(&cloud).unwrap();
+    let vfs = mount(dir.path());
+    let file = write_new(&vfs, "f", b"content").await;
+    vfs.drain(|_| {}).await.unwrap();
+    let folder = vfs.mkdir(ROOT_INO, "d", 0o755, 0, 0).await.unwrap().ino;
+    let (open, fh) = vfs.create(folder, "open", 0o644, 0, 0).await.unwrap();
+    vfs.write(fh, 0, b"written, never closed").await.unwrap();
+    let then = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    let set = |mode| SetAttr {
+        mode: Some(mode),
+        uid: Some(1234),
+        gid: Some(5678),
+        mtime: Some(then),
+        ..SetAttr::default()
+    };
+    vfs.setattr(file, set(0o600), None).await.unwrap();
+    vfs.setattr(folder, set(0o700), None).await.unwrap();
+    let crashed = dir.path().join("crashed");
+    common::copy_dir(&dir.path().join("state"), &crashed);
+    drop(vfs);
+    let vfs = mount_on(&cloud, &crashed);
+    for (ino, mode) in [(file, 0o600), (folder, 0o700)] {
+        let a = vfs.getattr(ino).await.unwrap();
+        assert_eq!((a.mode, a.uid, a.gid, a.mtime), (mode, 1234, 5678, then));
+    }
+    assert_eq!(read_name(&vfs, "f").await, b"content");
+    assert_eq!(vfs.lookup(folder, "open").await.unwrap().ino, open.ino);
+    assert_eq!(
+        common::read_all(&vfs, open.ino).await,
+        b"written, never closed"
+    );
+    vfs.drain(|_| {}).await.unwrap();
+    assert_eq!(
+        std::fs::read(cloud.join("d/open")).unwrap(),
+        b"written, never closed"
+    );
 }

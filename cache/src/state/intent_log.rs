@@ -16,6 +16,13 @@
 //! replayed (the page cache kept them all); after a reboot (the log's boot id differs) only the
 //! records up to the last seal are, because later ones may have reached the disk without their
 //! data. A torn or altered record ends the replay.
+//!
+//! Beside commits the log carries *notes*: small opaque redo records for changes the database
+//! made with a commit that does not flush (redb's `Durability::None`), written by
+//! [`IntentLog::note`] from inside that change's transaction. A commit record that writes redb's
+//! header (a finished commit, not a sync in the middle of one) holds every change made before
+//! it, so a note matters only while no such record follows it: recovery hands the notes after
+//! the last one back to the database's owner to apply again, and checkpoints keep them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -43,6 +50,7 @@ const HEADER_LEN: u64 = 48;
 const RECORD_HEAD: usize = 1 + 4 + 8 + 16;
 const COMMIT: u8 = 1;
 const SEAL: u8 = 2;
+const NOTE: u8 = 3;
 /// The log is folded into the database file at the first seal past this size.
 const CHECKPOINT_BYTES: u64 = if cfg!(test) { 256 << 10 } else { 32 << 20 };
 
@@ -72,6 +80,8 @@ struct State {
     log_end: u64,
     /// Highest record sequence number covered by a durable seal.
     sealed: u64,
+    /// The notes since the last commit record (seq, payload): no commit holds their changes yet.
+    notes: Vec<(u64, Vec<u8>)>,
 }
 
 /// The database's storage: share it with redb through [`IntentLog::backend`].
@@ -333,15 +343,32 @@ fn sync_file_system(f: &File) -> io::Result<()> {
     os::sync_file_system(f)
 }
 
+/// Whether a commit record's pages include the first, which holds redb's header: only a
+/// finished commit writes it. redb also syncs in the middle of a transaction (growing the
+/// file), and that record holds neither the transaction nor what non-flushing commits before
+/// it left in redb's own buffer, so it covers no note. (Pages are written in ascending order:
+/// the first is the first after the two lengths.)
+fn holds_header(commit_payload: &[u8]) -> bool {
+    u64_at(commit_payload, 16).ok() == Some(0)
+}
+
+/// What [`recover`] found: the commits it replayed into the database file, and the notes after
+/// the last of them, which the new log starts with (sealed).
+struct Recovered {
+    replayed: usize,
+    notes: Vec<Vec<u8>>,
+}
+
 /// Replays the log at `log_path` into `main` (see the module comment for which records) and
-/// leaves an empty log. Returns the number of records replayed.
-fn recover(main: &File, log_path: &Path) -> io::Result<usize> {
+/// leaves a log holding only the notes no replayed commit covers.
+fn recover(main: &File, log_path: &Path) -> io::Result<Recovered> {
     let raw = match fs::read(log_path) {
         Ok(raw) => raw,
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e),
     };
     let mut replayed = 0;
+    let mut notes = Vec::new();
     let magic = raw.get(..8);
     let xor = magic == Some(MAGIC_XOR);
     let sum = match magic == Some(MAGIC) {
@@ -378,9 +405,34 @@ fn recover(main: &File, log_path: &Path) -> io::Result<usize> {
         }
         fold.write()?;
         main.sync_all()?;
+        let covered = replay
+            .iter()
+            .rfind(|r| holds_header(r.payload))
+            .map_or(0, |r| r.seq);
+        notes = recs
+            .iter()
+            .filter(|r| r.kind == NOTE && r.seq > covered && (same_boot || r.seq <= sealed))
+            .map(|r| r.payload.to_vec())
+            .collect();
     }
-    reset_log(log_path, &[])?;
-    Ok(replayed)
+    let carried: Vec<(u64, Vec<u8>)> = (1..).zip(notes.iter().cloned()).collect();
+    reset_log(log_path, &sealed_notes(&carried, carried.len() as u64))?;
+    Ok(Recovered { replayed, notes })
+}
+
+/// The notes among `notes` up to `sealed`, followed by a seal of them, for the start of a new
+/// log: a seal there keeps them through a reboot, as the seal after them in the old log did.
+fn sealed_notes(notes: &[(u64, Vec<u8>)], sealed: u64) -> Vec<u8> {
+    let mut body: Vec<u8> = notes
+        .iter()
+        .filter(|(seq, _)| *seq <= sealed)
+        .flat_map(|(seq, payload)| encode(NOTE, *seq, payload))
+        .collect();
+    if !body.is_empty() {
+        // Sequence 0: a later checkpoint drops this seal (it writes one of its own).
+        body.extend(encode(SEAL, 0, &sealed.to_le_bytes()));
+    }
+    body
 }
 
 /// The records `recs` followed by a seal of everything up to `last`, all with the current
@@ -407,7 +459,8 @@ fn unsupported<T>() -> Result<T, BackendError> {
 impl IntentLog {
     /// Opens the database file at `path` and its log, replaying the log. Fails with
     /// `WouldBlock` when another process has the database open.
-    pub(crate) fn open(path: &Path) -> io::Result<Arc<Self>> {
+    /// Returns the notes the database must apply again (see the module comment), in order.
+    pub(crate) fn open(path: &Path) -> io::Result<(Arc<Self>, Vec<Vec<u8>>)> {
         let main = OpenOptions::new()
             .read(true)
             .write(true)
@@ -421,13 +474,18 @@ impl IntentLog {
             });
         }
         let log_path = log_path_of(path);
-        let replayed = recover(&main, &log_path)?;
-        if replayed > 0 {
-            tracing::info!("metadata store: replayed {replayed} commits from the intent log");
+        let Recovered { replayed, notes } = recover(&main, &log_path)?;
+        if replayed > 0 || !notes.is_empty() {
+            tracing::info!(
+                "metadata store: replayed {replayed} commits and {} notes from the intent log",
+                notes.len()
+            );
         }
         let log = OpenOptions::new().read(true).write(true).open(&log_path)?;
         let len = main.metadata()?.len();
-        Ok(Arc::new(Self {
+        let log_end = log.metadata()?.len();
+        let carried = notes.len() as u64;
+        let log = Arc::new(Self {
             state: RwLock::new(State {
                 main,
                 log,
@@ -439,17 +497,33 @@ impl IntentLog {
                 overlay: HashMap::new(),
                 pending: BTreeSet::new(),
                 before: HashMap::new(),
-                next_seq: 1,
-                log_end: HEADER_LEN,
-                sealed: 0,
+                next_seq: carried + 1,
+                log_end,
+                sealed: carried,
+                notes: (1..).zip(notes.iter().cloned()).collect(),
             }),
             sealing: Mutex::new(()),
-        }))
+        });
+        Ok((log, notes))
     }
 
     /// The handle redb stores through.
     pub(crate) fn backend(self: &Arc<Self>) -> LoggedStorage {
         LoggedStorage(Arc::clone(self))
+    }
+
+    /// Appends a note (see the module comment): call it inside the write transaction whose
+    /// change it redoes, so that every commit record after it holds that change.
+    pub(crate) fn note(&self, payload: &[u8]) -> io::Result<()> {
+        let mut st = self.write_state();
+        let seq = st.append(NOTE, payload)?;
+        st.notes.push((seq, payload.to_vec()));
+        Ok(())
+    }
+
+    /// Whether notes were written since the last commit record.
+    pub(crate) fn has_notes(&self) -> bool {
+        !self.read().notes.is_empty()
     }
 
     /// Makes every commit so far survive power loss, with the data files written before it
@@ -548,6 +622,9 @@ impl State {
             encode_change(&mut payload, *n, b, &p.bytes);
         }
         let seq = self.append(COMMIT, &payload)?;
+        if holds_header(&payload) {
+            self.notes.clear();
+        }
         for n in std::mem::take(&mut self.pending) {
             if let Some(p) = self.overlay.get_mut(&n) {
                 p.seq = Some(seq);
@@ -594,7 +671,8 @@ impl State {
         }
         let raw = fs::read(&self.log_path)?;
         let body = raw.get(HEADER_LEN as usize..).unwrap_or_default();
-        let mut keep = Vec::new();
+        // Sealed notes no commit covers yet stay, as the records past the seal do.
+        let mut keep = sealed_notes(&self.notes, self.sealed);
         let mut fold = Fold::new(&self.main, false)?;
         for r in records(body, Sum::Xxh3) {
             if r.seq > self.sealed {
@@ -640,8 +718,9 @@ impl State {
         }
         self.main.sync_all()?;
         self.main_valid = self.len;
-        self.log = reset_log(&self.log_path, &[])?;
-        self.log_end = HEADER_LEN;
+        let keep = sealed_notes(&self.notes, self.sealed);
+        self.log = reset_log(&self.log_path, &keep)?;
+        self.log_end = HEADER_LEN + keep.len() as u64;
         self.overlay.clear();
         Ok(())
     }
@@ -756,7 +835,8 @@ mod tests {
     const T: TableDefinition<u64, &[u8]> = TableDefinition::new("t");
 
     fn open(path: &Path) -> (Database, Arc<IntentLog>) {
-        let log = IntentLog::open(path).unwrap();
+        let (log, notes) = IntentLog::open(path).unwrap();
+        assert!(notes.is_empty(), "no test here writes notes");
         let db = Database::builder()
             .create_with_backend(log.backend())
             .unwrap();
@@ -1034,5 +1114,158 @@ mod tests {
             seen > 50,
             "no cut kept most commits: the test proves nothing"
         );
+    }
+
+    fn open_noting(path: &Path) -> (Database, Arc<IntentLog>, Vec<Vec<u8>>) {
+        let (log, notes) = IntentLog::open(path).unwrap();
+        let db = Database::builder()
+            .create_with_backend(log.backend())
+            .unwrap();
+        (db, log, notes)
+    }
+
+    /// The database and its log as a kill -9 would leave them, copied while they are live.
+    fn crash_copy(from: &Path, to: &Path) {
+        fs::copy(from, to).unwrap();
+        fs::copy(log_path_of(from), log_path_of(to)).unwrap();
+    }
+
+    fn keys_of(db: &Database) -> Vec<u64> {
+        let tx = db.begin_read().unwrap();
+        let t = tx.open_table(T).unwrap();
+        t.iter().unwrap().map(|i| i.unwrap().0.value()).collect()
+    }
+
+    /// A change committed without a flush, with its note written inside its transaction.
+    fn put_noted(db: &Database, log: &IntentLog, k: u64) {
+        let mut tx = db.begin_write().unwrap();
+        tx.set_durability(redb::Durability::None).unwrap();
+        tx.open_table(T)
+            .unwrap()
+            .insert(k, [1u8].as_slice())
+            .unwrap();
+        log.note(format!("put {k}").as_bytes()).unwrap();
+        tx.commit().unwrap();
+    }
+
+    fn texts(notes: &[Vec<u8>]) -> Vec<&str> {
+        notes
+            .iter()
+            .map(|n| std::str::from_utf8(n).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn notes_no_commit_covers_come_back_at_open_until_a_commit_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let [path, crashed, again] = ["db", "crashed", "again"].map(|n| dir.path().join(n));
+        let (db, log, _) = open_noting(&path);
+        put(&db, 1);
+        put_noted(&db, &log, 2);
+        put(&db, 3); // its commit record holds 2 as well
+        put_noted(&db, &log, 4);
+        put_noted(&db, &log, 5);
+        crash_copy(&path, &crashed);
+        let (db, log, notes) = open_noting(&crashed);
+        assert_eq!(texts(&notes), ["put 4", "put 5"]);
+        assert_eq!(
+            keys_of(&db),
+            [1, 2, 3],
+            "the unflushed commits themselves are gone"
+        );
+        // Handed back, they stay in the new log, sealed: a crash or a reboot before a commit
+        // covers them gives them back again.
+        crash_copy(&crashed, &again);
+        reboot(&again);
+        assert_eq!(texts(&open_noting(&again).2), ["put 4", "put 5"]);
+        put(&db, 6);
+        drop((db, log));
+        assert!(
+            open_noting(&crashed).2.is_empty(),
+            "the commit after them covers them"
+        );
+    }
+
+    /// What `MetaStore::sync` relies on to turn notes into a commit record.
+    #[test]
+    fn an_empty_flushing_commit_covers_the_notes_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let [path, crashed] = ["db", "crashed"].map(|n| dir.path().join(n));
+        let (db, log, _) = open_noting(&path);
+        put_noted(&db, &log, 1);
+        put_noted(&db, &log, 2);
+        assert!(log.has_notes());
+        db.begin_write().unwrap().commit().unwrap();
+        assert!(!log.has_notes());
+        crash_copy(&path, &crashed);
+        let (db, _, notes) = open_noting(&crashed);
+        assert!(notes.is_empty());
+        assert_eq!(keys_of(&db), [1, 2]);
+    }
+
+    /// redb syncs in the middle of a transaction that grows the file: that record is no
+    /// commit, and a crash before the transaction ends still needs the notes before it.
+    #[test]
+    fn a_sync_inside_a_transaction_covers_no_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let [path, crashed] = ["db", "crashed"].map(|n| dir.path().join(n));
+        let (db, log, _) = open_noting(&path);
+        put(&db, 1);
+        put_noted(&db, &log, 2);
+        let records_before = lock_state(&log).next_seq;
+        let tx = db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(T).unwrap();
+            for k in 100..2100 {
+                t.insert(k, vec![7u8; 3000].as_slice()).unwrap();
+            }
+        }
+        assert!(
+            lock_state(&log).next_seq > records_before,
+            "the file never grew: the test proves nothing"
+        );
+        crash_copy(&path, &crashed);
+        assert_eq!(texts(&open_noting(&crashed).2), ["put 2"]);
+        tx.abort().unwrap();
+    }
+
+    #[test]
+    fn after_a_reboot_only_sealed_notes_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let [path, crashed] = ["db", "crashed"].map(|n| dir.path().join(n));
+        let (db, log, _) = open_noting(&path);
+        put(&db, 1);
+        put_noted(&db, &log, 2);
+        log.seal().unwrap();
+        put_noted(&db, &log, 3);
+        crash_copy(&path, &crashed);
+        reboot(&crashed);
+        assert_eq!(texts(&open_noting(&crashed).2), ["put 2"]);
+    }
+
+    #[test]
+    fn checkpoints_keep_the_notes_no_commit_covers() {
+        let dir = tempfile::tempdir().unwrap();
+        let [path, crashed] = ["db", "crashed"].map(|n| dir.path().join(n));
+        let (db, log, _) = open_noting(&path);
+        put(&db, 1);
+        put_noted(&db, &log, 2);
+        log.fold_all().unwrap(); // every record sealed: the checkpoint from the overlay
+        put_noted(&db, &log, 3);
+        put(&db, 4);
+        put_noted(&db, &log, 5);
+        log.seal().unwrap();
+        put_noted(&db, &log, 6);
+        lock_state(&log).checkpoint().unwrap(); // a record past the seal: the log is read back
+        crash_copy(&path, &crashed);
+        reboot(&crashed);
+        let (db2, _, notes) = open_noting(&crashed);
+        assert_eq!(texts(&notes), ["put 5"], "6 was never sealed");
+        assert_eq!(keys_of(&db2), [1, 2, 3, 4]);
+        drop(db);
+    }
+
+    fn lock_state(log: &IntentLog) -> std::sync::RwLockWriteGuard<'_, State> {
+        log.write_state()
     }
 }

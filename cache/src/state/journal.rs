@@ -5,8 +5,9 @@
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::meta::{insert_new, MetaStore};
+use super::meta::{alloc_ino, MetaStore};
 use super::node::{now_nanos, Ino, Nanos, Node, RemoteState};
+use super::notes::Note;
 use super::tables::{forget_in, read_node, write_node, NODES, PENDING, PUSHED};
 use crate::error::{CacheError, Result};
 
@@ -143,19 +144,18 @@ impl MetaStore {
     /// when `journal`, its journal record. Returns the inode and the node as stored.
     pub fn create_local(&self, mut node: Node, journal: bool) -> Result<(Ino, Node)> {
         self.reserve_inos(1)?;
-        let tx = self.write()?;
+        let tx = self.write_noted()?;
         if journal {
             node.version += 1;
         }
-        let (ino, mut parent) = insert_new(&tx, &node, &self.reserved, &self.next)?;
-        let now = now_nanos();
-        (parent.mtime, parent.ctime) = (now, now);
-        write_node(&mut tx.open_table(NODES)?, node.parent, &parent)?;
-        if journal {
-            put(&tx, ino, &PendingRecord::new(node.version))?;
-        }
-        tx.commit()?;
-        Ok((ino, node))
+        let ino = alloc_ino(&tx, &self.reserved, &self.next)?;
+        let note = Note::Create {
+            ino,
+            record: journal.then(|| PendingRecord::new(node.version)),
+            node: Box::new(node),
+            now: now_nanos(),
+        };
+        Ok((ino, self.noted(tx, &note)?))
     }
 
     /// Records that `ino` (already changed) must reach the remote.

@@ -15,6 +15,7 @@ use redb::{
 
 use super::intent_log::IntentLog;
 use super::node::{now_nanos, Ino, Kind, Nanos, Node, RemoteState, ROOT_INO};
+use super::notes::{self, AttrChange, Note};
 use super::tables::{
     decode, forget_in, read_node, write_node, CHILDREN, MOVES, NODES, PENDING, PUSHED,
 };
@@ -38,7 +39,9 @@ fn open_db(path: &Path) -> Result<Store> {
         )),
         _ => CacheError::Io(e),
     })?;
+    let (log, notes) = log;
     let db = Database::builder().create_with_backend(log.backend())?;
+    notes::apply_all(&db, &notes)?;
     Ok(Store { db, log })
 }
 
@@ -101,7 +104,7 @@ pub(super) fn alloc_ino(
 /// A name was added to or taken from folder `dir`: its mtime and ctime become `now`, as POSIX
 /// asks of every successful create, mkdir, symlink, unlink, rmdir and rename (in the same
 /// commit as the change).
-fn dir_changed(nodes: &mut redb::Table<u64, &[u8]>, dir: Ino, now: Nanos) -> Result<()> {
+pub(super) fn dir_changed(nodes: &mut redb::Table<u64, &[u8]>, dir: Ino, now: Nanos) -> Result<()> {
     let mut d = read_node(nodes, dir)?;
     (d.mtime, d.ctime) = (now, now);
     write_node(nodes, dir, &d)
@@ -116,6 +119,13 @@ pub(super) fn insert_new(
     reserved: &AtomicU64,
     seen: &AtomicU64,
 ) -> Result<(Ino, Node)> {
+    let ino = alloc_ino(tx, reserved, seen)?;
+    Ok((ino, place_new(tx, ino, node)?))
+}
+
+/// Inserts `node` under its parent as inode `ino` (allocated by [`alloc_ino`]). Fails if the
+/// name is taken or the parent is not a folder; returns the parent as it was.
+pub(super) fn place_new(tx: &WriteTransaction, ino: Ino, node: &Node) -> Result<Node> {
     let mut children = tx.open_table(CHILDREN)?;
     if child_of(&children, node.parent, &node.name)?.is_some() {
         return Err(CacheError::AlreadyExists);
@@ -125,10 +135,9 @@ pub(super) fn insert_new(
     if !parent.is_dir() {
         return Err(CacheError::NotADirectory);
     }
-    let ino = alloc_ino(tx, reserved, seen)?;
     children.insert((node.parent, node.name.as_str()), ino)?;
     write_node(&mut nodes, ino, node)?;
-    Ok((ino, parent))
+    Ok(parent)
 }
 
 /// At open: skips whatever an earlier run may have allocated without a durable commit, and
@@ -276,15 +285,25 @@ impl MetaStore {
     /// Makes every earlier commit, and the data files written before it, survive power loss
     /// (one file-system sync and one log fsync, shared by concurrent callers).
     pub fn sync(&self) -> Result<()> {
-        let log = self.with_store(|s| Ok(Arc::clone(&s.log)))?;
+        let log = self.flush_notes()?;
         Ok(log.seal()?)
     }
 
     /// [`MetaStore::sync`], then folds the intent log into the database file, so the next
     /// open replays nothing. For a clean end (unmount, the end of a command).
     pub fn checkpoint(&self) -> Result<()> {
-        let log = self.with_store(|s| Ok(Arc::clone(&s.log)))?;
+        let log = self.flush_notes()?;
         Ok(log.fold_all()?)
+    }
+
+    /// Turns the noted changes since the last commit record into one (an empty commit that
+    /// flushes), so notes pile up for at most one group commit and recovery replays few.
+    fn flush_notes(&self) -> Result<Arc<IntentLog>> {
+        let log = self.with_store(|s| Ok(Arc::clone(&s.log)))?;
+        if log.has_notes() {
+            self.write()?.commit()?;
+        }
+        Ok(log)
     }
 
     /// Whether commits exist that [`MetaStore::sync`] has not made durable yet.
@@ -379,6 +398,36 @@ impl MetaStore {
             write_node(&mut nodes, ino, &node)?;
             node
         };
+        tx.commit()?;
+        Ok(node)
+    }
+
+    /// Changes the attributes of `ino` other than its size (and sets its ctime): a commit that
+    /// does not flush, noted in the intent log (see `notes.rs`).
+    pub fn set_attributes(&self, ino: Ino, change: &AttrChange) -> Result<Node> {
+        let tx = self.write_noted()?;
+        let note = Note::SetAttr {
+            ino,
+            change: change.clone(),
+            ctime: now_nanos(),
+        };
+        self.noted(tx, &note)
+    }
+
+    /// Starts a write transaction whose commit does not flush: its change must be noted (see
+    /// [`MetaStore::noted`]).
+    pub(super) fn write_noted(&self) -> Result<WriteTransaction> {
+        let mut tx = self.write()?;
+        tx.set_durability(redb::Durability::None)?;
+        Ok(tx)
+    }
+
+    /// Makes `note`'s change in `tx` (from [`MetaStore::write_noted`]) and commits it, writing
+    /// the note inside the transaction (after the change: one that fails leaves no note).
+    pub(super) fn noted(&self, tx: WriteTransaction, note: &Note) -> Result<Node> {
+        let node = note.apply(&tx)?;
+        let payload = note.encode()?;
+        self.with_store(|s| Ok(s.log.note(&payload)?))?;
         tx.commit()?;
         Ok(node)
     }

@@ -9,5 +9,6 @@ pub(crate) mod locks;
 pub(crate) mod meta;
 pub(crate) mod moves;
 pub(crate) mod node;
+pub(crate) mod notes;
 pub(crate) mod recovery;
 mod tables;

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use ourclone_cache::{now_nanos, to_nanos, CacheError, Ino, Kind, Nanos, Node};
+use ourclone_cache::{now_nanos, to_nanos, AttrChange, CacheError, Ino, Kind, Nanos, Node};
 use ourclone_remote::os;
 
 use super::prefetch::ReadAhead;
@@ -678,22 +678,17 @@ impl Vfs {
         self.fenced(|| self.set_attributes(ino, &set))
     }
 
-    /// The attribute changes of `setattr` other than the size, in one commit.
+    /// The attribute changes of `setattr` other than the size, in one noted commit (see
+    /// `MetaStore::set_attributes`).
     fn set_attributes(&self, ino: Ino, set: &SetAttr) -> Result<Attr> {
-        let node = self.meta().update(ino, |n| {
-            if let Some(m) = set.mode {
-                n.mode = m & 0o7777;
-            }
-            n.uid = set.uid.unwrap_or(n.uid);
-            n.gid = set.gid.unwrap_or(n.gid);
-            if let Some(t) = set.atime {
-                n.atime = to_nanos(t);
-            }
-            if let Some(t) = set.mtime {
-                n.mtime = to_nanos(t);
-            }
-            n.ctime = now_nanos();
-        })?;
+        let change = AttrChange {
+            mode: set.mode,
+            uid: set.uid,
+            gid: set.gid,
+            atime: set.atime.map(to_nanos),
+            mtime: set.mtime.map(to_nanos),
+        };
+        let node = self.meta().set_attributes(ino, &change)?;
         Ok(self.attr_of(ino, &node))
     }
 

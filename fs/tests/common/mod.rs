@@ -96,3 +96,23 @@ pub async fn read_all(vfs: &ourclone_vfs::Vfs, ino: u64) -> Vec<u8> {
     vfs.release(fh).await.unwrap();
     data
 }
+
+/// Copies a live folder: a file renamed or deleted by a background task (a cache block
+/// landing) between the listing and the copy is simply not in the snapshot, as after a crash.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else if let Err(err) = std::fs::copy(e.path(), &dest) {
+            assert_eq!(
+                err.kind(),
+                std::io::ErrorKind::NotFound,
+                "{}: {err}",
+                e.path().display()
+            );
+        }
+    }
+}

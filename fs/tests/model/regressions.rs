@@ -111,3 +111,17 @@ fn regression_full_disk_write_then_drain() {
         Drain,
     ]);
 }
+
+/// A folder made (a noted commit) after a rename of a synced folder, then a create that fails
+/// on its name: the crash must keep the folder.
+#[test]
+fn regression_mkdir_after_a_remote_rename_survives_a_crash() {
+    check(&[
+        Mkdir(p("a")),
+        Drain,
+        Rename(p("a"), p("b"), false),
+        Mkdir(p("a")),
+        Create(p("a"), d("")),
+        Crash,
+    ]);
+}

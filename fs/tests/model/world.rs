@@ -95,7 +95,7 @@ impl World {
     pub(crate) fn crash(&mut self) {
         self.generation += 1;
         let copy = self.disk.path().join(format!("state{}", self.generation));
-        copy_dir(&self.state, &copy);
+        common::copy_dir(&self.state, &copy);
         let old = std::mem::replace(&mut self.state, copy);
         drop(self.vfs.take());
         let _ = std::fs::remove_dir_all(old);
@@ -337,26 +337,6 @@ impl World {
         walk(&self.cloud, &self.cloud, &mut files, &mut dirs);
         dirs.sort();
         (files, dirs)
-    }
-}
-
-/// Copies a live folder: a file renamed or deleted by a background task (a cache block
-/// landing) between the listing and the copy is simply not in the snapshot, as after a crash.
-pub(crate) fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else if let Err(err) = std::fs::copy(e.path(), &dest) {
-            assert_eq!(
-                err.kind(),
-                std::io::ErrorKind::NotFound,
-                "{}: {err}",
-                e.path().display()
-            );
-        }
     }
 }
 
