@@ -507,8 +507,8 @@ async fn a_rename_cut_by_a_crash_is_finished_not_a_conflict() {
     assert_eq!(vfs.meta().pending_count().unwrap(), 0);
 }
 
-/// Creates, mkdirs and attribute changes (chmod, chown, utimes) commit without a flush of their
-/// own: the note each writes to the intent log is what a crash of the process keeps (the state
+/// Creates, mkdirs, renames and attribute changes (chmod, chown, utimes) commit without a flush
+/// of their own: the note each writes to the intent log is what a crash of the process keeps (the state
 /// folder copied while the Vfs is live, as SIGKILL leaves it), and the next mount applies it
 /// again — with the data a file still open had written.
 #[tokio::test(flavor = "multi_thread")]
@@ -522,6 +522,16 @@ async fn noted_changes_survive_a_crash_of_the_process() {
     let folder = vfs.mkdir(ROOT_INO, "d", 0o755, 0, 0).await.unwrap().ino;
     let (open, fh) = vfs.create(folder, "open", 0o644, 0, 0).await.unwrap();
     vfs.write(fh, 0, b"written, never closed").await.unwrap();
+    // rsync's pattern: a temporary name, closed, renamed over the file in place.
+    write_new(&vfs, ".tmp", b"replaced").await;
+    write_new(&vfs, "old", b"to be replaced").await;
+    let flags = ourclone_vfs::RenameFlags::default();
+    vfs.rename(ROOT_INO, "old", folder, "old", flags)
+        .await
+        .unwrap();
+    vfs.rename(ROOT_INO, ".tmp", folder, "old", flags)
+        .await
+        .unwrap();
     let then = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
     let set = |mode| SetAttr {
         mode: Some(mode),

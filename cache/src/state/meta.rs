@@ -14,6 +14,7 @@ use redb::{
 };
 
 use super::intent_log::IntentLog;
+use super::journal::PendingRecord;
 use super::node::{now_nanos, Ino, Kind, Nanos, Node, RemoteState, ROOT_INO};
 use super::notes::{self, AttrChange, Note};
 use super::tables::{
@@ -138,6 +139,54 @@ pub(super) fn place_new(tx: &WriteTransaction, ino: Ino, node: &Node) -> Result<
     children.insert((node.parent, node.name.as_str()), ino)?;
     write_node(&mut nodes, ino, node)?;
     Ok(parent)
+}
+
+/// Moves node `ino` from `from` (its parent and name) to where `node` says, as it stands
+/// after the rename's edits: what held that name goes (one link less, or the node and its
+/// journal record), the node gets `record` when it has one, its ctime and both folders' times
+/// become `now`, and a move note of the remote's (see `moves.rs`) is settled. Checks nothing:
+/// [`MetaStore::rename`] validated the rename first.
+pub(super) fn move_node(
+    tx: &WriteTransaction,
+    ino: Ino,
+    from: (Ino, &str),
+    node: &Node,
+    record: Option<&PendingRecord>,
+    now: Nanos,
+) -> Result<Node> {
+    let mut children = tx.open_table(CHILDREN)?;
+    let mut nodes = tx.open_table(NODES)?;
+    let (new_parent, new_name) = (node.parent, node.name.as_str());
+    if let Some(old) = child_of(&children, new_parent, new_name)?.filter(|o| *o != ino) {
+        let old_node = read_node(&nodes, old)?;
+        if old_node.extra_links > 0 {
+            let mut other = old_node;
+            other.extra_links -= 1;
+            children.remove((new_parent, new_name))?;
+            if (other.parent, other.name.as_str()) == (new_parent, new_name) {
+                (other.parent, other.name) = any_name_of(&children, old)?;
+            }
+            write_node(&mut nodes, old, &other)?;
+        } else {
+            nodes.remove(old)?;
+            forget_in(tx, old)?;
+        }
+    }
+    if let Some(rec) = record {
+        super::journal::put(tx, ino, rec)?;
+    }
+    // Whatever the remote did, the tree now says where the node is.
+    tx.open_table(MOVES)?.remove(ino)?;
+    children.remove(from)?;
+    children.insert((new_parent, new_name), ino)?;
+    let mut node = node.clone();
+    node.ctime = now;
+    write_node(&mut nodes, ino, &node)?;
+    dir_changed(&mut nodes, from.0, now)?;
+    if new_parent != from.0 {
+        dir_changed(&mut nodes, new_parent, now)?;
+    }
+    Ok(node)
 }
 
 /// At open: skips whatever an earlier run may have allocated without a durable commit, and
@@ -530,55 +579,34 @@ impl MetaStore {
         edit: impl FnOnce(&mut Node, Option<&Node>),
         journal: bool,
     ) -> Result<(Ino, Option<(Ino, Node)>)> {
-        let tx = self.write()?;
-        let out = {
-            let mut children = tx.open_table(CHILDREN)?;
-            let mut nodes = tx.open_table(NODES)?;
+        let tx = self.write_noted()?;
+        let (ino, mut node, replaced) = {
+            let children = tx.open_table(CHILDREN)?;
+            let nodes = tx.open_table(NODES)?;
             let ino = child_of(&children, parent, name)?.ok_or(CacheError::NotFound)?;
-            let mut node = read_node(&nodes, ino)?;
-            let replaced =
-                match self.validate_rename(&children, &nodes, ino, &node, new_parent, new_name)? {
-                    Target::Same => return Ok((ino, None)),
-                    Target::Free => None,
-                    Target::Replaces(old, old_node) => Some((old, *old_node)),
-                };
-            edit(&mut node, replaced.as_ref().map(|(_, n)| n));
-            if journal {
-                node.version += 1;
-                super::journal::put(&tx, ino, &super::journal::PendingRecord::new(node.version))?;
+            let node = read_node(&nodes, ino)?;
+            match self.validate_rename(&children, &nodes, ino, &node, new_parent, new_name)? {
+                Target::Same => return Ok((ino, None)),
+                Target::Free => (ino, node, None),
+                Target::Replaces(old, old_node) => (ino, node, Some((old, *old_node))),
             }
-            if let Some((old, old_node)) = &replaced {
-                if old_node.extra_links > 0 {
-                    let mut other = old_node.clone();
-                    other.extra_links -= 1;
-                    children.remove((new_parent, new_name))?;
-                    if (other.parent, other.name.as_str()) == (new_parent, new_name) {
-                        let (p, n) = any_name_of(&children, *old)?;
-                        other.parent = p;
-                        other.name = n;
-                    }
-                    write_node(&mut nodes, *old, &other)?;
-                } else {
-                    nodes.remove(*old)?;
-                    forget_in(&tx, *old)?;
-                }
-            }
-            // Whatever the remote did, the tree now says where the node is.
-            tx.open_table(MOVES)?.remove(ino)?;
-            children.remove((parent, name))?;
-            children.insert((new_parent, new_name), ino)?;
-            node.parent = new_parent;
-            node.name = new_name.to_string();
-            node.ctime = now_nanos();
-            write_node(&mut nodes, ino, &node)?;
-            dir_changed(&mut nodes, parent, node.ctime)?;
-            if new_parent != parent {
-                dir_changed(&mut nodes, new_parent, node.ctime)?;
-            }
-            (ino, replaced)
         };
-        tx.commit()?;
-        Ok(out)
+        edit(&mut node, replaced.as_ref().map(|(_, n)| n));
+        node.parent = new_parent;
+        node.name = new_name.to_string();
+        let record = journal.then(|| {
+            node.version += 1;
+            PendingRecord::new(node.version)
+        });
+        let note = Note::Rename {
+            ino,
+            from: (parent, name.to_string()),
+            node: Box::new(node),
+            record,
+            now: now_nanos(),
+        };
+        self.noted(tx, &note)?;
+        Ok((ino, replaced))
     }
 
     /// Checks, changing nothing, that `name` of `parent` may be renamed to `new_name` of

@@ -9,7 +9,7 @@ use redb::WriteTransaction;
 use serde::{Deserialize, Serialize};
 
 use super::journal::{self, PendingRecord};
-use super::meta::{dir_changed, place_new};
+use super::meta::{dir_changed, move_node, place_new};
 use super::node::{Ino, Nanos, Node};
 use super::tables::{read_node, write_node, NODES};
 use crate::error::{CacheError, Result};
@@ -40,6 +40,15 @@ pub(crate) enum Note {
     /// open starts numbering past the durable reservation `ino` was taken under.)
     Create {
         ino: Ino,
+        node: Box<Node>,
+        record: Option<PendingRecord>,
+        now: Nanos,
+    },
+    /// Node `ino` renamed from `from` (parent, name) to where `node` — the node as the rename
+    /// leaves it — says, replacing what was there (see `meta::move_node`).
+    Rename {
+        ino: Ino,
+        from: (Ino, String),
         node: Box<Node>,
         record: Option<PendingRecord>,
         now: Nanos,
@@ -83,6 +92,13 @@ impl Note {
                 }
                 Ok(Node::clone(node))
             }
+            Note::Rename {
+                ino,
+                from,
+                node,
+                record,
+                now,
+            } => move_node(tx, *ino, (from.0, &from.1), node, record.as_ref(), *now),
         }
     }
 }
