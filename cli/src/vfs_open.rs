@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ourclone_cache::{Defaults, Kind};
+use ourclone_cache::Defaults;
 use ourclone_remote::{Counted, Remote, RemotePath};
 use ourclone_vfs::{Vfs, VfsConfig};
 
@@ -125,17 +125,7 @@ async fn check_root(spec: &VfsSpec, remote: &dyn Remote) -> Result<(), CliError>
 
 /// Pending files and bytes in the journal.
 pub(crate) fn pending(vfs: &Vfs) -> (u64, u64) {
-    let Ok(scan) = vfs.meta().journal() else {
-        return (0, 0);
-    };
-    let bytes = scan
-        .pending
-        .iter()
-        .filter_map(|(ino, _)| vfs.meta().get(*ino).ok())
-        .filter(|n| n.kind == Kind::File)
-        .map(|n| n.size)
-        .sum();
-    (scan.pending.len() as u64, bytes)
+    vfs.meta().pending_files().unwrap_or((0, 0))
 }
 
 /// Uploads what is pending for up to `limit` (a second Ctrl-C or SIGTERM stops waiting),

@@ -6,9 +6,9 @@ use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::meta::{alloc_ino, MetaStore};
-use super::node::{now_nanos, Ino, Nanos, Node, RemoteState};
+use super::node::{now_nanos, Ino, Kind, Nanos, Node, RemoteState};
 use super::notes::Note;
-use super::tables::{forget_in, read_node, write_node, NODES, PENDING, PUSHED};
+use super::tables::{decode, forget_in, read_node, write_node, NODES, PENDING, PUSHED};
 use crate::error::{CacheError, Result};
 
 /// Unconfirmed uploads remembered per node; older ones are dropped past this.
@@ -198,6 +198,24 @@ impl MetaStore {
                 },
             },
         ))
+    }
+
+    /// Pending records, and the bytes of the files among them, read in one transaction
+    /// without decoding the records (the cache's dirty-byte count asks every second).
+    pub fn pending_files(&self) -> Result<(u64, u64)> {
+        let tx = self.begin_read()?;
+        let (pending, nodes) = (tx.open_table(PENDING)?, tx.open_table(NODES)?);
+        let (mut count, mut bytes) = (0, 0);
+        for item in pending.iter()? {
+            count += 1;
+            if let Some(raw) = nodes.get(item?.0.value())? {
+                let node = decode(raw.value())?;
+                if node.kind == Kind::File {
+                    bytes += node.size;
+                }
+            }
+        }
+        Ok((count, bytes))
     }
 
     /// Number of pending records.

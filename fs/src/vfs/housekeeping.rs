@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ourclone_cache::{CacheError, Ino, Kind};
+use ourclone_cache::{CacheError, Ino};
 
 use super::{lock, Vfs};
 use crate::error::{Result, VfsError};
@@ -38,14 +38,7 @@ impl Vfs {
     /// Bytes not yet on the remote: pending files plus what open files wrote since their last
     /// flush.
     pub(crate) fn count_dirty(&self) -> Result<u64> {
-        let mut total = 0;
-        for (ino, _) in self.meta().journal()?.pending {
-            if let Ok(n) = self.meta().get(ino) {
-                if n.kind == Kind::File {
-                    total += n.size;
-                }
-            }
-        }
+        let (_, mut total) = self.meta().pending_files()?;
         for of in lock(&self.open).values() {
             let live = lock(&of.live);
             if live.dirty {
